@@ -1,0 +1,98 @@
+"""hive-middleware: the layer between an agent loop and its LLM.
+
+Hive routes mechanical actions to a small trained policy, compresses the
+message list reversibly, remembers causally and bi-temporally, and guards
+model calls. Public names are re-exported here; heavy modules load on first
+use so ``import hive_middleware`` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from hive_middleware.config import HiveConfig
+from hive_middleware.errors import (
+    HiveCircuitOpen,
+    HiveConfigError,
+    HiveCorruptionError,
+    HiveDataError,
+    HiveDependencyError,
+    HiveError,
+    HiveModelError,
+    HiveModelFileError,
+    HiveNotFoundError,
+    HiveRateLimited,
+    HiveRuntimeError,
+    HiveStorageError,
+    HiveTenantError,
+    HiveUsageError,
+    HiveValidationError,
+)
+from hive_middleware.types import (
+    Action,
+    AgentState,
+    Edge,
+    EdgeKind,
+    MemoryKind,
+    MemoryRecord,
+    Message,
+    RouteDecision,
+    Step,
+    validate_messages,
+)
+
+try:
+    __version__ = version("hive-middleware")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+# name -> module that defines it; imported on first attribute access.
+_LAZY: dict[str, str] = {}
+
+__all__ = [
+    "Action",
+    "AgentState",
+    "Edge",
+    "EdgeKind",
+    "HiveCircuitOpen",
+    "HiveConfig",
+    "HiveConfigError",
+    "HiveCorruptionError",
+    "HiveDataError",
+    "HiveDependencyError",
+    "HiveError",
+    "HiveModelError",
+    "HiveModelFileError",
+    "HiveNotFoundError",
+    "HiveRateLimited",
+    "HiveRuntimeError",
+    "HiveStorageError",
+    "HiveTenantError",
+    "HiveUsageError",
+    "HiveValidationError",
+    "MemoryKind",
+    "MemoryRecord",
+    "Message",
+    "RouteDecision",
+    "Step",
+    "__version__",
+    "validate_messages",
+]
+
+if TYPE_CHECKING:
+    pass
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hive_middleware' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,196 @@
+"""Configuration: one frozen pydantic model, loaded with a fixed precedence.
+
+Precedence, highest first: keyword arguments > ``HIVE_*`` environment variables >
+a TOML file > defaults. Nested sections use a double underscore in the
+environment (``HIVE_MEMORY__SEARCH_K=20``) and a table in TOML (``[memory]``).
+The TOML file is ``$HIVE_CONFIG`` if set, else ``./hive.toml`` if present.
+
+Unknown keys and bad values raise :class:`~hive_middleware.errors.HiveConfigError`
+naming the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hive_middleware.errors import HiveConfigError
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_MAX_MESSAGE_CHARS",
+    "DEFAULT_MODEL",
+    "CompressionConfig",
+    "GuardConfig",
+    "HiveConfig",
+    "MemoryConfig",
+    "RoutingConfig",
+]
+
+DEFAULT_DATA_DIR = ".hive"
+DEFAULT_MODEL = "gpt-4o"
+DEFAULT_MAX_MESSAGE_CHARS = 2_000_000
+ENV_PREFIX = "HIVE_"
+CONFIG_FILE_ENV = "HIVE_CONFIG"
+CONFIG_FILE_NAME = "hive.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class MemoryConfig(_Section):
+    """Memory engine settings."""
+
+    max_content_chars: int = Field(100_000, gt=0, description="Largest content accepted by remember().")
+    embedder: str = Field("minilm", description="'minilm' (packaged all-MiniLM-L6-v2) or 'hashing' (tests).")
+    outbox_batch: int = Field(64, gt=0, description="Outbox rows embedded per worker batch.")
+    rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
+    weight_vector: float = Field(1.0, ge=0, description="RRF weight of the vector signal.")
+    weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 signal.")
+    weight_graph: float = Field(0.5, ge=0, description="RRF weight of graph expansion.")
+    sensory_ttl_s: float = Field(300.0, gt=0, description="Seconds a sensory memory lives.")
+    working_slots: int = Field(32, gt=0, description="Working-memory slots per task.")
+    semantic_half_life_days: float = Field(90.0, gt=0, description="Confidence decay half-life.")
+    max_records_per_namespace: int | None = Field(None, gt=0, description="LRU eviction limit (None: unbounded).")
+
+
+class CompressionConfig(_Section):
+    """Context compression settings."""
+
+    keep_recent_turns: int = Field(3, ge=0, description="Recent tool results kept most faithfully.")
+    stale_similarity: float = Field(90.0, ge=0, le=100, description="rapidfuzz ratio above which a re-read is the same.")
+    distill_min_chars: int = Field(1_500, ge=0, description="Outputs shorter than this are never distilled.")
+    summarizer_model: str | None = Field(None, description="LLM used for ESCALATE summaries (None: off).")
+    summarizer_max_tokens: int = Field(512, gt=0, description="Token budget of one ESCALATE summary.")
+    summarizer_timeout_s: float = Field(20.0, gt=0, description="Timeout of one ESCALATE summary call.")
+
+
+class RoutingConfig(_Section):
+    """Action router settings."""
+
+    model_dir: str | None = Field(None, description="Directory of a trained router model (None: router off).")
+    target_precision: float = Field(0.95, gt=0, le=1, description="Precision the answer threshold targets.")
+    feedback_buffer: int = Field(2_048, gt=0, description="Bounded size of the online feedback buffer.")
+    device: str = Field("auto", description="'auto', 'cpu' or 'cuda'.")
+
+
+class GuardConfig(_Section):
+    """Guarded model-call settings."""
+
+    requests_per_minute: float | None = Field(None, gt=0, description="Request budget per tenant and model.")
+    tokens_per_minute: float | None = Field(None, gt=0, description="Token budget per tenant and model.")
+    max_wait_s: float = Field(30.0, ge=0, description="Longest acquire() waits before raising HiveRateLimited.")
+    failure_threshold: int = Field(5, gt=0, description="Consecutive failures that open a breaker.")
+    cooldown_s: float = Field(30.0, gt=0, description="Seconds an open breaker waits before half-open.")
+    max_attempts: int = Field(4, gt=0, description="Attempts per call, retries included.")
+    deadline_s: float = Field(120.0, gt=0, description="Total time budget of one guarded call.")
+    fallbacks: tuple[str, ...] = Field((), description="Ordered fallback models.")
+
+
+class HiveConfig(_Section):
+    """All hive-middleware settings. Build with :meth:`HiveConfig.load`."""
+
+    data_dir: str = Field(DEFAULT_DATA_DIR, description="Directory of the embedded stores.")
+    tenant: str = Field("default", min_length=1, description="Tenant used when none is given.")
+    model: str = Field(DEFAULT_MODEL, description="Model name used for token counting.")
+    max_message_chars: int = Field(DEFAULT_MAX_MESSAGE_CHARS, gt=0, description="Largest message accepted.")
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)  # type: ignore[arg-type]
+    compression: CompressionConfig = Field(default_factory=CompressionConfig)  # type: ignore[arg-type]
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)  # type: ignore[arg-type]
+    guard: GuardConfig = Field(default_factory=GuardConfig)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(
+        cls,
+        config_file: str | os.PathLike[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> HiveConfig:
+        """Build a config from defaults < TOML file < ``HIVE_*`` env < ``overrides``.
+
+        Args:
+            config_file: TOML file to read; default ``$HIVE_CONFIG`` or ``./hive.toml``.
+            environ: Environment to read (default ``os.environ``).
+            **overrides: Highest-precedence values; nested sections as dicts.
+
+        Raises:
+            HiveConfigError: unknown key, bad value, or unreadable file.
+        """
+        env = os.environ if environ is None else environ
+        merged: dict[str, Any] = {}
+        path = _config_path(config_file, env)
+        if path is not None:
+            _deep_merge(merged, _read_toml(path), source=str(path))
+        _deep_merge(merged, _from_env(env), source="environment")
+        _deep_merge(merged, dict(overrides), source="arguments")
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            raise HiveConfigError(
+                f"config key {key!r}: {err['msg']} (got {err.get('input')!r}); "
+                f"see HiveConfig's field docs for allowed values",
+                key=key,
+            ) from exc
+
+
+def _config_path(config_file: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if config_file is not None:
+        return Path(config_file)
+    if env.get(CONFIG_FILE_ENV):
+        return Path(env[CONFIG_FILE_ENV])
+    default = Path(CONFIG_FILE_NAME)
+    return default if default.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise HiveConfigError(f"config file {path} does not exist", key="config_file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise HiveConfigError(f"config file {path} is not valid TOML: {exc}", key="config_file") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_ENV:
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        target = out
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = _parse_env_value(raw)
+    return out
+
+
+def _parse_env_value(raw: str) -> Any:
+    # Scalars stay strings (pydantic coerces "3" or "true" per field type);
+    # a JSON list or table lets tuple-valued keys be set from the environment.
+    if raw.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any], *, source: str) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value, source=source)
+        elif isinstance(value, BaseModel):
+            base[key] = value.model_dump()
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value

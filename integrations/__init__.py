@@ -1,0 +1,1 @@
+"""Agent-framework integrations (import path ``hive_middleware.integrations``)."""
