@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from hive_middleware.types import AgentState, MemoryRecord, RouteDecision, Edge
+from hive_middleware.types import AgentState, Edge, MemoryRecord, RouteDecision
 
 __all__ = ["ActionPolicy", "Embedder", "EventBus", "GraphStore", "VectorHit", "VectorIndex"]
 

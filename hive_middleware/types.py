@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, TypedDict
 
 from hive_middleware.errors import HiveValidationError
@@ -156,7 +156,7 @@ def validate_messages(messages: object, *, max_chars: int | None = None) -> list
                 raise _fail(i, "tool_call_id", "a tool message needs the id of the call it answers")
             if call_id not in open_calls:
                 raise _fail(i, "tool_call_id", f"{call_id!r} answers no earlier assistant tool call")
-    return list(messages)  # type: ignore[arg-type]
+    return list(messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +221,7 @@ class RouteDecision:
     decision_id: str = ""
 
 
-class MemoryKind(str, Enum):
+class MemoryKind(StrEnum):
     """Cognitive kinds of memory, each with its own retention rules."""
 
     SENSORY = "sensory"
@@ -233,7 +233,7 @@ class MemoryKind(str, Enum):
     ARTIFACT = "artifact"
 
 
-class EdgeKind(str, Enum):
+class EdgeKind(StrEnum):
     """Kinds of links between memories."""
 
     CAUSED_BY = "caused_by"
