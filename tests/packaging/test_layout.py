@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -85,9 +86,16 @@ def test_every_module_imports_from_the_source_tree() -> None:
 
 @pytest.mark.slow
 def test_built_wheel_installs_and_imports_every_module(tmp_path: Path) -> None:
+    # Build from a copy so a concurrent build never shares setuptools' build/ folder.
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("hive_middleware", "adapters", "integrations"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(src)],
         check=True,
         cwd=tmp_path,
     )
