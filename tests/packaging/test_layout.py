@@ -27,11 +27,11 @@ def _modules_under(folder: Path, prefix: str) -> list[str]:
     return names
 
 
-def all_modules() -> list[str]:
+def all_modules(root: Path = ROOT) -> list[str]:
     return (
-        _modules_under(CORE, "hive_middleware")
-        + _modules_under(ROOT / "adapters", "hive_middleware.adapters")
-        + _modules_under(ROOT / "integrations", "hive_middleware.integrations")
+        _modules_under(root / "hive_middleware", "hive_middleware")
+        + _modules_under(root / "adapters", "hive_middleware.adapters")
+        + _modules_under(root / "integrations", "hive_middleware.integrations")
     )
 
 
@@ -117,7 +117,7 @@ def test_built_wheel_installs_and_imports_every_module(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(
-        [str(py), "-I", "-c", code, str(site), *all_modules()],
+        [str(py), "-I", "-c", code, str(site), *all_modules(src)],
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-3000:]
