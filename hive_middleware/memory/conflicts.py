@@ -70,7 +70,7 @@ __all__ = [
     "ConflictPolicy",
     "NewMemory",
     "WriteDecision",
-    "WriteOp",
+    "WriteAction",
     "decide",
 ]
 
@@ -94,7 +94,7 @@ _TOKEN = re.compile(r"[\w@./:+-]+")
 _SALIENT = re.compile(r"[\d@/]|\w\.\w")
 
 
-class WriteOp(StrEnum):
+class WriteAction(StrEnum):
     """What a write does to the store."""
 
     ADD = "add"
@@ -119,7 +119,7 @@ class WriteDecision:
         score: The similarity (0-100) that decided, when one did.
     """
 
-    op: WriteOp
+    op: WriteAction
     target_id: str | None
     reason: str
     confidence_delta: float = 0.0
@@ -314,18 +314,18 @@ def decide(
             dup = 100.0 if twins else _is_duplicate(norm, salient, target, policy)
             if dup is not None:
                 return WriteDecision(
-                    WriteOp.NOOP, target.record.id, f"same key {new.key!r} and same content: confirmed",
+                    WriteAction.NOOP, target.record.id, f"same key {new.key!r} and same content: confirmed",
                     policy.confirm_delta, dup,
                 )
             if positive is not None and new_cue is not None and new_cue.negated:
                 hit = _negation_target(new_cue, positive, [target], policy)
                 if hit is not None:
                     return WriteDecision(
-                        WriteOp.INVALIDATE, target.record.id,
+                        WriteAction.INVALIDATE, target.record.id,
                         f"same key {new.key!r}; negation of its content", 0.0, hit[0],
                     )
             return WriteDecision(
-                WriteOp.UPDATE, target.record.id, f"same key {new.key!r} with new content: superseded",
+                WriteAction.UPDATE, target.record.id, f"same key {new.key!r} with new content: superseded",
                 0.0, _similarity(norm, target.norm),
             )
 
@@ -338,22 +338,22 @@ def decide(
     if identical:
         target = min(identical, key=lambda p: p.record.id)
         return WriteDecision(
-            WriteOp.NOOP, target.record.id, "identical content: confirmed", policy.confirm_delta, 100.0
+            WriteAction.NOOP, target.record.id, "identical content: confirmed", policy.confirm_delta, 100.0
         )
 
     # 3. Events are never merged by likeness.
     if event:
-        return WriteDecision(WriteOp.ADD, None, f"new {new.kind.value} event")
+        return WriteDecision(WriteAction.ADD, None, f"new {new.kind.value} event")
 
     # 4. Negation.
     if new_cue is not None and new_cue.negated:
         hit = _negation_target(new_cue, positive or new_cue.value, comparable, policy)
         if hit is not None:
             return WriteDecision(
-                WriteOp.INVALIDATE, hit[1].record.id,
+                WriteAction.INVALIDATE, hit[1].record.id,
                 f"negates {new_cue.entity}/{new_cue.attribute}: invalidated", 0.0, hit[0],
             )
-        return WriteDecision(WriteOp.ADD, None, "negated statement with nothing current to invalidate")
+        return WriteDecision(WriteAction.ADD, None, "negated statement with nothing current to invalidate")
 
     # 5. Same entity/attribute slot.
     if new_cue is not None:
@@ -362,14 +362,14 @@ def decide(
         if agreeing:
             target = min(agreeing, key=lambda p: p.record.id)
             return WriteDecision(
-                WriteOp.NOOP, target.record.id,
+                WriteAction.NOOP, target.record.id,
                 f"same {new_cue.entity}/{new_cue.attribute} = {new_cue.value!r}: confirmed",
                 policy.confirm_delta, 100.0,
             )
         if same_slot:
             target = _newest(same_slot)
             return WriteDecision(
-                WriteOp.UPDATE, target.record.id,
+                WriteAction.UPDATE, target.record.id,
                 f"{new_cue.entity}/{new_cue.attribute} changed from {target.cue.value!r} "  # type: ignore[union-attr]
                 f"to {new_cue.value!r}: superseded",
                 0.0, _similarity(norm, target.norm),
@@ -381,7 +381,7 @@ def decide(
     )
     if dup_hit is not None:
         return WriteDecision(
-            WriteOp.NOOP, dup_hit[1].record.id, f"near duplicate (score {dup_hit[0]:.1f}): confirmed",
+            WriteAction.NOOP, dup_hit[1].record.id, f"near duplicate (score {dup_hit[0]:.1f}): confirmed",
             policy.confirm_delta, dup_hit[0],
         )
 
@@ -396,8 +396,8 @@ def decide(
     )
     if refine_hit is not None:
         return WriteDecision(
-            WriteOp.UPDATE, refine_hit[1].record.id, "refines an existing record with more detail: superseded",
+            WriteAction.UPDATE, refine_hit[1].record.id, "refines an existing record with more detail: superseded",
             0.0, 100.0 * refine_hit[0],
         )
 
-    return WriteDecision(WriteOp.ADD, None, "no current record says the same thing")
+    return WriteDecision(WriteAction.ADD, None, "no current record says the same thing")

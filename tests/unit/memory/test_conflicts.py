@@ -12,7 +12,7 @@ from hive_middleware.memory.conflicts import (
     DEFAULT_CONFIRM_DELTA,
     ConflictPolicy,
     NewMemory,
-    WriteOp,
+    WriteAction,
     decide,
 )
 from hive_middleware.types import MemoryKind, MemoryRecord
@@ -43,16 +43,16 @@ def new(content: str, **kw: object) -> NewMemory:
 
 def test_nothing_close_is_add() -> None:
     d = decide(new("Alice likes green tea"), [rec("r1", "The deploy runs at noon")])
-    assert d.op is WriteOp.ADD and d.target_id is None
+    assert d.op is WriteAction.ADD and d.target_id is None
 
 
 def test_no_candidates_is_add() -> None:
-    assert decide(new("anything"), []).op is WriteOp.ADD
+    assert decide(new("anything"), []).op is WriteAction.ADD
 
 
 def test_identical_content_confirms() -> None:
     d = decide(new("Alice likes green tea."), [rec("r1", "alice likes  GREEN tea")])
-    assert (d.op, d.target_id) == (WriteOp.NOOP, "r1")
+    assert (d.op, d.target_id) == (WriteAction.NOOP, "r1")
     assert d.confidence_delta == DEFAULT_CONFIRM_DELTA
 
 
@@ -62,99 +62,99 @@ def test_same_key_new_content_updates_newest_version() -> None:
         rec("new", "deploy at 1pm", key="deploy", recorded_at=5),
     ]
     d = decide(new("deploy at 3pm", key="deploy"), cands)
-    assert (d.op, d.target_id) == (WriteOp.UPDATE, "new")
+    assert (d.op, d.target_id) == (WriteAction.UPDATE, "new")
     assert "same key" in d.reason
 
 
 def test_same_key_near_identical_content_confirms() -> None:
     d = decide(new("The deploy runs at noon!", key="deploy"), [rec("r1", "the deploy runs at noon", key="deploy")])
-    assert (d.op, d.target_id) == (WriteOp.NOOP, "r1")
+    assert (d.op, d.target_id) == (WriteAction.NOOP, "r1")
 
 
 def test_same_key_changed_number_is_update_not_duplicate() -> None:
     d = decide(new("Alice's email is b@x.org", key="alice.email"), [rec("r1", "Alice's email is a@x.org", key="alice.email")])
-    assert (d.op, d.target_id) == (WriteOp.UPDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.UPDATE, "r1")
 
 
 def test_same_key_negation_invalidates() -> None:
     d = decide(new("Bob no longer works at Acme", key="bob.job"), [rec("r1", "Bob works at Acme", key="bob.job")])
-    assert (d.op, d.target_id) == (WriteOp.INVALIDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.INVALIDATE, "r1")
 
 
 def test_explicit_different_key_is_never_merged() -> None:
     d = decide(new("Alice likes green tea", key="k2"), [rec("r1", "Alice likes green tea", key="k1")])
-    assert d.op is WriteOp.ADD
+    assert d.op is WriteAction.ADD
 
 
 def test_keyless_new_memory_may_confirm_a_keyed_record() -> None:
     d = decide(new("Alice likes green tea"), [rec("r1", "Alice likes green tea", key="k1")])
-    assert (d.op, d.target_id) == (WriteOp.NOOP, "r1")
+    assert (d.op, d.target_id) == (WriteAction.NOOP, "r1")
 
 
 def test_cue_relocation_supersedes() -> None:
     d = decide(new("Alice moved to Berlin"), [rec("r1", "Alice lives in Paris"), rec("r2", "Bob lives in Paris")])
-    assert (d.op, d.target_id) == (WriteOp.UPDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.UPDATE, "r1")
     assert "location" in d.reason and "paris" in d.reason
 
 
 def test_cue_possessive_change_supersedes() -> None:
     d = decide(new("Alice's email is now b@x.org"), [rec("r1", "Alice's email is a@x.org")])
-    assert (d.op, d.target_id) == (WriteOp.UPDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.UPDATE, "r1")
 
 
 def test_cue_same_value_in_other_words_confirms() -> None:
     d = decide(new("Alice email: a@x.org"), [rec("r1", "Alice's email is a@x.org")])
-    assert (d.op, d.target_id) == (WriteOp.NOOP, "r1")
+    assert (d.op, d.target_id) == (WriteAction.NOOP, "r1")
 
 
 def test_is_now_supersedes_state() -> None:
     d = decide(new("The build server is now up"), [rec("r1", "The build server is now down")])
-    assert (d.op, d.target_id) == (WriteOp.UPDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.UPDATE, "r1")
 
 
 def test_negation_invalidates_matching_fact() -> None:
     cands = [rec("r1", "Bob works at Acme"), rec("r2", "Bob likes chess")]
     d = decide(new("Bob no longer works at Acme"), cands)
-    assert (d.op, d.target_id) == (WriteOp.INVALIDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.INVALIDATE, "r1")
 
 
 def test_negation_of_unparsed_statement_uses_fuzzy_match() -> None:
     d = decide(new("Alice isn't vegetarian anymore"), [rec("r1", "Alice is vegetarian"), rec("r2", "Alice is tall")])
-    assert (d.op, d.target_id) == (WriteOp.INVALIDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.INVALIDATE, "r1")
 
 
 def test_negation_of_other_value_invalidates_nothing() -> None:
     d = decide(new("Alice's email is no longer a@x.org"), [rec("r1", "Alice's email is b@x.org")])
-    assert d.op is WriteOp.ADD
+    assert d.op is WriteAction.ADD
 
 
 def test_near_duplicate_confirms() -> None:
     d = decide(new("Remember to water the plants every Monday morning"),
                [rec("r1", "Remember to water plants every monday morning")])
-    assert (d.op, d.target_id) == (WriteOp.NOOP, "r1")
+    assert (d.op, d.target_id) == (WriteAction.NOOP, "r1")
     d2 = decide(new("remember to water the plants every Monday mornin"),
                 [rec("r1", "Remember to water the plants every Monday morning")])
-    assert (d2.op, d2.target_id) == (WriteOp.NOOP, "r1")
+    assert (d2.op, d2.target_id) == (WriteAction.NOOP, "r1")
 
 
 def test_different_numbers_are_not_duplicates() -> None:
     d = decide(new("The meeting is in room 21 on floor 3"), [rec("r1", "The meeting is in room 12 on floor 3")])
-    assert d.op is not WriteOp.NOOP
+    assert d.op is not WriteAction.NOOP
 
 
 def test_refinement_supersedes_the_shorter_record() -> None:
     d = decide(new("Alice likes green tea and oolong"), [rec("r1", "Alice likes green tea")])
-    assert (d.op, d.target_id) == (WriteOp.UPDATE, "r1")
+    assert (d.op, d.target_id) == (WriteAction.UPDATE, "r1")
 
 
 def test_shorter_statement_does_not_supersede_longer_one() -> None:
     d = decide(new("Alice likes green tea"), [rec("r1", "Alice likes green tea and oolong")])
-    assert d.op is WriteOp.ADD
+    assert d.op is WriteAction.ADD
 
 
 def test_tiny_records_are_not_refined() -> None:
     d = decide(new("ok sure thing then"), [rec("r1", "ok sure")])
-    assert d.op is WriteOp.ADD
+    assert d.op is WriteAction.ADD
 
 
 def test_other_kind_namespace_and_expired_records_are_ignored() -> None:
@@ -164,7 +164,7 @@ def test_other_kind_namespace_and_expired_records_are_ignored() -> None:
         rec("n", content, namespace=("other", "agent")),
         rec("e", content, expired_at=9),
     ]
-    assert decide(new(content), cands).op is WriteOp.ADD
+    assert decide(new(content), cands).op is WriteAction.ADD
 
 
 def test_events_repeat_at_other_times_but_dedupe_at_the_same_time() -> None:
@@ -172,21 +172,21 @@ def test_events_repeat_at_other_times_but_dedupe_at_the_same_time() -> None:
     t2 = datetime(2024, 5, 2, tzinfo=UTC)
     ep = MemoryKind.EPISODIC
     cand = rec("r1", "I went running", kind=ep, valid_from=t1)
-    assert decide(new("I went running", kind=ep, valid_from=t2), [cand]).op is WriteOp.ADD
+    assert decide(new("I went running", kind=ep, valid_from=t2), [cand]).op is WriteAction.ADD
     same = decide(new("I went running", kind=ep, valid_from=t1), [cand])
-    assert (same.op, same.target_id) == (WriteOp.NOOP, "r1")
+    assert (same.op, same.target_id) == (WriteAction.NOOP, "r1")
 
 
 def test_events_are_not_merged_by_cues_or_fuzz() -> None:
     ep = MemoryKind.EPISODIC
     d = decide(new("Alice moved to Berlin", kind=ep), [rec("r1", "Alice lives in Paris", kind=ep)])
-    assert d.op is WriteOp.ADD
+    assert d.op is WriteAction.ADD
 
 
 def test_policy_thresholds_are_honoured() -> None:
     strict = ConflictPolicy(duplicate_ratio=100.0)
     cand = [rec("r1", "remember to water the plants every Monday morning")]
-    assert decide(new("remember to water the plants every Monday mornin"), cand, policy=strict).op is WriteOp.ADD
+    assert decide(new("remember to water the plants every Monday mornin"), cand, policy=strict).op is WriteAction.ADD
 
 
 # --- properties --------------------------------------------------------------
@@ -217,7 +217,7 @@ def test_identical_content_is_never_added(
     twin = rec("twin", content, key=key, kind=kind)
     pos = data.draw(st.integers(0, len(cands)))
     d = decide(new(content, kind=kind, key=key), [*cands[:pos], twin, *cands[pos:]])
-    assert d.op is WriteOp.NOOP
+    assert d.op is WriteAction.NOOP
     assert d.confidence_delta > 0
     target = next(c for c in [*cands, twin] if c.id == d.target_id)
     assert target.kind == kind
@@ -233,12 +233,12 @@ def test_decision_is_deterministic_and_order_independent(
     assert decide(memory, cands) == first
     shuffled = data.draw(st.permutations(cands))
     assert decide(memory, shuffled) == first
-    if first.op is WriteOp.ADD:
+    if first.op is WriteAction.ADD:
         assert first.target_id is None
     else:
         assert first.target_id in {c.id for c in cands}
 
 
-@pytest.mark.parametrize("op", list(WriteOp))
-def test_write_op_values_are_stable(op: WriteOp) -> None:
-    assert WriteOp(op.value) is op
+@pytest.mark.parametrize("op", list(WriteAction))
+def test_write_op_values_are_stable(op: WriteAction) -> None:
+    assert WriteAction(op.value) is op
