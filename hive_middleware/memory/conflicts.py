@@ -69,8 +69,8 @@ __all__ = [
     "Candidate",
     "ConflictPolicy",
     "NewMemory",
-    "WriteDecision",
     "WriteAction",
+    "WriteDecision",
     "decide",
 ]
 
