@@ -238,7 +238,9 @@ def read_locomo(path: str | Path) -> list[LocomoConversation]:
     try:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HiveDataError(f"{p}: not valid JSON ({exc}); pass a LoCoMo .json file", path=str(p), field=None) from exc
+        raise HiveDataError(
+            f"{p}: not valid JSON ({exc}); pass a LoCoMo .json file", path=str(p), field=None
+        ) from exc
     return parse_locomo_samples(raw, source=str(p))
 
 
@@ -344,7 +346,9 @@ def _parse_sample(sample: Any, source: str, where: str) -> LocomoConversation:
                 source, f"{where}.conversation.session_{number}_date_time", "missing for a session with turns"
             )
         sessions[number] = dates[number]
-        turns.extend(_parse_turn(t, number, dates[number], source, f"{field_name}[{i}]") for i, t in enumerate(items))
+        turns.extend(
+            _parse_turn(t, number, dates[number], source, f"{field_name}[{i}]") for i, t in enumerate(items)
+        )
     if not turns:
         raise _error(source, f"{where}.conversation", "no session has any turns")
 
@@ -413,12 +417,16 @@ def _parse_question(
         raise _error(source, f"{where}.category", f"expected an integer 1-5, got {category!r}")
     answer = _answer_text(raw.get("answer"), source, f"{where}.answer")
     adversarial = raw.get("adversarial_answer")
-    adversarial_answer = None if adversarial is None else _answer_text(adversarial, source, f"{where}.adversarial_answer")
+    adversarial_answer = (
+        None if adversarial is None else _answer_text(adversarial, source, f"{where}.adversarial_answer")
+    )
     raw_evidence = raw.get("evidence", [])
     if raw_evidence is None:
         raw_evidence = []
     if not isinstance(raw_evidence, list):
-        raise _error(source, f"{where}.evidence", f"expected a list of dia_ids, got {type(raw_evidence).__name__}")
+        raise _error(
+            source, f"{where}.evidence", f"expected a list of dia_ids, got {type(raw_evidence).__name__}"
+        )
     evidence, dropped, repaired = _clean_evidence(raw_evidence, turn_ids, source, f"{where}.evidence")
     return (
         LocomoQuestion(

@@ -202,7 +202,9 @@ def test_dia_id_normalisation_never_crashes(text: str) -> None:
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
                     max_leaves=10))  # fmt: skip
-def test_arbitrary_json_is_read_or_refused_cleanly(tmp_path_factory: pytest.TempPathFactory, data: Any) -> None:
+def test_arbitrary_json_is_read_or_refused_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, data: Any
+) -> None:
     path = tmp_path_factory.mktemp("h") / "x.json"
     path.write_text(json.dumps(data))
     try:
@@ -212,7 +214,9 @@ def test_arbitrary_json_is_read_or_refused_cleanly(tmp_path_factory: pytest.Temp
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(["speaker", "dia_id", "text"]), st.none() | st.integers() | st.lists(st.text(max_size=3)))
+@given(
+    st.sampled_from(["speaker", "dia_id", "text"]), st.none() | st.integers() | st.lists(st.text(max_size=3))
+)
 def test_corrupted_turn_field_is_refused(field: str, value: Any) -> None:
     sample = _sample()
     sample["conversation"]["session_2"][0][field] = value
