@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-from hive_middleware.errors import HiveNotFoundError, HiveValidationError
 from hive_middleware.integrations.tool_cache import (
     HIVE_EXPAND_TOOL_NAME,
     ToolOutputCache,
@@ -16,6 +14,8 @@ from hive_middleware.integrations.tool_cache import (
     hive_expand_tool,
     normalise_arguments,
 )
+
+from hive_middleware.errors import HiveNotFoundError, HiveValidationError
 
 
 class FakeClock:
