@@ -82,16 +82,59 @@ class RoutingConfig(_Section):
 
 
 class GuardConfig(_Section):
-    """Guarded model-call settings."""
+    """Guarded model-call settings (read by :class:`hive_middleware.resilience.Guard`).
+
+    Constructing it directly with a bad value raises :class:`HiveConfigError`
+    naming the key, like :meth:`HiveConfig.load` does.
+    """
+
+    class ModelLimit(_Section):
+        """Budget override for one model (same meaning as the section-level fields)."""
+
+        requests_per_minute: float | None = Field(None, gt=0, description="Request budget per tenant.")
+        tokens_per_minute: float | None = Field(None, gt=0, description="Token budget per tenant.")
 
     requests_per_minute: float | None = Field(None, gt=0, description="Request budget per tenant and model.")
     tokens_per_minute: float | None = Field(None, gt=0, description="Token budget per tenant and model.")
+    burst_s: float | None = Field(
+        None, gt=0, description="Seconds of budget a bucket holds (largest burst); None: a whole minute."
+    )
+    model_limits: dict[str, ModelLimit] = Field(
+        default_factory=dict, description="Per-model budgets replacing the two above, by model name."
+    )
     max_wait_s: float = Field(30.0, ge=0, description="Longest acquire() waits before raising HiveRateLimited.")
     failure_threshold: int = Field(5, gt=0, description="Consecutive failures that open a breaker.")
+    failure_rate_threshold: float | None = Field(
+        0.5, gt=0, le=1, description="Failure fraction over failure_window_s that opens a breaker (None: off)."
+    )
+    failure_window_s: float = Field(60.0, gt=0, description="Sliding window of the failure rate, seconds.")
+    min_calls: int = Field(10, gt=0, description="Calls in the window before the failure rate may open a breaker.")
     cooldown_s: float = Field(30.0, gt=0, description="Seconds an open breaker waits before half-open.")
+    probe_timeout_s: float | None = Field(
+        120.0, gt=0, description="Seconds before an unanswered half-open probe is replaced (None: never)."
+    )
     max_attempts: int = Field(4, gt=0, description="Attempts per call, retries included.")
     deadline_s: float = Field(120.0, gt=0, description="Total time budget of one guarded call.")
+    initial_backoff_s: float = Field(0.5, ge=0, description="Wait before the first retry (before jitter).")
+    max_backoff_s: float = Field(30.0, ge=0, description="Cap on the exponential backoff.")
+    backoff_multiplier: float = Field(2.0, ge=1, description="Growth of the backoff per attempt.")
+    jitter: float = Field(0.5, ge=0, le=1, description="Randomised fraction of each backoff (0: none, 1: full).")
     fallbacks: tuple[str, ...] = Field((), description="Ordered fallback models.")
+    allowed_models: tuple[str, ...] = Field(
+        (), description="Models accepted as fallbacks even if litellm's model map does not list them."
+    )
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = "guard." + ".".join(str(p) for p in err["loc"])
+            raise HiveConfigError(
+                f"config key {key!r}: {err['msg']} (got {err.get('input')!r}); "
+                f"see GuardConfig's field docs for allowed values",
+                key=key,
+            ) from exc
 
 
 class HiveConfig(_Section):
