@@ -1,0 +1,196 @@
+"""Building and checking memory records at the API boundary.
+
+Everything a caller passes is validated here, before any I/O, and refused with a
+:class:`~hive_middleware.errors.HiveError` that names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from hive_middleware.errors import HiveTenantError, HiveValidationError
+from hive_middleware.types import MemoryKind
+
+__all__ = [
+    "MAX_NAMESPACE_DEPTH",
+    "MAX_NAMESPACE_PART",
+    "check_aware",
+    "check_confidence",
+    "check_content",
+    "check_key",
+    "check_kind",
+    "check_metadata",
+    "check_namespace",
+    "check_tags",
+    "namespace_has_prefix",
+    "new_record_id",
+]
+
+MAX_NAMESPACE_DEPTH = 8
+MAX_NAMESPACE_PART = 128
+MAX_KEY_CHARS = 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def new_record_id() -> str:
+    """A fresh, globally unique record id that sorts roughly by creation time.
+
+    48 bits of wall-clock milliseconds then 80 random bits, as 32 hex digits
+    (the layout of a UUIDv7 without its version bits).
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def check_namespace(namespace: object) -> tuple[str, ...]:
+    """Validate a namespace: a non-empty tuple of short strings, tenant first.
+
+    Raises:
+        HiveTenantError: not a tuple/list of strings, empty, too deep, or a part
+            that is empty, too long or has control characters.
+    """
+    if isinstance(namespace, str) or not isinstance(namespace, Sequence):
+        raise HiveTenantError(
+            f"namespace must be a tuple of strings with the tenant first, e.g. ('acme', 'agent-1'); "
+            f"got {type(namespace).__name__}",
+            namespace=namespace,
+        )
+    parts = tuple(namespace)
+    if not parts:
+        raise HiveTenantError("namespace is empty; its first element must name the tenant", namespace=parts)
+    if len(parts) > MAX_NAMESPACE_DEPTH:
+        raise HiveTenantError(
+            f"namespace has {len(parts)} parts, more than {MAX_NAMESPACE_DEPTH}", namespace=parts
+        )
+    for i, part in enumerate(parts):
+        if not isinstance(part, str) or not part.strip():
+            raise HiveTenantError(
+                f"namespace[{i}] must be a non-empty string, got {part!r}", namespace=parts, index=i
+            )
+        if len(part) > MAX_NAMESPACE_PART or _CONTROL.search(part):
+            raise HiveTenantError(
+                f"namespace[{i}] must be at most {MAX_NAMESPACE_PART} printable characters, got {part!r}",
+                namespace=parts,
+                index=i,
+            )
+    return parts
+
+
+def namespace_has_prefix(namespace: Sequence[str], prefix: Sequence[str]) -> bool:
+    """Whether ``namespace`` equals ``prefix`` or lies under it."""
+    return len(namespace) >= len(prefix) and tuple(namespace[: len(prefix)]) == tuple(prefix)
+
+
+def check_content(content: object, max_chars: int) -> str:
+    """Validate memory content: a non-blank string of at most ``max_chars``.
+
+    Raises:
+        HiveValidationError: not a string, blank, too long or not valid UTF-8.
+    """
+    if not isinstance(content, str):
+        raise HiveValidationError(
+            f"content must be a string, got {type(content).__name__}", field="content"
+        )
+    if not content.strip():
+        raise HiveValidationError("content is empty; remember() needs some text", field="content")
+    if len(content) > max_chars:
+        raise HiveValidationError(
+            f"content is {len(content)} characters, over memory.max_content_chars={max_chars}; "
+            "split it or raise the limit",
+            field="content",
+            size=len(content),
+            limit=max_chars,
+        )
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise HiveValidationError(
+            f"content is not valid UTF-8 ({exc.reason} at {exc.start})", field="content"
+        ) from exc
+    return content
+
+
+def check_key(key: object) -> str:
+    """Validate a memory key: a non-blank string of at most 512 characters."""
+    if not isinstance(key, str) or not key.strip():
+        raise HiveValidationError(f"key must be a non-empty string, got {key!r}", field="key")
+    if len(key) > MAX_KEY_CHARS:
+        raise HiveValidationError(
+            f"key is {len(key)} characters, over {MAX_KEY_CHARS}", field="key", key=key[:64]
+        )
+    return key
+
+
+def check_kind(kind: object) -> MemoryKind:
+    """Accept a :class:`MemoryKind` or its string value."""
+    if isinstance(kind, MemoryKind):
+        return kind
+    try:
+        return MemoryKind(str(kind))
+    except ValueError as exc:
+        allowed = ", ".join(k.value for k in MemoryKind)
+        raise HiveValidationError(f"unknown memory kind {kind!r}; use one of {allowed}", field="kind") from exc
+
+
+def check_aware(moment: object, field_name: str) -> datetime | None:
+    """Accept ``None`` or an aware datetime.
+
+    Raises:
+        HiveValidationError: a naive datetime or a non-datetime.
+    """
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        raise HiveValidationError(
+            f"{field_name} must be an aware datetime, got {type(moment).__name__}", field=field_name
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise HiveValidationError(
+            f"{field_name}={moment.isoformat()} is naive; pass an aware datetime (e.g. tzinfo=UTC)",
+            field=field_name,
+        )
+    return moment
+
+
+def check_confidence(confidence: object) -> float:
+    """Accept a finite number in [0, 1]."""
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise HiveValidationError(f"confidence must be a number, got {confidence!r}", field="confidence")
+    value = float(confidence)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise HiveValidationError(f"confidence must be in [0, 1], got {confidence!r}", field="confidence")
+    return value
+
+
+def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
+    """Accept an iterable of non-empty strings (not a bare string); keeps order, drops repeats."""
+    if isinstance(tags, str):
+        raise HiveValidationError("tags must be a list of strings, not one string", field="tags")
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip() or _CONTROL.search(tag):
+            raise HiveValidationError(f"every tag must be a printable non-empty string, got {tag!r}", field="tags")
+        if tag not in out:
+            out.append(tag)
+    return tuple(out)
+
+
+def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Accept ``None`` or a JSON-serialisable mapping with string keys."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise HiveValidationError(f"metadata must be a dict, got {type(metadata).__name__}", field="metadata")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise HiveValidationError(f"metadata must be JSON-serialisable: {exc}", field="metadata") from exc
+    if not all(isinstance(k, str) for k in metadata):
+        raise HiveValidationError("metadata keys must be strings", field="metadata")
+    return dict(metadata)

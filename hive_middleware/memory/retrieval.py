@@ -1,0 +1,215 @@
+"""Hybrid retrieval: vector + BM25 + graph expansion + time, fused by reciprocal rank.
+
+Each signal produces a ranking of record ids:
+
+* ``vector``: nearest neighbours of the query embedding (needs the worker to
+  have embedded the records; until then the other signals still find them);
+* ``bm25``: the graph store's keyword index;
+* ``graph``: neighbours (one hop, any edge kind) of the strongest fused hits,
+  ranked by the rank of the hit they hang off, so context around a good hit
+  (the turn before and after, the cause, the superseded version) comes along;
+* ``recency``: candidates ordered newest first by ``valid_from`` (falling back
+  to ``recorded_at``); off unless ``weight_recency`` > 0.
+
+Candidates are then filtered by time (current versions only, or what was known
+and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
+``score(d) = sum_s w_s / (rrf_k + rank_s(d))`` with 1-based ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hive_middleware.config import MemoryConfig
+from hive_middleware.memory.clock import hlc_to_datetime
+from hive_middleware.memory.records import namespace_has_prefix
+from hive_middleware.ports import Embedder, GraphStore, VectorIndex
+from hive_middleware.types import MemoryKind, MemoryRecord
+
+__all__ = ["AsOf", "SearchResult", "hybrid_search", "rrf_fuse", "visible"]
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """A point in time: ``stamp`` (HLC, what the store knew) and ``moment`` (world time).
+
+    ``moment=None`` asks about belief only (an HLC stamp given directly): the
+    validity interval is not checked, because stamps and valid times closed by
+    a supersession can share a millisecond.
+    """
+
+    stamp: int
+    moment: datetime | None
+
+
+def visible(record: MemoryRecord, as_of: AsOf | None) -> bool:
+    """Whether ``record`` is the belief to report now (``as_of=None``) or at ``as_of``.
+
+    Now: not expired. At ``as_of``: recorded by then, not yet expired then, and
+    (for a world-time ``moment``) its validity interval ``[valid_from, valid_to)``
+    contains the moment.
+    """
+    if as_of is None:
+        return record.expired_at is None
+    if record.recorded_at > as_of.stamp:
+        return False
+    if record.expired_at is not None and record.expired_at <= as_of.stamp:
+        return False
+    if as_of.moment is None:
+        return True
+    if record.valid_from is not None and record.valid_from > as_of.moment:
+        return False
+    return record.valid_to is None or record.valid_to > as_of.moment
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One search hit.
+
+    Attributes:
+        record: The memory.
+        score: Its fused reciprocal-rank score (higher is better).
+        signals: The signals that found it (``vector``, ``bm25``, ``graph``, ``recency``).
+        ranks: Its 1-based rank in each signal that found it.
+    """
+
+    record: MemoryRecord
+    score: float
+    signals: tuple[str, ...]
+    ranks: Mapping[str, int] = field(default_factory=dict)
+
+
+def rrf_fuse(
+    rankings: Mapping[str, Sequence[str]], weights: Mapping[str, float], rrf_k: int
+) -> list[tuple[str, float, dict[str, int]]]:
+    """Reciprocal-rank fusion of several rankings.
+
+    Args:
+        rankings: Signal name -> ids, best first (duplicates keep their first rank).
+        weights: Signal name -> weight (missing: 1.0; 0 removes the signal).
+        rrf_k: The RRF constant; larger flattens the curve.
+
+    Returns:
+        ``(id, score, {signal: rank})`` best first; ties broken by id.
+    """
+    scores: dict[str, float] = {}
+    ranks: dict[str, dict[str, int]] = {}
+    for signal, ids in rankings.items():
+        weight = weights.get(signal, 1.0)
+        if weight <= 0:
+            continue
+        seen: set[str] = set()
+        for position, record_id in enumerate(ids, start=1):
+            if record_id in seen:
+                continue
+            seen.add(record_id)
+            scores[record_id] = scores.get(record_id, 0.0) + weight / (rrf_k + position)
+            ranks.setdefault(record_id, {})[signal] = position
+    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return [(record_id, score, ranks[record_id]) for record_id, score in ordered]
+
+
+def _recency_key(record: MemoryRecord) -> float:
+    moment = record.valid_from or hlc_to_datetime(record.recorded_at)
+    return moment.timestamp()
+
+
+def hybrid_search(
+    *,
+    graph: GraphStore,
+    vectors: VectorIndex | None,
+    embedder: Embedder | None,
+    config: MemoryConfig,
+    namespace: tuple[str, ...],
+    query: str,
+    k: int,
+    as_of: AsOf | None = None,
+    kinds: Iterable[MemoryKind] | None = None,
+    tags: Iterable[str] | None = None,
+    min_confidence: float | None = None,
+    embed_query: Callable[[str], list[float]] | None = None,
+) -> list[SearchResult]:
+    """Rank the records of ``namespace`` (and below) for ``query``; see the module docstring.
+
+    Args:
+        graph: Source of records, keyword index and edges.
+        vectors: Vector index (``None``: no vector signal).
+        embedder: Embeds the query (``None``: no vector signal).
+        config: Weights, RRF constant and candidate depths.
+        namespace: Namespace prefix to search; its first element is the tenant.
+        query: Free text.
+        k: Results wanted.
+        as_of: Search what was known and valid then (``None``: current beliefs).
+        kinds: Keep only these kinds.
+        tags: Keep only records carrying all these tags.
+        min_confidence: Keep only records at least this confident.
+        embed_query: Overrides ``embedder.embed`` for the query (a cache).
+
+    Returns:
+        Up to ``k`` results, best first.
+    """
+    tenant = namespace[0]
+    kind_set = frozenset(kinds) if kinds is not None else None
+    tag_set = frozenset(tags) if tags is not None else None
+    filtered = kind_set is not None or tag_set is not None or min_confidence is not None
+    filtered = filtered or len(namespace) > 1 or as_of is not None
+    depth = max(config.search_candidates, k * 2) * (4 if filtered else 1)
+
+    rankings: dict[str, list[str]] = {}
+    rankings["bm25"] = [rid for rid, _ in graph.keyword_search(tenant, query, depth)]
+    if vectors is not None and embedder is not None and config.weight_vector > 0:
+        vector = embed_query(query) if embed_query is not None else embedder.embed([query])[0]
+        rankings["vector"] = [rid for rid, _ in vectors.query(tenant, vector, depth)]
+
+    records: dict[str, MemoryRecord] = {}
+
+    def keep(ids: Iterable[str]) -> list[str]:
+        wanted = [rid for rid in ids if rid not in records]
+        if wanted:
+            records.update(graph.get(tenant, wanted))
+        out = []
+        for rid in ids:
+            record = records.get(rid)
+            if record is None or not visible(record, as_of):
+                continue
+            if len(namespace) > 1 and not namespace_has_prefix(record.namespace, namespace):
+                continue
+            if kind_set is not None and record.kind not in kind_set:
+                continue
+            if tag_set is not None and not tag_set <= set(record.tags):
+                continue
+            if min_confidence is not None and record.confidence < min_confidence:
+                continue
+            out.append(rid)
+        return out
+
+    all_ids = list(dict.fromkeys(rid for ids in rankings.values() for rid in ids))
+    allowed = set(keep(all_ids))
+    rankings = {signal: [rid for rid in ids if rid in allowed] for signal, ids in rankings.items()}
+    weights = {
+        "vector": config.weight_vector,
+        "bm25": config.weight_bm25,
+        "graph": config.weight_graph,
+        "recency": config.weight_recency,
+    }
+
+    if config.expand_top > 0 and config.weight_graph > 0:
+        first = rrf_fuse(rankings, weights, config.rrf_k)
+        seeds = [rid for rid, _, _ in first[: config.expand_top]]
+        expanded: list[str] = []
+        for seed in seeds:
+            reached = graph.traverse(tenant, [seed], depth=1, direction="both")
+            expanded.extend(sorted(reached, key=lambda rid: (reached[rid], rid)))
+        rankings["graph"] = keep(list(dict.fromkeys(expanded)))
+
+    if config.weight_recency > 0:
+        pool = {rid for ids in rankings.values() for rid in ids}
+        rankings["recency"] = sorted(pool, key=lambda rid: (-_recency_key(records[rid]), rid))
+
+    fused = rrf_fuse(rankings, weights, config.rrf_k)[:k]
+    return [
+        SearchResult(record=records[rid], score=score, signals=tuple(sorted(ranks)), ranks=ranks)
+        for rid, score, ranks in fused
+    ]
