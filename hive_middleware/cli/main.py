@@ -14,6 +14,8 @@ from hive_middleware.errors import HiveError
 # Each module registers its commands on the shared groups in cli.app when imported.
 _COMMAND_MODULES = (
     "hive_middleware.cli.basic",
+    "hive_middleware.cli.evals_memory",
+    "hive_middleware.cli.evals_traj",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,234 @@
+"""``hive eval compress`` and ``hive eval route``: trajectory evaluations against their baselines.
+
+Heavy imports (litellm through token counting, torch through a router model,
+matplotlib) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from hive_middleware.cli.app import eval_app
+
+DataOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--data",
+        help="A folder of SWE-agent .traj files or one .traj file; repeat for several "
+        "(each folder is reported as its own group).",
+    ),
+]
+OutOption = Annotated[Path, typer.Option("--out", help="Directory for the JSON, Markdown and PNG reports.")]
+MaxRunsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-runs", min=1, help="Read at most this many runs from each --data path (default: all)."
+    ),
+]
+
+
+@contextmanager
+def trajectory_progress(
+    paths: Sequence[Path], label: str, max_runs: int | None
+) -> Iterator[Callable[[Any], None]]:
+    """A rich progress bar over the runs under ``paths``; yields the per-run callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hive_middleware.evals.trajectories import count_trajectory_files
+
+    total = sum(
+        min(count_trajectory_files([p]), max_runs) if max_runs else count_trajectory_files([p]) for p in paths
+    )
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda _run: progress.advance(task)
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Show rows as a rich table on stdout."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row))
+    Console().print(table)
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _require_paths(paths: Sequence[Path], option: str) -> None:
+    from hive_middleware.errors import HiveUsageError
+
+    if not paths:
+        raise HiveUsageError(f"give at least one {option} PATH (a folder of .traj files or one .traj file)")
+
+
+# --------------------------------------------------------------------------- compress
+
+
+def _compression_engine(budget: int | None, model: str) -> Callable[[list[Any]], list[Any]] | None:
+    """The engine as a method, or None when ``hive_middleware.compression`` has no ``compress``."""
+    try:
+        from hive_middleware import compression
+    except ImportError:
+        return None
+    compress = getattr(compression, "compress", None)
+    if compress is None:
+        return None
+
+    def engine(messages: list[Any]) -> list[Any]:
+        return list(compress(messages, budget=budget, model=model).messages)
+
+    return engine
+
+
+def compress_markdown(result: dict[str, Any]) -> str:
+    """The Markdown summary of a compression evaluation."""
+    from hive_middleware.evals.report import markdown_table
+
+    rows: list[list[Any]] = []
+    methods: list[tuple[str, dict[str, Any]]] = []
+    if result.get("engine"):
+        methods.append((f"engine ({result['engine']})", result))
+    methods += list(result["baselines"].items())
+    for name, entry in methods:
+        ms = entry.get("ms_per_step") or {}
+        rows.append(
+            [name, _fmt(entry["token_ratio"]), _fmt(entry["identifier_retention"]), _fmt(ms.get("p50"))]
+        )
+    parts = [
+        "# Compression evaluation\n",
+        f"{result['n_runs']} runs, {result['n_steps']} steps; tokens counted for `{result['model']}`.\n",
+        markdown_table(["method", "token_ratio", "identifier_retention", "ms/step p50"], rows),
+    ]
+    if not result.get("engine"):
+        parts.append(f"\nEngine: not measured ({result.get('note', 'no engine')}).\n")
+    group_rows: list[list[Any]] = []
+    for name, entry in methods:
+        for group, g in (entry.get("per_group") or {}).items():
+            group_rows.append(
+                [
+                    group,
+                    name,
+                    _fmt(g["token_ratio"]),
+                    _fmt(g["identifier_retention"]),
+                    g["n_runs"],
+                    g["n_steps"],
+                ]
+            )
+    parts += [
+        "\n## Per group\n\n",
+        markdown_table(
+            ["group", "method", "token_ratio", "identifier_retention", "runs", "steps"], group_rows
+        ),
+    ]
+    return "".join(parts)
+
+
+def _method_entries(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    entries: list[tuple[str, dict[str, Any]]] = []
+    if result.get("engine"):
+        entries.append((str(result["engine"]), result))
+    entries += list(result["baselines"].items())
+    return entries
+
+
+def compress_plot(result: dict[str, Any]) -> Callable[[Any], None]:
+    """Grouped bars of token_ratio and identifier_retention per group and method."""
+
+    def draw(fig: Any) -> None:
+        entries = _method_entries(result)
+        groups = sorted({g for _, e in entries for g in (e.get("per_group") or {})})
+        width = 0.8 / max(1, len(entries))
+        for col, key in enumerate(("token_ratio", "identifier_retention")):
+            ax = fig.add_subplot(1, 2, col + 1)
+            for j, (name, entry) in enumerate(entries):
+                per = entry.get("per_group") or {}
+                values = [(per.get(g) or {}).get(key) or 0.0 for g in groups]
+                ax.bar([i + j * width for i in range(len(groups))], values, width, label=name)
+            ax.set_xticks([i + width * (len(entries) - 1) / 2 for i in range(len(groups))])
+            ax.set_xticklabels(
+                [g.replace("msb_java_sweagent_", "java/") for g in groups],
+                rotation=30,
+                ha="right",
+                fontsize=7,
+            )
+            ax.set_title(key)
+            ax.set_ylim(0, 1.05)
+            if col == 0:
+                ax.legend(fontsize=7)
+
+    return draw
+
+
+@eval_app.command("compress")
+def compress_command(
+    data: DataOption,
+    out: OutOption,
+    budget: Annotated[
+        int | None, typer.Option("--budget", min=1, help="Token budget passed to the compression engine.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model whose tokenizer counts tokens (default: config model)."),
+    ] = None,
+    max_runs: MaxRunsOption = None,
+) -> None:
+    """Compression at every step of real runs: token_ratio and identifier_retention vs raw and last_5_masking.
+
+    Writes OUT/compress.json (keys of DESIGN §3), compress.md and compress.png. The engine
+    (hive_middleware.compression.compress) is reported at the top level when installed; without it
+    the top-level figures are null and only the baselines are measured.
+    """
+    from hive_middleware.config import DEFAULT_MODEL
+    from hive_middleware.evals.compress_eval import BASELINES, run_compress_eval
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.evals.trajectories import trajectory_files
+
+    _require_paths(data, "--data")
+    trajectory_files(data)  # fail fast on a bad path, before any work
+    token_model = model or DEFAULT_MODEL
+    methods: dict[str, Callable[[list[Any]], list[Any]]] = {}
+    engine = _compression_engine(budget, token_model)
+    engine_name = None
+    if engine is not None:
+        engine_name = "hive"
+        methods[engine_name] = engine
+    methods.update(BASELINES)
+    console = Console(stderr=True)
+    with trajectory_progress(data, "compress", max_runs) as advance:
+        result = run_compress_eval(
+            data, methods, engine_name, model=token_model, max_runs=max_runs, on_run=advance
+        )
+    if engine_name is None:
+        result["note"] = (
+            "compression engine not installed: hive_middleware.compression provides no compress()"
+        )
+        console.print(f"[yellow]note:[/] {result['note']}; top-level figures are null, baselines measured.")
+    paths = write_report(out, "compress", result, compress_markdown(result), compress_plot(result))
+    print_table(
+        f"compression: {result['n_runs']} runs, {result['n_steps']} steps",
+        ["method", "token_ratio", "identifier_retention", "ms/step p50"],
+        [
+            [name, e["token_ratio"], e["identifier_retention"], (e.get("ms_per_step") or {}).get("p50")]
+            for name, e in _method_entries(result)
+        ],
+    )
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
