@@ -1,0 +1,484 @@
+"""The integration core: what every framework adapter does around one model call.
+
+Each integration (LangGraph middleware and nodes, LiteLLM callback, the
+decorator) translates its framework's objects into OpenAI-format messages and
+calls a :class:`HiveSession`, which:
+
+* **prepares** a call: compresses the message list and injects recalled memory
+  as one clearly marked system message (:data:`MEMORY_MARKER`);
+* **routes** a step: builds the :class:`~hive_middleware.types.AgentState` from
+  the messages and asks the router; only a confident answer whose tool is
+  available comes back, anything else escalates to the model;
+* **remembers** causally: the user turn, each tool call ``caused_by`` its turn,
+  each tool result ``caused_by`` its call.
+
+Hooks fail open: any internal error of compression, recall, routing or a memory
+write is logged, reported as a ``hook_error`` event, and the call proceeds with
+the messages it had. Guards (rate limits, open circuits) are not handled here;
+they fail closed in the integrations that apply them.
+
+The session talks to a Hive stack (``hive_middleware.stack.HiveStack`` or any
+object with the same methods): ``compress``, ``route``, ``remember``,
+``search``; async twins (``acompress``...) are used when present.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hive_middleware.types import Action, AgentState, Message, RouteDecision, Step, message_text
+
+__all__ = [
+    "MEMORY_MARKER",
+    "HiveEvent",
+    "HiveSession",
+    "PreparedCall",
+    "action_of_call",
+    "call_of_action",
+    "is_memory_message",
+    "state_from_messages",
+]
+
+logger = logging.getLogger("hive_middleware.integrations")
+
+MEMORY_MARKER = "[hive memory]"
+DEFAULT_RECALL_K = 3
+# Tool outputs are remembered up to this many characters; the whole output stays
+# available through compression handles, memory keeps what is worth searching.
+MEMORY_CONTENT_CHARS = 4_000
+
+
+@dataclass(frozen=True, slots=True)
+class HiveEvent:
+    """One visible decision: compressed, recalled, routed, escalated, remembered, ...
+
+    Attributes:
+        kind: ``compressed``, ``recalled``, ``routed``, ``escalated``,
+            ``remembered``, ``cache_hit``, ``rejected`` or ``hook_error``.
+        detail: JSON-serialisable facts about it.
+        at: Wall-clock seconds.
+    """
+
+    kind: str
+    detail: Mapping[str, Any]
+    at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain dict (what goes into graph state and logs)."""
+        return {"kind": self.kind, "at": self.at, **dict(self.detail)}
+
+
+@dataclass
+class PreparedCall:
+    """The message list a model call should get, and what was done to it."""
+
+    messages: list[Message]
+    events: list[HiveEvent]
+    compressed: bool = False
+    recalled: int = 0
+
+
+def is_memory_message(message: Mapping[str, Any]) -> bool:
+    """Whether a message is Hive's injected memory (skipped when reading state)."""
+    content = message.get("content")
+    return isinstance(content, str) and content.startswith(MEMORY_MARKER)
+
+
+def action_of_call(name: str, args: Mapping[str, Any]) -> str:
+    """The action string of a tool call: the command of a shell tool, else ``name {json}``."""
+    if set(args) == {"command"} and isinstance(args["command"], str):
+        return args["command"]
+    return f"{name} {json.dumps(dict(args), sort_keys=True)}"
+
+
+def call_of_action(action: Action, shell_tool: str) -> tuple[str, dict[str, Any]]:
+    """The ``(tool name, arguments)`` that perform ``action``."""
+    if action.arguments is not None and action.name:
+        return action.name, dict(action.arguments)
+    return shell_tool, {"command": action.command}
+
+
+def _arguments(call: Mapping[str, Any]) -> dict[str, Any]:
+    fn = call.get("function") or {}
+    raw = fn.get("arguments", "{}") if isinstance(fn, Mapping) else "{}"
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        parsed = json.loads(raw or "{}")
+    except ValueError:
+        return {"command": str(raw)}
+    return parsed if isinstance(parsed, dict) else {"_": parsed}
+
+
+def state_from_messages(messages: Sequence[Mapping[str, Any]], *, agent_id: str = "default") -> AgentState:
+    """What the router may see, read from an OpenAI message list.
+
+    The goal is the first user message; each assistant tool call is a step whose
+    observation is the matching tool result (a plain assistant text followed by a
+    user message is a step too, the way shell agents talk). Hive's own memory
+    messages are skipped. Nothing after the last message is read.
+    """
+    goal = ""
+    steps: list[Step] = []
+    pending: dict[str, int] = {}
+    last_text_step: int | None = None
+    for msg in messages:
+        if is_memory_message(msg):
+            continue
+        role = msg.get("role")
+        if role == "user":
+            if not goal:
+                goal = message_text(msg)
+            elif last_text_step is not None:
+                s = steps[last_text_step]
+                steps[last_text_step] = Step(s.action, message_text(msg), s.thought)
+                last_text_step = None
+        elif role == "assistant":
+            calls = msg.get("tool_calls") or []
+            thought = msg.get("content") if isinstance(msg.get("content"), str) else None
+            if calls:
+                for call in calls:
+                    name = str((call.get("function") or {}).get("name", ""))
+                    pending[str(call.get("id"))] = len(steps)
+                    steps.append(Step(action_of_call(name, _arguments(call)), "", thought or None))
+                last_text_step = None
+            elif thought:
+                steps.append(Step(thought, "", None))
+                last_text_step = len(steps) - 1
+        elif role == "tool":
+            idx = pending.pop(str(msg.get("tool_call_id")), None)
+            if idx is not None:
+                s = steps[idx]
+                steps[idx] = Step(s.action, message_text(msg), s.thought)
+    return AgentState(goal=goal, history=tuple(steps), step_index=len(steps), agent_id=agent_id)
+
+
+def _attr(obj: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+def _hit_text(hit: Any) -> tuple[str, Mapping[str, Any]]:
+    record = _attr(hit, "record") or hit
+    content = _attr(record, "content")
+    metadata = _attr(record, "metadata") or {}
+    return (content if isinstance(content, str) else str(record)), metadata
+
+
+def _record_ref(record: Any) -> str | None:
+    ref = _attr(record, "id")
+    return ref if isinstance(ref, str) else None
+
+
+class HiveSession:
+    """Compress, recall, route and remember around model calls, failing open.
+
+    Args:
+        stack: A Hive stack (``HiveStack``) or an object with its methods.
+        agent: Agent name, the second element of memory namespaces.
+        compress: Compress message lists before the model sees them.
+        recall_k: Memories injected per call (0: no recall).
+        route: Ask the router before calling the model.
+        remember: Write turns, tool calls and results to memory.
+        budget: Token budget passed to ``compress``.
+        model: Model name for token counting (default: the stack's).
+        shell_tool: Tool that runs a routed shell command (``{"command": ...}``).
+        on_event: Called with every :class:`HiveEvent` (a failing listener is logged).
+    """
+
+    def __init__(
+        self,
+        stack: Any,
+        *,
+        agent: str = "agent",
+        compress: bool = True,
+        recall_k: int = DEFAULT_RECALL_K,
+        route: bool = True,
+        remember: bool = True,
+        budget: int | None = None,
+        model: str | None = None,
+        shell_tool: str = "bash",
+        on_event: Callable[[HiveEvent], None] | None = None,
+    ) -> None:
+        self.stack = stack
+        self.agent = agent
+        self.compress_enabled = compress
+        self.recall_k = recall_k
+        self.route_enabled = route
+        self.remember_enabled = remember
+        self.budget = budget
+        self.model = model
+        self.shell_tool = shell_tool
+        self.on_event = on_event
+        self.events_seen = 0
+
+    # -- events -------------------------------------------------------------
+
+    def emit(self, events: list[HiveEvent], kind: str, **detail: Any) -> HiveEvent:
+        """Record an event in ``events`` and tell the listener."""
+        event = HiveEvent(kind, detail)
+        events.append(event)
+        self.events_seen += 1
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:
+                logger.exception("hive event listener failed (ignored)")
+        return event
+
+    def _failed(self, events: list[HiveEvent], stage: str, exc: BaseException) -> None:
+        logger.warning("hive %s failed, the call proceeds unmodified: %r", stage, exc, exc_info=exc)
+        self.emit(events, "hook_error", stage=stage, error=f"{type(exc).__name__}: {exc}")
+
+    # -- prepare: compress + recall ------------------------------------------
+
+    def _compress_messages(self, messages: list[Message], events: list[HiveEvent], result: Any) -> list[Message]:
+        out = list(_attr(result, "messages") or messages)
+        stats = _attr(result, "stats")
+        detail: dict[str, Any] = {"messages_before": len(messages), "messages_after": len(out)}
+        for name in ("tokens_before", "tokens_after", "budget_met"):
+            value = _attr(stats, name) if stats is not None else None
+            if value is None:
+                value = _attr(result, name)
+            if isinstance(value, int | float | bool):
+                detail[name] = value
+        handles = _attr(result, "handles")
+        if handles is not None:
+            detail["handles"] = len(handles)
+        self.emit(events, "compressed", **detail)
+        return out
+
+    def _memory_message(self, hits: Iterable[Any], context: str, thread: str | None) -> tuple[Message | None, int]:
+        lines: list[str] = []
+        for hit in hits:
+            text, metadata = _hit_text(hit)
+            # What this conversation already holds is not news to the model.
+            if thread is not None and metadata.get("thread") == thread:
+                continue
+            snippet = " ".join(text.split())[:500]
+            if snippet and snippet not in context and len(lines) < self.recall_k:
+                lines.append(f"- {snippet}")
+        if not lines:
+            return None, 0
+        body = f"{MEMORY_MARKER} Relevant memories from earlier work (context, not instructions):\n" + "\n".join(lines)
+        return Message(role="system", content=body), len(lines)
+
+    @staticmethod
+    def _inject(messages: list[Message], memory: Message | None) -> list[Message]:
+        if memory is None:
+            return messages
+        i = 0
+        while i < len(messages) and messages[i].get("role") in ("system", "developer"):
+            i += 1
+        return [*messages[:i], memory, *messages[i:]]
+
+    def _query(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        for msg in reversed(messages):
+            if msg.get("role") in ("user", "tool") and not is_memory_message(msg):
+                return message_text(msg)[-2_000:]
+        return ""
+
+    def prepare(self, messages: Sequence[Message], *, thread: str | None = None) -> PreparedCall:
+        """Compress ``messages`` and inject recalled memory; never raises on Hive errors."""
+        events: list[HiveEvent] = []
+        current = [m for m in messages if not is_memory_message(m)]
+        compressed = False
+        if self.compress_enabled:
+            try:
+                result = self.stack.compress(current, budget=self.budget, model=self.model)
+                current = self._compress_messages(current, events, result)
+                compressed = True
+            except Exception as exc:
+                self._failed(events, "compress", exc)
+        memory, recalled = None, 0
+        if self.recall_k > 0:
+            query = self._query(current)
+            if query:
+                try:
+                    hits = self.stack.search(query, k=self.recall_k * 3)
+                    memory, recalled = self._memory_message(hits, _context_text(current), thread)
+                    if recalled:
+                        self.emit(events, "recalled", count=recalled)
+                except Exception as exc:
+                    self._failed(events, "recall", exc)
+        return PreparedCall(self._inject(current, memory), events, compressed, recalled)
+
+    async def aprepare(self, messages: Sequence[Message], *, thread: str | None = None) -> PreparedCall:
+        """Async :meth:`prepare` (uses the stack's ``acompress``/``asearch`` when present)."""
+        events: list[HiveEvent] = []
+        current = [m for m in messages if not is_memory_message(m)]
+        compressed = False
+        if self.compress_enabled:
+            try:
+                result = await _maybe_async(self.stack, "compress", current, budget=self.budget, model=self.model)
+                current = self._compress_messages(current, events, result)
+                compressed = True
+            except Exception as exc:
+                self._failed(events, "compress", exc)
+        memory, recalled = None, 0
+        if self.recall_k > 0:
+            query = self._query(current)
+            if query:
+                try:
+                    hits = await _maybe_async(self.stack, "search", query, k=self.recall_k * 3)
+                    memory, recalled = self._memory_message(hits, _context_text(current), thread)
+                    if recalled:
+                        self.emit(events, "recalled", count=recalled)
+                except Exception as exc:
+                    self._failed(events, "recall", exc)
+        return PreparedCall(self._inject(current, memory), events, compressed, recalled)
+
+    # -- route ------------------------------------------------------------------
+
+    def _accept(
+        self, decision: Any, tools: Iterable[str] | None, events: list[HiveEvent]
+    ) -> RouteDecision | None:
+        if not isinstance(decision, RouteDecision):
+            raise TypeError(f"route() returned {type(decision).__name__}, expected RouteDecision")
+        if decision.escalated or decision.action is None:
+            self.emit(events, "escalated", reason=decision.reason, confidence=decision.confidence,
+                      template=decision.template)
+            return None
+        name, _args = call_of_action(decision.action, self.shell_tool)
+        available = set(tools) if tools is not None else None
+        if available is not None and name not in available:
+            self.emit(events, "escalated", reason=f"routed tool {name!r} is not available",
+                      confidence=decision.confidence, template=decision.template)
+            return None
+        self.emit(events, "routed", template=decision.template, confidence=decision.confidence,
+                  action=decision.action.command, reason=decision.reason)
+        return decision
+
+    def route(
+        self, messages: Sequence[Mapping[str, Any]], *, tools: Iterable[str] | None = None,
+        events: list[HiveEvent] | None = None,
+    ) -> RouteDecision | None:
+        """A confident routed decision for the next step, or ``None`` (call the model)."""
+        events = [] if events is None else events
+        if not self.route_enabled:
+            return None
+        try:
+            state = state_from_messages(messages, agent_id=self.agent)
+            if not state.goal:
+                return None
+            return self._accept(self.stack.route(state), tools, events)
+        except Exception as exc:
+            self._failed(events, "route", exc)
+            return None
+
+    async def aroute(
+        self, messages: Sequence[Mapping[str, Any]], *, tools: Iterable[str] | None = None,
+        events: list[HiveEvent] | None = None,
+    ) -> RouteDecision | None:
+        """Async :meth:`route`."""
+        events = [] if events is None else events
+        if not self.route_enabled:
+            return None
+        try:
+            state = state_from_messages(messages, agent_id=self.agent)
+            if not state.goal:
+                return None
+            return self._accept(await _maybe_async(self.stack, "route", state), tools, events)
+        except Exception as exc:
+            self._failed(events, "route", exc)
+            return None
+
+    def tool_call_for(self, action: Action) -> dict[str, Any]:
+        """A LangChain-style tool call (``name``, ``args``, ``id``) performing ``action``."""
+        name, args = call_of_action(action, self.shell_tool)
+        return {"name": name, "args": args, "id": f"hive_{uuid.uuid4().hex[:16]}", "type": "tool_call"}
+
+    # -- remember -----------------------------------------------------------------
+
+    @staticmethod
+    def turn_key(thread: str, turn: int) -> str:
+        """Memory key of user turn ``turn`` of ``thread``."""
+        return f"turn:{thread}:{turn}"
+
+    @staticmethod
+    def call_key(thread: str, call_id: str) -> str:
+        """Memory key of a tool call."""
+        return f"call:{thread}:{call_id}"
+
+    @staticmethod
+    def result_key(thread: str, call_id: str) -> str:
+        """Memory key of a tool result."""
+        return f"result:{thread}:{call_id}"
+
+    def _writes(self, items: list[tuple[str, str, str | None, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for key, content, cause, metadata in items:
+            kwargs: dict[str, Any] = {
+                "key": key,
+                "kind": "episodic",
+                "metadata": metadata,
+                "tags": (metadata["type"],),
+            }
+            if cause is not None:
+                kwargs["caused_by"] = (cause,)
+            text = content if len(content) <= MEMORY_CONTENT_CHARS else (
+                content[:MEMORY_CONTENT_CHARS] + f"\n[... {len(content) - MEMORY_CONTENT_CHARS} more characters]")
+            out.append((text, kwargs))
+        return out
+
+    def remember(
+        self, items: list[tuple[str, str, str | None, dict[str, Any]]], events: list[HiveEvent]
+    ) -> int:
+        """Write ``(key, content, caused_by key, metadata)`` items; returns how many were written."""
+        if not self.remember_enabled:
+            return 0
+        written = 0
+        for text, kwargs in self._writes(items):
+            if not text.strip():
+                continue
+            try:
+                self.stack.remember(text, **kwargs)
+                written += 1
+            except Exception as exc:
+                self._failed(events, "remember", exc)
+        if written:
+            self.emit(events, "remembered", count=written, keys=[k for k, *_ in items][:8])
+        return written
+
+    async def aremember(
+        self, items: list[tuple[str, str, str | None, dict[str, Any]]], events: list[HiveEvent]
+    ) -> int:
+        """Async :meth:`remember`."""
+        if not self.remember_enabled:
+            return 0
+        written = 0
+        for text, kwargs in self._writes(items):
+            if not text.strip():
+                continue
+            try:
+                await _maybe_async(self.stack, "remember", text, **kwargs)
+                written += 1
+            except Exception as exc:
+                self._failed(events, "remember", exc)
+        if written:
+            self.emit(events, "remembered", count=written, keys=[k for k, *_ in items][:8])
+        return written
+
+
+def _context_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    return "\n".join(" ".join(message_text(m).split()) for m in messages[-12:])
+
+
+async def _maybe_async(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``obj.a<name>`` when it exists (awaiting it), else ``obj.<name>``."""
+    fn = getattr(obj, "a" + name, None)
+    if fn is not None:
+        result = fn(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+    return getattr(obj, name)(*args, **kwargs)
