@@ -69,6 +69,14 @@ class MemoryConfig(_Section):
     working_slots: int = Field(32, gt=0, description="Working-memory slots per task.")
     semantic_half_life_days: float = Field(90.0, gt=0, description="Confidence decay half-life.")
     max_records_per_namespace: int | None = Field(None, gt=0, description="LRU eviction limit (None: unbounded).")
+    resolve_conflicts: bool = Field(
+        True, description="remember() decides ADD/UPDATE/INVALIDATE/NOOP against close current records."
+    )
+    conflict_candidates: int = Field(5, ge=0, description="Keyword matches compared per remember() (0: key only).")
+    extractor_model: str | None = Field(None, description="litellm model of the fact extractor (None: off).")
+    extractor_max_calls: int = Field(1, gt=0, description="Most extractor calls one write may make.")
+    extractor_max_chars: int = Field(12_000, gt=0, description="Conversation characters per extractor call.")
+    extractor_timeout_s: float = Field(20.0, gt=0, description="Timeout of one extractor call.")
 
 
 class CompressionConfig(_Section):

@@ -77,7 +77,7 @@ def test_summary_reads_the_header_only(snap: tuple[Path, list[MemoryRecord], lis
 
 
 def test_read_namespace_reads_only_its_block(snap: tuple[Path, list[MemoryRecord], list[Edge]]) -> None:
-    path, records, _ = snap
+    path, _, _ = snap
     summary = read_summary(path)
     content = read_namespace(path, ("acme", "a2"))
     assert {r.namespace for r in content.records} == {("acme", "a2")}
