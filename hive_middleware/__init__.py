@@ -49,13 +49,23 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+unknown"
 
 # name -> module that defines it; imported on first attribute access.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "CircuitBreaker": "hive_middleware.resilience.breaker",
+    "Guard": "hive_middleware.resilience.guard",
+    "RateLimiter": "hive_middleware.resilience.limiter",
+    "RetryPolicy": "hive_middleware.resilience.retry",
+    "aguarded_completion": "hive_middleware.resilience.guarded",
+    "guarded": "hive_middleware.resilience.guarded",
+    "guarded_completion": "hive_middleware.resilience.guarded",
+}
 
 __all__ = [
     "Action",
     "AgentState",
+    "CircuitBreaker",
     "Edge",
     "EdgeKind",
+    "Guard",
     "HiveCircuitOpen",
     "HiveConfig",
     "HiveConfigError",
@@ -75,9 +85,14 @@ __all__ = [
     "MemoryKind",
     "MemoryRecord",
     "Message",
+    "RateLimiter",
+    "RetryPolicy",
     "RouteDecision",
     "Step",
     "__version__",
+    "aguarded_completion",
+    "guarded",
+    "guarded_completion",
     "validate_messages",
 ]
 

@@ -1,1 +1,55 @@
-"""resilience"""
+"""Guarded model calls: rate limiter, circuit breaker, retry policy, fallbacks.
+
+Layers, outermost first, for every attempt of a call::
+
+    RateLimiter (tenant, model)  →  CircuitBreaker (model/deployment)  →  model call
+    └──────────── retried by RetryPolicy (tenacity) ──────────────┘  →  next fallback model
+
+Pure policies (:mod:`.bucket`, :mod:`.breaker`, :class:`.retry.RetryPolicy`,
+:mod:`.classify`) do no I/O; sync and async drivers share them, with time and
+sleep injected through :class:`.clock.Clock`. Names load lazily so importing
+this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY: dict[str, str] = {
+    "AttemptEvent": "hive_middleware.resilience.retry",
+    "BreakerEvent": "hive_middleware.resilience.breaker",
+    "BreakerState": "hive_middleware.resilience.breaker",
+    "CircuitBreaker": "hive_middleware.resilience.breaker",
+    "Clock": "hive_middleware.resilience.clock",
+    "Guard": "hive_middleware.resilience.guard",
+    "InMemoryLimiterStore": "hive_middleware.resilience.limiter_store",
+    "LimiterStore": "hive_middleware.resilience.limiter_store",
+    "Permit": "hive_middleware.resilience.breaker",
+    "RateLimit": "hive_middleware.resilience.limiter",
+    "RateLimiter": "hive_middleware.resilience.limiter",
+    "Reservation": "hive_middleware.resilience.limiter",
+    "RetryPolicy": "hive_middleware.resilience.retry",
+    "SystemClock": "hive_middleware.resilience.clock",
+    "aguarded_completion": "hive_middleware.resilience.guarded",
+    "classify": "hive_middleware.resilience.classify",
+    "default_guard": "hive_middleware.resilience.guarded",
+    "guarded": "hive_middleware.resilience.guarded",
+    "guarded_completion": "hive_middleware.resilience.guarded",
+    "set_default_guard": "hive_middleware.resilience.guarded",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hive_middleware.resilience' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

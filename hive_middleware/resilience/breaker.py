@@ -218,11 +218,12 @@ class CircuitBreaker:
                 raise self._refusal(reopen_at - now, "open")
             self._transition(BreakerState.HALF_OPEN, now, "cooldown elapsed", events)
         # Half-open: one probe at a time; a probe that never reported is replaced.
-        if self._probe_ticket is not None:
-            if self.probe_timeout_s is None or now < self._probe_started + self.probe_timeout_s:
-                wait = self.cooldown_s if self.probe_timeout_s is None else (
-                    self._probe_started + self.probe_timeout_s - now)
-                raise self._refusal(wait, "half-open with a probe in flight")
+        if self._probe_ticket is not None and (
+            self.probe_timeout_s is None or now < self._probe_started + self.probe_timeout_s
+        ):
+            wait = self.cooldown_s if self.probe_timeout_s is None else (
+                self._probe_started + self.probe_timeout_s - now)
+            raise self._refusal(wait, "half-open with a probe in flight")
         permit = Permit(self.name, next(self._tickets), self._generation, True)
         self._probe_ticket = permit.ticket
         self._probe_started = now

@@ -128,14 +128,18 @@ def parse_retry_after(exc: BaseException, *, now_wall: float | None = None) -> f
     """Seconds the provider asked to wait, from the exception, or ``None``.
 
     Looks at a ``retry_after`` attribute, then ``retry-after-ms`` and
-    ``retry-after`` (seconds or an HTTP date) in ``exc.headers`` and
-    ``exc.response.headers``.
+    ``retry-after`` (seconds or an HTTP date) in ``exc.headers``,
+    ``exc.litellm_response_headers`` and ``exc.response.headers``.
     """
     direct = getattr(exc, "retry_after", None)
     if isinstance(direct, int | float) and math.isfinite(direct):
         return max(float(direct), 0.0)
     response = getattr(exc, "response", None)
-    for headers in (getattr(exc, "headers", None), getattr(response, "headers", None)):
+    # litellm keeps the provider's headers in ``litellm_response_headers``; its
+    # RateLimitError deliberately leaves them out of ``headers``/``response``.
+    sources = (getattr(exc, "headers", None), getattr(exc, "litellm_response_headers", None),
+               getattr(response, "headers", None))
+    for headers in sources:
         ms = _header(headers, "retry-after-ms")
         if ms is not None:
             try:

@@ -171,13 +171,14 @@ class RetryRun:
     """
 
     def __init__(self, policy: RetryPolicy, model: str, *, clock: Clock = SYSTEM_CLOCK,
-                 rng: random.Random | None = None, listeners: tuple[AttemptListener, ...] = ()) -> None:
+                 rng: random.Random | None = None, listeners: tuple[AttemptListener, ...] = (),
+                 start: float | None = None) -> None:
         self.policy = policy
         self.model = model
         self.clock = clock
         self.rng = rng if rng is not None else random.Random()
         self.listeners = listeners
-        self.start = clock.now()
+        self.start = clock.now() if start is None else start
         self.failure: Failure | None = None
         self.decision: RetryDecision | None = None
         self.attempts = 0
