@@ -55,10 +55,28 @@ class MemoryConfig(_Section):
     weight_vector: float = Field(1.0, ge=0, description="RRF weight of the vector signal.")
     weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 signal.")
     weight_graph: float = Field(0.5, ge=0, description="RRF weight of graph expansion.")
+    weight_recency: float = Field(0.0, ge=0, description="RRF weight of recency (newest valid_from first).")
+    search_candidates: int = Field(50, gt=0, description="Hits each signal contributes before fusion.")
+    expand_top: int = Field(5, ge=0, description="Strongest fused hits whose graph neighbours join the ranking.")
+    vector_index: str = Field("chroma", description="'chroma' (embedded under data_dir), 'memory' (tests) or 'none'.")
+    chroma_url: str | None = Field(None, description="Chroma server URL; when set, HttpClient replaces the embedded one.")
+    sqlite_synchronous: str = Field(
+        "NORMAL", pattern="^(NORMAL|FULL)$",
+        description="'NORMAL': an ack survives a killed process; 'FULL': also a power cut (one fsync per write).",
+    )
+    recall_cache_size: int = Field(100_000, ge=0, description="Current versions cached per process (0: off).")
     sensory_ttl_s: float = Field(300.0, gt=0, description="Seconds a sensory memory lives.")
     working_slots: int = Field(32, gt=0, description="Working-memory slots per task.")
     semantic_half_life_days: float = Field(90.0, gt=0, description="Confidence decay half-life.")
     max_records_per_namespace: int | None = Field(None, gt=0, description="LRU eviction limit (None: unbounded).")
+    resolve_conflicts: bool = Field(
+        True, description="remember() decides ADD/UPDATE/INVALIDATE/NOOP against close current records."
+    )
+    conflict_candidates: int = Field(5, ge=0, description="Keyword matches compared per remember() (0: key only).")
+    extractor_model: str | None = Field(None, description="litellm model of the fact extractor (None: off).")
+    extractor_max_calls: int = Field(1, gt=0, description="Most extractor calls one write may make.")
+    extractor_max_chars: int = Field(12_000, gt=0, description="Conversation characters per extractor call.")
+    extractor_timeout_s: float = Field(20.0, gt=0, description="Timeout of one extractor call.")
 
 
 class CompressionConfig(_Section):
