@@ -232,3 +232,177 @@ def compress_command(
         ],
     )
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+# --------------------------------------------------------------------------- route
+
+
+def _load_router(model_dir: Path) -> Any:
+    """The routing engine's policy from ``model_dir`` (``load_policy`` of hive_middleware.routing)."""
+    from importlib import import_module
+
+    from hive_middleware.errors import HiveDependencyError
+
+    for module_name in ("hive_middleware.routing", "hive_middleware.routing.policy"):
+        try:
+            module = import_module(module_name)
+        except ImportError:
+            continue
+        loader = getattr(module, "load_policy", None)
+        if callable(loader):
+            return loader(model_dir)
+    raise HiveDependencyError(
+        "the routing engine is not installed: hive_middleware.routing provides no load_policy(); "
+        "run without --model to measure the baselines only"
+    )
+
+
+_ROUTE_KEYS = ("coverage", "precision", "type_top1", "escalation_rate")
+
+
+def route_markdown(result: dict[str, Any]) -> str:
+    """The Markdown summary of a routing evaluation."""
+    from hive_middleware.evals.report import markdown_table
+
+    entries = _method_entries(result)
+    rows = [
+        [
+            name,
+            *(_fmt(e[k]) for k in _ROUTE_KEYS),
+            _fmt(e.get("routes_per_s")),
+            _fmt((e.get("latency_us") or {}).get("p50")),
+        ]
+        for name, e in entries
+    ]
+    split = result.get("split", {})
+    parts = [
+        "# Routing evaluation\n\n",
+        f"{result['n_runs']} runs, {result['n_steps']} steps evaluated.",
+        f" Held-out split by run in: {', '.join(split.get('split_folders') or []) or 'none'};"
+        f" prev_type trained on {split.get('train_runs', 0)} runs.\n\n",
+        markdown_table(["policy", *_ROUTE_KEYS, "routes/s", "latency p50 (us)"], rows),
+    ]
+    if not result.get("engine"):
+        parts.append(f"\nEngine: not measured ({result.get('note', 'no --model given')}).\n")
+    group_rows = [
+        [group, name, *(_fmt(g[k]) for k in _ROUTE_KEYS), g["n_runs"], g["n_steps"]]
+        for name, e in entries
+        for group, g in (e.get("per_group") or {}).items()
+    ]
+    parts += [
+        "\n## Per group\n\n",
+        markdown_table(["group", "policy", *_ROUTE_KEYS, "runs", "steps"], group_rows),
+    ]
+    return "".join(parts)
+
+
+def route_plot(result: dict[str, Any]) -> Callable[[Any], None]:
+    """Precision against coverage when a policy exposes confidences; else bars of the rates."""
+
+    def draw(fig: Any) -> None:
+        entries = _method_entries(result)
+        curves = [(name, e["curve"]) for name, e in entries if e.get("curve")]
+        ax = fig.add_subplot(1, 1, 1)
+        if curves:
+            for name, curve in curves:
+                ax.plot(
+                    [p["coverage"] for p in curve], [p["precision"] for p in curve], marker=".", label=name
+                )
+            for name, e in entries:
+                if not e.get("curve") and e.get("precision") is not None:
+                    ax.scatter([e["coverage"]], [e["precision"]], label=name)
+            ax.set_xlabel("coverage")
+            ax.set_ylabel("precision")
+            ax.set_xlim(0, 1.0)
+            ax.set_ylim(0, 1.05)
+            ax.set_title("precision vs coverage (confidence threshold sweep)")
+        else:
+            width = 0.8 / max(1, len(entries))
+            for j, (name, e) in enumerate(entries):
+                values = [e[k] or 0.0 for k in _ROUTE_KEYS]
+                ax.bar([i + j * width for i in range(len(_ROUTE_KEYS))], values, width, label=name)
+            ax.set_xticks([i + width * (len(entries) - 1) / 2 for i in range(len(_ROUTE_KEYS))])
+            ax.set_xticklabels(list(_ROUTE_KEYS))
+            ax.set_ylim(0, 1.05)
+            ax.set_title("routing: engine vs baselines")
+        ax.legend(fontsize=8)
+
+    return draw
+
+
+@eval_app.command("route")
+def route_command(
+    data: DataOption,
+    out: OutOption,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Router model directory (from `hive router train`); without it only the baselines are measured.",
+        ),
+    ] = None,
+    train: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--train",
+            help="Folder or .traj file prev_type learns from; repeatable. A folder also given as --data is "
+            "split by run (1 in 5 held out for evaluation). Without --train, prev_type is not measured.",
+        ),
+    ] = None,
+    max_runs: MaxRunsOption = None,
+) -> None:
+    """Routing on every step of real runs: coverage, precision, type_top1 vs repeat_last and prev_type.
+
+    Writes OUT/route.json (keys of DESIGN §3), route.md and route.png. With --model the router
+    engine is loaded and reported at the top level; without it the top-level figures are null.
+    """
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.evals.route_eval import (
+        HOLDOUT_FOLDS,
+        PrevTypePolicy,
+        RepeatLastPolicy,
+        run_route_eval,
+        split_runs,
+    )
+    from hive_middleware.evals.trajectories import read_trajectory
+
+    _require_paths(data, "--data")
+    console = Console(stderr=True)
+    split = split_runs(data, train or (), max_runs=max_runs)
+    policies: dict[str, Any] = {}
+    engine_name = None
+    if model_dir is not None:
+        policies["hive"] = _load_router(model_dir)
+        engine_name = "hive"
+    policies["repeat_last"] = RepeatLastPolicy()
+    if split.train_files:
+        with console.status(f"learning prev_type from {len(split.train_files)} runs"):
+            policies["prev_type"] = PrevTypePolicy.fit(read_trajectory(f) for f in split.train_files)
+    else:
+        console.print("[yellow]note:[/] no --train given: the prev_type baseline is not measured.")
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]route"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("route", total=len(split.eval_files))
+        result = run_route_eval(
+            split.eval_files, policies, engine_name, on_run=lambda _r: progress.advance(task)
+        )
+    result["split"] = {
+        "rule": f"runs of a folder that is both --data and --train are held out when "
+        f"sha256(run_id) mod {HOLDOUT_FOLDS} == 0; only those are evaluated there",
+        "split_folders": list(split.split_folders),
+        "eval_runs": len(split.eval_files),
+        "train_runs": len(split.train_files),
+    }
+    if engine_name is None:
+        result["note"] = "no --model given: the router engine is not measured"
+    paths = write_report(out, "route", result, route_markdown(result), route_plot(result))
+    print_table(
+        f"routing: {result['n_runs']} runs, {result['n_steps']} steps",
+        ["policy", *_ROUTE_KEYS, "routes/s"],
+        [[name, *(e[k] for k in _ROUTE_KEYS), e.get("routes_per_s")] for name, e in _method_entries(result)],
+    )
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")

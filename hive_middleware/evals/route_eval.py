@@ -1,0 +1,357 @@
+"""The routing evaluation (``hive eval route``, DESIGN §3) and its two baselines.
+
+Every step of every run is routed from the state the agent was in before acting
+(:attr:`~hive_middleware.evals.trajectories.TrajectoryStep.state`: goal, earlier
+steps, env; never the step's own action). For each policy (anything with
+``decide(state) -> RouteDecision``, :class:`~hive_middleware.ports.ActionPolicy`):
+
+* ``coverage`` = answered steps / all steps; a step is *answered* when the
+  decision is not escalated and carries an action.
+* ``precision`` = answered steps whose action equals the agent's real action
+  after whitespace normalisation (:func:`~hive_middleware.evals.actions.normalize_action`)
+  / answered steps; None when nothing was answered.
+* ``type_top1`` = steps whose predicted action type equals the real action's
+  type (:func:`~hive_middleware.evals.actions.action_type`) / all steps. The
+  predicted type is the type of the decision's action when it has one; else
+  the decision's ``template`` when that is itself an action type name; else the
+  policy's ``template_action_type(template)`` when the policy offers one; a
+  step with no predicted type counts as a miss.
+* ``escalation_rate`` = escalated decisions / all steps.
+* ``routes_per_s`` and ``latency_us`` (p50/p95/p99 of one ``decide`` call).
+* ``per_group``: the rates per source folder.
+
+Baselines:
+
+* ``repeat_last`` (:class:`RepeatLastPolicy`): answers every step from step 1
+  with the previous action, verbatim; escalates step 0.
+* ``prev_type`` (:class:`PrevTypePolicy`): the most frequent next action type
+  given the previous one, counted on training runs. It predicts a type, never
+  an exact action, so it escalates every step (coverage 0, precision None) and
+  is judged by ``type_top1`` only.
+
+Held-out split: when a folder is both evaluated and trained on, runs are split
+by run id (:func:`is_held_out`: sha256 of the run id, 1 run in 5 held out);
+every policy is evaluated on the held-out runs only and ``prev_type`` learns
+from the others. Folders that are not trained on are evaluated whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hive_middleware.errors import HiveUsageError
+from hive_middleware.evals.actions import ACTION_TYPES, action_type, normalize_action
+from hive_middleware.evals.report import percentile
+from hive_middleware.evals.trajectories import Trajectory, read_trajectory, trajectory_files
+from hive_middleware.ports import ActionPolicy
+from hive_middleware.types import Action, AgentState, RouteDecision
+
+__all__ = [
+    "HOLDOUT_FOLDS",
+    "PrevTypePolicy",
+    "RepeatLastPolicy",
+    "RunSplit",
+    "is_held_out",
+    "predicted_type",
+    "run_route_eval",
+    "split_runs",
+]
+
+HOLDOUT_FOLDS = 5
+START = "<start>"
+
+
+def is_held_out(run_id: str, folds: int = HOLDOUT_FOLDS) -> bool:
+    """Whether a run belongs to the evaluation side of the by-run split.
+
+    Deterministic and independent of file order: the first 8 bytes of
+    ``sha256(run_id)`` modulo ``folds`` equal 0 (about one run in ``folds``).
+    """
+    digest = hashlib.sha256(run_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % folds == 0
+
+
+def _run_id(path: Path) -> str:
+    return path.name[: -len(".traj")] if path.name.endswith(".traj") else path.stem
+
+
+@dataclass(frozen=True)
+class RunSplit:
+    """Which ``.traj`` files are evaluated and which are trained on.
+
+    Attributes:
+        eval_files: Files every policy is evaluated on.
+        train_files: Files ``prev_type`` learns from.
+        split_folders: Folders split by run (both evaluated and trained on).
+    """
+
+    eval_files: tuple[Path, ...]
+    train_files: tuple[Path, ...]
+    split_folders: tuple[str, ...]
+
+
+def split_runs(
+    data: Sequence[str | Path], train: Sequence[str | Path] = (), *, max_runs: int | None = None
+) -> RunSplit:
+    """Choose evaluation and training runs (held-out split where they overlap).
+
+    Args:
+        data: Evaluation paths (folders or ``.traj`` files).
+        train: Training paths for ``prev_type``.
+        max_runs: Keep at most this many evaluation runs per data path.
+
+    Returns:
+        The split.
+
+    Raises:
+        HiveDataError: a path is missing or has no ``.traj`` files.
+    """
+    train_files = {f.resolve(): f for f in trajectory_files(list(train))} if train else {}
+    eval_files: list[Path] = []
+    overlapping: set[Path] = set()
+    split_folders: list[str] = []
+    for raw in data:
+        files = trajectory_files([raw])
+        shared = [f for f in files if f.resolve() in train_files]
+        if shared:
+            split_folders.append(Path(raw).resolve().name)
+            overlapping.update(f.resolve() for f in shared)
+            files = [f for f in files if f.resolve() not in train_files or is_held_out(_run_id(f))]
+        eval_files.extend(files[:max_runs] if max_runs else files)
+    kept_train = tuple(
+        f for key, f in train_files.items() if key not in overlapping or not is_held_out(_run_id(f))
+    )
+    return RunSplit(tuple(eval_files), kept_train, tuple(split_folders))
+
+
+class RepeatLastPolicy:
+    """The ``repeat_last`` baseline: do again exactly what was done last."""
+
+    def decide(self, state: AgentState) -> RouteDecision:
+        """The previous action with confidence 1; escalates when there is none."""
+        if not state.history:
+            return RouteDecision(None, None, 0.0, True, "no previous action to repeat")
+        return RouteDecision(
+            Action(command=state.history[-1].action), "repeat_last", 1.0, False, "repeat last"
+        )
+
+
+@dataclass
+class PrevTypePolicy:
+    """The ``prev_type`` baseline: the most frequent next action type after the previous type.
+
+    It predicts a type, never an exact action, so every decision is escalated
+    with the predicted type as ``template``.
+
+    Attributes:
+        transitions: ``{previous type or "<start>": Counter(next type)}``.
+    """
+
+    transitions: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    @classmethod
+    def fit(cls, runs: Iterable[Trajectory]) -> PrevTypePolicy:
+        """Count type transitions over the steps of ``runs``."""
+        policy = cls()
+        for run in runs:
+            prev = START
+            for step in run.steps:
+                kind = action_type(step.action)
+                policy.transitions[prev][kind] += 1
+                prev = kind
+        return policy
+
+    @property
+    def n_transitions(self) -> int:
+        """How many transitions were counted."""
+        return sum(sum(c.values()) for c in self.transitions.values())
+
+    def _overall(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for counts in self.transitions.values():
+            total.update(counts)
+        return total
+
+    def predict(self, previous: str) -> tuple[str | None, float]:
+        """The most frequent next type after ``previous`` and its share.
+
+        Ties go to the type more frequent overall, then to the name. A previous
+        type never seen falls back to the overall most frequent type.
+        """
+        counts = self.transitions.get(previous) or self._overall()
+        if not counts:
+            return None, 0.0
+        overall = self._overall()
+        best = max(counts, key=lambda t: (counts[t], overall[t], t))
+        return best, counts[best] / sum(counts.values())
+
+    def decide(self, state: AgentState) -> RouteDecision:
+        """Escalate, naming the predicted next type as the template."""
+        previous = action_type(state.history[-1].action) if state.history else START
+        kind, share = self.predict(previous)
+        return RouteDecision(None, kind, share, True, "prev_type predicts an action type only")
+
+
+def predicted_type(policy: ActionPolicy, decision: RouteDecision) -> str | None:
+    """The action type a decision predicts (rule in the module docstring)."""
+    if decision.action is not None:
+        return action_type(decision.action.command)
+    if decision.template in ACTION_TYPES:
+        return decision.template
+    mapper = getattr(policy, "template_action_type", None)
+    if decision.template is not None and callable(mapper):
+        kind = mapper(decision.template)
+        return kind if isinstance(kind, str) else None
+    return None
+
+
+@dataclass
+class _Tally:
+    steps: int = 0
+    runs: int = 0
+    answered: int = 0
+    correct: int = 0
+    type_hits: int = 0
+    escalated: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        n = self.steps
+        return {
+            "coverage": self.answered / n if n else None,
+            "precision": self.correct / self.answered if self.answered else None,
+            "type_top1": self.type_hits / n if n else None,
+            "escalation_rate": self.escalated / n if n else None,
+            "n_runs": self.runs,
+            "n_steps": n,
+            "n_answered": self.answered,
+        }
+
+
+@dataclass
+class _PolicyRun:
+    total: _Tally = field(default_factory=_Tally)
+    groups: dict[str, _Tally] = field(default_factory=dict)
+    latencies_us: list[float] = field(default_factory=list)
+    scored: list[tuple[float, bool]] = field(default_factory=list)  # (confidence, exact) of answered steps
+
+
+def _curve(scored: Sequence[tuple[float, bool]], n_steps: int, points: int = 20) -> list[dict[str, float]]:
+    """Precision and coverage when only answers at or above each confidence are kept."""
+    if not scored or n_steps == 0:
+        return []
+    ordered = sorted(scored, key=lambda s: -s[0])
+    out: list[dict[str, float]] = []
+    step = max(1, len(ordered) // points)
+    correct = 0
+    for i, (conf, ok) in enumerate(ordered, start=1):
+        correct += ok
+        if i % step == 0 or i == len(ordered):
+            out.append({"threshold": conf, "coverage": i / n_steps, "precision": correct / i})
+    return out
+
+
+def run_route_eval(
+    files: Sequence[Path],
+    policies: Mapping[str, ActionPolicy],
+    engine: str | None = None,
+    *,
+    on_run: Callable[[Trajectory], None] | None = None,
+) -> dict[str, Any]:
+    """Route every step of every run with every policy and score the decisions.
+
+    Args:
+        files: The ``.traj`` files to evaluate (see :func:`split_runs`).
+        policies: Policies by name; baselines and the engine alike.
+        engine: The name in ``policies`` reported at the top level, or None
+            (top-level figures are then None).
+        on_run: Called after each run (progress reporting).
+
+    Returns:
+        ``{"coverage", "precision", "type_top1", "escalation_rate",
+        "baselines": {name: {...}}, "per_group", "routes_per_s", "latency_us",
+        "engine", "n_runs", "n_steps"}``; each entry also has ``curve``
+        (precision/coverage by confidence threshold) when its answered
+        confidences take more than one value.
+
+    Raises:
+        HiveUsageError: ``engine`` names no policy, or no policy is given.
+        HiveDataError: a file is bad.
+    """
+    if not policies:
+        raise HiveUsageError("give at least one routing policy")
+    if engine is not None and engine not in policies:
+        raise HiveUsageError(f"engine {engine!r} is not one of the policies {sorted(policies)}")
+    runs = {name: _PolicyRun() for name in policies}
+    n_runs = n_steps = 0
+    for path in files:
+        traj = read_trajectory(path)
+        for name, policy in policies.items():
+            record = runs[name]
+            group = record.groups.setdefault(traj.group, _Tally())
+            group.runs += 1
+            record.total.runs += 1
+            for step in traj.steps:
+                start = time.perf_counter()
+                decision = policy.decide(step.state)
+                record.latencies_us.append((time.perf_counter() - start) * 1e6)
+                true_type = action_type(step.action)
+                answered = not decision.escalated and decision.action is not None
+                exact = (
+                    answered
+                    and decision.action is not None
+                    and normalize_action(decision.action.command) == normalize_action(step.action)
+                )
+                type_hit = predicted_type(policy, decision) == true_type
+                for tally in (record.total, group):
+                    tally.steps += 1
+                    tally.answered += answered
+                    tally.correct += exact
+                    tally.type_hits += type_hit
+                    tally.escalated += decision.escalated
+                if answered:
+                    record.scored.append((float(decision.confidence), exact))
+        n_runs += 1
+        n_steps += len(traj.steps)
+        if on_run is not None:
+            on_run(traj)
+
+    def entry(name: str) -> dict[str, Any]:
+        record = runs[name]
+        out = record.total.summary()
+        out["per_group"] = {g: t.summary() for g, t in record.groups.items()}
+        total_s = sum(record.latencies_us) / 1e6
+        out["routes_per_s"] = len(record.latencies_us) / total_s if total_s > 0 else None
+        lat = record.latencies_us
+        out["latency_us"] = (
+            {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99)}
+            if lat
+            else None
+        )
+        if len({c for c, _ in record.scored}) > 1:
+            out["curve"] = _curve(record.scored, record.total.steps)
+        return out
+
+    result: dict[str, Any]
+    if engine is not None:
+        result = entry(engine)
+    else:
+        result = {
+            "coverage": None,
+            "precision": None,
+            "type_top1": None,
+            "escalation_rate": None,
+            "per_group": None,
+            "routes_per_s": None,
+            "latency_us": None,
+        }
+    result["engine"] = engine
+    result["baselines"] = {name: entry(name) for name in policies if name != engine}
+    result["n_runs"] = n_runs
+    result["n_steps"] = n_steps
+    return result
