@@ -70,16 +70,17 @@ def open_backends(directory: Path, config: MemoryConfig, *, embedder: Embedder |
     lock: Path | None = None
     if config.vector_index != "none":
         index_cls = _resolve(VECTOR_INDEXES, config.vector_index, "vector_index")
+        if embedder is None:
+            embedder = _resolve(EMBEDDERS, config.embedder, "embedder")()
+        name = str(getattr(embedder, "name", config.embedder))
         if config.vector_index == "chroma" and config.chroma_url:
-            vectors = index_cls.from_url(config.chroma_url)
+            vectors = index_cls.from_url(config.chroma_url, embedder_name=name)
         elif config.vector_index == "chroma":
-            vectors = index_cls.from_path(directory / "chroma")
+            vectors = index_cls.from_path(directory / "chroma", embedder_name=name)
             # An embedded Chroma directory takes one writing process at a time.
             lock = directory / "embedder.lock"
         else:
             vectors = index_cls()
-        if embedder is None:
-            embedder = _resolve(EMBEDDERS, config.embedder, "embedder")()
 
     def close() -> None:
         graph.close()

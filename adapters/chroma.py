@@ -1,0 +1,224 @@
+"""VectorIndex on Chroma: one cosine collection per tenant, our own embeddings.
+
+* ``ChromaVectorIndex.from_path(dir)`` uses an embedded ``PersistentClient``;
+  ``from_url("http://host:port")`` a Chroma server (``HttpClient``); or pass any
+  ready client. Anonymized telemetry is off in both factories.
+* One collection per tenant, so a query never needs a ``where`` filter (which
+  costs ~10x a plain query at 10 K documents) and a tenant never sees another's
+  ids; erasing a tenant drops its collection. Collection names are
+  ``hive-<slug>-<hash>``: Chroma's name rules hold for any tenant string.
+* Vectors are always passed in; Chroma never embeds. Each collection is created
+  with :class:`HiveEmbeddingFunction` (registered with Chroma under
+  ``"hive"``) so its stored configuration names our embedder rather than
+  Chroma's default, which would try to download a model; a reopened collection
+  rebuilds it from that configuration.
+
+An embedded Chroma directory takes one writing process at a time; the memory
+store's embedding worker holds a lock for that (see
+:mod:`hive_middleware.memory.outbox`). Use a Chroma server for many processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from hive_middleware.errors import HiveConfigError, HiveDependencyError, HiveStorageError, HiveValidationError
+from hive_middleware.ports import Embedder, VectorHit
+
+__all__ = ["ChromaVectorIndex", "HiveEmbeddingFunction", "collection_name"]
+
+try:
+    import chromadb
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+    from chromadb.config import Settings
+    from chromadb.utils.embedding_functions import register_embedding_function
+except ImportError as _exc:  # pragma: no cover - chromadb is a core dependency today
+    raise HiveDependencyError(
+        "the Chroma adapter needs chromadb; pip install 'chromadb>=1.0'", package="chromadb"
+    ) from _exc
+
+_SLUG = re.compile(r"[^a-zA-Z0-9_-]+")
+
+
+def collection_name(tenant: str) -> str:
+    """A valid, collision-free Chroma collection name for ``tenant``."""
+    slug = _SLUG.sub("-", tenant).strip("-_")[:40] or "t"
+    digest = hashlib.sha256(tenant.encode("utf-8")).hexdigest()[:12]
+    return f"hive-{slug}-{digest}"
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return type(exc).__name__ == "NotFoundError" or "does not exist" in str(exc).lower()
+
+
+def _embedder_from_name(name: str) -> Embedder:
+    if name == "minilm":
+        from hive_middleware.adapters.embedders import MiniLMEmbedder
+
+        embedder: Embedder = MiniLMEmbedder()
+        return embedder
+    if name.startswith("hashing-"):
+        from hive_middleware.testing.memory import HashingEmbedder
+
+        return HashingEmbedder(int(name.split("-", 1)[1]))
+    raise HiveConfigError(f"a Chroma collection names an unknown hive embedder {name!r}", key="embedder")
+
+
+@register_embedding_function
+class HiveEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma embedding function wrapping a hive :class:`~hive_middleware.ports.Embedder`.
+
+    The memory store always passes vectors, so this only runs if someone
+    queries a collection by text; the embedder is built lazily from its name.
+
+    Args:
+        embedder_name: ``"minilm"`` or ``"hashing-<dim>"``.
+        embedder: A ready embedder with that name (else built on first call).
+    """
+
+    def __init__(self, embedder_name: str = "minilm", embedder: Embedder | None = None) -> None:
+        self._name = embedder_name
+        self._embedder = embedder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        import numpy as np
+
+        if self._embedder is None:
+            self._embedder = _embedder_from_name(self._name)
+        return [np.asarray(v, dtype=np.float32) for v in self._embedder.embed(list(input))]
+
+    @staticmethod
+    def name() -> str:
+        return "hive"
+
+    def default_space(self) -> Any:
+        return "cosine"
+
+    def supported_spaces(self) -> Any:
+        return ["cosine"]
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> HiveEmbeddingFunction:
+        return HiveEmbeddingFunction(str(config.get("embedder", "minilm")))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"embedder": self._name}
+
+
+class ChromaVectorIndex:
+    """The Chroma :class:`~hive_middleware.ports.VectorIndex` (see the module docstring).
+
+    Args:
+        client: A ready Chroma client (``PersistentClient``, ``HttpClient``...).
+        embedder_name: Recorded in each collection's configuration.
+    """
+
+    def __init__(self, client: Any, *, embedder_name: str = "minilm") -> None:
+        self._client = client
+        self._embedder_name = embedder_name
+        self._collections: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], *, embedder_name: str = "minilm") -> ChromaVectorIndex:
+        """An embedded, persistent index in directory ``path``."""
+        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
+        except Exception as exc:
+            raise HiveStorageError(f"cannot open the Chroma directory {path}: {exc}", path=str(path)) from exc
+        return cls(client, embedder_name=embedder_name)
+
+    @classmethod
+    def from_url(cls, url: str, *, embedder_name: str = "minilm", headers: dict[str, str] | None = None) -> ChromaVectorIndex:
+        """A Chroma server at ``url`` (``http://host:port`` or ``https://...``)."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise HiveConfigError(f"Chroma URL {url!r} must look like http://host:port", key="chroma_url")
+        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname,
+                port=port,
+                ssl=parsed.scheme == "https",
+                headers=headers,
+                settings=Settings(anonymized_telemetry=False),
+            )
+        except Exception as exc:
+            raise HiveStorageError(f"cannot reach the Chroma server at {url}: {exc}", url=url) from exc
+        return cls(client, embedder_name=embedder_name)
+
+    def _collection(self, tenant: str, *, create: bool) -> Any | None:
+        found = self._collections.get(tenant)
+        if found is not None:
+            return found
+        name = collection_name(tenant)
+        ef = HiveEmbeddingFunction(self._embedder_name)
+        with self._lock:
+            try:
+                if create:
+                    col = self._client.get_or_create_collection(
+                        name=name,
+                        configuration={"hnsw": {"space": "cosine"}},
+                        metadata={"hive_tenant": tenant},
+                        embedding_function=ef,
+                    )
+                else:
+                    col = self._client.get_collection(name=name, embedding_function=ef)
+            except Exception as exc:
+                if not create and _is_not_found(exc):
+                    return None
+                raise HiveStorageError(f"Chroma collection for tenant {tenant!r} failed: {exc}", tenant=tenant) from exc
+            self._collections[tenant] = col
+            return col
+
+    def upsert(self, tenant: str, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
+        """See :meth:`VectorIndex.upsert`."""
+        if len(ids) != len(vectors):
+            raise HiveValidationError(f"{len(ids)} ids but {len(vectors)} vectors", field="vectors")
+        if not ids:
+            return
+        col = self._collection(tenant, create=True)
+        assert col is not None
+        try:
+            col.upsert(ids=list(ids), embeddings=[list(map(float, v)) for v in vectors])
+        except Exception as exc:
+            raise HiveStorageError(f"Chroma upsert for tenant {tenant!r} failed: {exc}", tenant=tenant) from exc
+
+    def query(self, tenant: str, vector: Sequence[float], k: int) -> list[VectorHit]:
+        """See :meth:`VectorIndex.query`."""
+        if k <= 0:
+            return []
+        col = self._collection(tenant, create=False)
+        if col is None:
+            return []
+        try:
+            got = col.query(query_embeddings=[list(map(float, vector))], n_results=k, include=["distances"])
+        except Exception as exc:
+            raise HiveStorageError(f"Chroma query for tenant {tenant!r} failed: {exc}", tenant=tenant) from exc
+        ids = got["ids"][0]
+        distances = got["distances"][0] if got.get("distances") else [0.0] * len(ids)
+        # Cosine distance is 1 - cosine similarity.
+        return [(rid, 1.0 - float(d)) for rid, d in zip(ids, distances, strict=True)]
+
+    def delete_tenant(self, tenant: str) -> None:
+        """See :meth:`VectorIndex.delete_tenant`."""
+        with self._lock:
+            self._collections.pop(tenant, None)
+            try:
+                self._client.delete_collection(name=collection_name(tenant))
+            except Exception as exc:
+                if _is_not_found(exc):
+                    return
+                raise HiveStorageError(f"cannot delete Chroma collection of tenant {tenant!r}: {exc}", tenant=tenant) from exc
+
+    def close(self) -> None:
+        """Forget cached collection handles (the client is the caller's)."""
+        self._collections.clear()
