@@ -1,0 +1,83 @@
+"""`hive eval locomo` and `hive eval long-horizon`: outputs, keys, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hive_middleware.cli.main import app
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "long_horizon"
+runner = CliRunner()
+
+
+@pytest.fixture
+def locomo_slice(shared_data: Path, tmp_path: Path) -> Path:
+    raw = json.loads((shared_data / "locomo" / "locomo_dev.json").read_text())
+    path = tmp_path / "slice.json"
+    path.write_text(json.dumps(raw[:2]))
+    return path
+
+
+def test_locomo_writes_design_keys(locomo_slice: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["eval", "locomo", "--data", str(locomo_slice), "--k", "5,10", "--baselines", "bm25", "--no-engine",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "locomo.json").read_text())
+    assert set(payload) == {
+        "engine", "recall_at_k", "by_category", "adversarial", "baselines", "latency_ms", "n_questions",
+    }  # fmt: skip
+    assert payload["engine"] is None and payload["recall_at_k"] is None
+    bm25 = payload["baselines"]["bm25"]
+    assert set(bm25["recall_at_k"]) == {"5", "10"}
+    assert set(bm25["by_category"]) == {"multi_hop", "temporal", "open_domain", "single_hop"}
+    assert bm25["latency_ms"]["p95"] >= bm25["latency_ms"]["p50"] > 0
+    assert (out / "locomo.md").read_text().startswith("# LoCoMo")
+    assert (out / "locomo.png").stat().st_size > 0
+
+
+def test_long_horizon_writes_design_keys(tmp_path: Path) -> None:
+    out = tmp_path / "lh"
+    result = runner.invoke(
+        app,
+        ["eval", "long-horizon", "--dialogue", str(EXAMPLE / "dialogue.json"), "--questions",
+         str(EXAMPLE / "questions.json"), "--no-engine", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "long_horizon.json").read_text())
+    assert set(payload) == {"engine", "hit_rate", "by_category", "current_first", "baselines"}
+    assert set(payload["baselines"]) == {"bm25"}
+    assert 0.0 < payload["baselines"]["bm25"]["hit_rate"] <= 1.0
+    assert (out / "long_horizon.png").exists() and (out / "long_horizon.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "locomo", "--data", "{missing}", "--baselines", "bm25", "--out", "{out}"], "does not exist"),
+        (["eval", "locomo", "--data", "{bad}", "--baselines", "bm25", "--out", "{out}"], "not valid JSON"),
+        (["eval", "locomo", "--data", "{bad}", "--k", "5,x", "--out", "{out}"], "--k"),
+        (["eval", "locomo", "--data", "{bad}", "--baselines", "dragon", "--out", "{out}"], "--baselines"),
+        (["eval", "long-horizon", "--dialogue", "{bad}", "--questions", "{bad}", "--out", "{out}"], "not valid JSON"),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str], message: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    paths = {"missing": str(tmp_path / "missing.json"), "bad": str(bad), "out": str(tmp_path / "o")}
+    argv = [a.format(**paths) for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "hive_middleware.cli.main", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in " ".join(proc.stderr.split())
+    assert not (tmp_path / "o" / "locomo.json").exists()
