@@ -54,7 +54,9 @@ from hive_middleware.memory.writes import (
     Expire,
     OutboxItem,
     PutRecord,
+    RestoreRecords,
     SetConfidence,
+    SetMetadata,
     Version,
     WriteOp,
     stamped,
@@ -282,6 +284,7 @@ class SQLiteGraphStore:
         row = conn.execute("SELECT max(seq) FROM records").fetchone()
         seq_before: int = row[0] or 0
         stored: list[MemoryRecord] = []
+        restored = 0
         expired: list[str] = []
         plain: list[tuple[Any, ...]] = []
         outbox: list[tuple[str, str]] = []
@@ -321,8 +324,20 @@ class SQLiteGraphStore:
                         raise HiveNotFoundError(
                             f"no record {op.record_id!r} in tenant {op.tenant!r}", tenant=op.tenant, key=op.record_id
                         )
+                elif isinstance(op, SetMetadata):
+                    cur = conn.execute(
+                        "UPDATE records SET metadata=? WHERE tenant=? AND id=?",
+                        (json.dumps(dict(op.metadata)), op.tenant, op.record_id),
+                    )
+                    if cur.rowcount == 0:
+                        raise HiveNotFoundError(
+                            f"no record {op.record_id!r} in tenant {op.tenant!r}", tenant=op.tenant, key=op.record_id
+                        )
+                elif isinstance(op, RestoreRecords):
+                    restored += self._restore(conn, op, outbox)
+                    stamp = max(stamp, op.max_stamp)
         flush_plain()
-        if stored:
+        if stored or restored:
             conn.execute(
                 "INSERT INTO records_fts(rowid, content) SELECT seq, content FROM records WHERE seq > ?",
                 (seq_before,),
@@ -399,6 +414,58 @@ class SQLiteGraphStore:
                 "INSERT OR IGNORE INTO edges(tenant, src, kind, dst, recorded_at, metadata) VALUES (?,?,?,?,?,?)",
                 [(tenant, record.id, EdgeKind(kind).value, dst, stamp, "{}") for kind, dst in links],
             )
+
+    def _restore(self, conn: sqlite3.Connection, op: RestoreRecords, outbox: list[tuple[str, str]]) -> int:
+        ids = [r.id for r in op.records]
+        clash = conn.execute(
+            "SELECT id FROM records WHERE id IN (SELECT value FROM json_each(?)) LIMIT 5", (json.dumps(ids),)
+        ).fetchall()
+        if clash:
+            raise HiveValidationError(
+                f"cannot restore: record ids {[c[0] for c in clash]} already exist; "
+                "restore into an empty store or erase the tenant first",
+                ids=[c[0] for c in clash],
+            )
+        superseded_by = {e.dst: e.src for e in op.edges if e.kind is EdgeKind.SUPERSEDES}
+        rows = []
+        for record in op.records:
+            if record.key is not None and record.expired_at is None:
+                found = conn.execute(
+                    "SELECT id FROM records WHERE tenant=? AND namespace=? AND key=? AND expired_at IS NULL",
+                    (record.tenant, _ns(record.namespace), record.key),
+                ).fetchone()
+                if found is not None:
+                    raise HiveValidationError(
+                        f"cannot restore: key {record.key!r} already has a current version {found[0]!r} "
+                        f"in {record.namespace!r}; erase the tenant first",
+                        key=record.key,
+                        tenant=record.tenant,
+                    )
+            values = list(self._row(record, None))
+            values[13] = record.expired_at
+            replaced_by = superseded_by.get(record.id)
+            expired_reason = "superseded" if replaced_by is not None and record.expired_at is not None else None
+            rows.append((*values, expired_reason, replaced_by))
+            if op.embed:
+                outbox.append((record.tenant, record.id))
+        conn.executemany(
+            f"INSERT INTO records ({_COLUMNS}, expired_reason, superseded_by) VALUES ({','.join('?' * 16)})", rows
+        )
+        tenant_of = {r.id: r.tenant for r in op.records}
+        edge_rows = []
+        for edge in op.edges:
+            tenant = tenant_of.get(edge.src) or tenant_of.get(edge.dst)
+            if tenant is None:
+                raise HiveValidationError(
+                    f"cannot restore edge {edge.src} --{edge.kind.value}--> {edge.dst}: neither end is restored",
+                )
+            edge_rows.append((tenant, edge.src, edge.kind.value, edge.dst, edge.recorded_at, json.dumps(dict(edge.metadata))))
+        for tenant in sorted({row[0] for row in edge_rows}):
+            self._require_ids(conn, tenant, sorted({x for row in edge_rows if row[0] == tenant for x in (row[1], row[3])}))
+        conn.executemany(
+            "INSERT OR IGNORE INTO edges(tenant, src, kind, dst, recorded_at, metadata) VALUES (?,?,?,?,?,?)", edge_rows
+        )
+        return len(rows)
 
     @staticmethod
     def _require_ids(conn: sqlite3.Connection, tenant: str, ids: Sequence[str]) -> None:

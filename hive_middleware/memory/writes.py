@@ -12,9 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hive_middleware.types import EdgeKind, MemoryRecord
+from hive_middleware.types import Edge, EdgeKind, MemoryRecord
 
-__all__ = ["AddEdges", "CommitResult", "Expire", "OutboxItem", "PutRecord", "SetConfidence", "Version", "WriteOp", "stamped"]
+__all__ = [
+    "AddEdges",
+    "CommitResult",
+    "Expire",
+    "OutboxItem",
+    "PutRecord",
+    "RestoreRecords",
+    "SetConfidence",
+    "SetMetadata",
+    "Version",
+    "WriteOp",
+    "stamped",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +97,39 @@ class SetConfidence:
     confidence: float
 
 
-WriteOp = PutRecord | Expire | AddEdges | SetConfidence
+@dataclass(frozen=True, slots=True)
+class SetMetadata:
+    """Replace a record's metadata in place (procedure usage counts, last use)."""
+
+    tenant: str
+    record_id: str
+    metadata: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRecords:
+    """Insert records and edges exactly as given: ids, HLC stamps, expiry and validity kept.
+
+    Used to restore a snapshot. The commit fails (nothing applied) with
+    ``HiveValidationError`` when a record id already exists or a restored current
+    key already has a current version. With ``embed`` every restored record is
+    queued for its vector. The store's clock floor moves past the largest
+    restored stamp, so later writes still sort after restored history.
+    """
+
+    records: tuple[MemoryRecord, ...]
+    edges: tuple[Edge, ...] = ()
+    embed: bool = True
+
+    @property
+    def max_stamp(self) -> int:
+        """The largest HLC stamp in the restored records and edges (0 if none)."""
+        stamps = [r.recorded_at for r in self.records] + [r.expired_at for r in self.records if r.expired_at]
+        stamps += [e.recorded_at for e in self.edges]
+        return max(stamps, default=0)
+
+
+WriteOp = PutRecord | Expire | AddEdges | SetConfidence | SetMetadata | RestoreRecords
 
 
 @dataclass(frozen=True, slots=True)

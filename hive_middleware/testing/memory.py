@@ -29,7 +29,9 @@ from hive_middleware.memory.writes import (
     Expire,
     OutboxItem,
     PutRecord,
+    RestoreRecords,
     SetConfidence,
+    SetMetadata,
     Version,
     WriteOp,
     stamped,
@@ -174,7 +176,44 @@ class InMemoryGraphStore:
                 if rec is None or rec.tenant != op.tenant:
                     raise HiveNotFoundError(f"no record {op.record_id!r} in tenant {op.tenant!r}", key=op.record_id)
                 self._records[op.record_id] = replace(rec, confidence=op.confidence)
+            elif isinstance(op, SetMetadata):
+                rec = self._records.get(op.record_id)
+                if rec is None or rec.tenant != op.tenant:
+                    raise HiveNotFoundError(f"no record {op.record_id!r} in tenant {op.tenant!r}", key=op.record_id)
+                self._records[op.record_id] = replace(rec, metadata=dict(op.metadata))
+            elif isinstance(op, RestoreRecords):
+                self._restore(op)
+                stamp = max(stamp, op.max_stamp)
         return CommitResult(records=tuple(stored), expired=tuple(expired), stamp=stamp)
+
+    def _restore(self, op: RestoreRecords) -> None:
+        clash = [r.id for r in op.records if r.id in self._records]
+        if clash:
+            raise HiveValidationError(f"cannot restore: record ids {clash[:5]} already exist", ids=clash[:5])
+        superseded_by = {e.dst: e.src for e in op.edges if e.kind is EdgeKind.SUPERSEDES}
+        for record in sorted(op.records, key=lambda r: (r.recorded_at, r.id)):
+            if (
+                record.key is not None
+                and record.expired_at is None
+                and self._current_id(record.namespace, record.key) is not None
+            ):
+                raise HiveValidationError(
+                        f"cannot restore: key {record.key!r} already has a current version", key=record.key
+                    )
+            self._records[record.id] = record
+            self._order.append(record.id)
+            by = superseded_by.get(record.id) if record.expired_at is not None else None
+            self._reasons[record.id] = (None, "superseded" if by else None, by)
+            self._terms[record.id] = Counter(_words(record.content))
+            if op.embed:
+                self._outbox_seq += 1
+                self._outbox[self._outbox_seq] = (record.tenant, record.id, 0.0, 0)
+        for edge in op.edges:
+            tenant = self._records[edge.src].tenant if edge.src in self._records else None
+            if tenant is None:
+                raise HiveValidationError(f"cannot restore edge from unknown record {edge.src!r}")
+            self._require(tenant, [edge.dst])
+            self._edges.setdefault((tenant, edge.src, edge.kind, edge.dst), edge)
 
     def get(self, tenant: str, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         """See :meth:`GraphStore.get`."""
