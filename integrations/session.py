@@ -29,6 +29,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,7 @@ DEFAULT_RECALL_K = 3
 # Tool outputs are remembered up to this many characters; the whole output stays
 # available through compression handles, memory keeps what is worth searching.
 MEMORY_CONTENT_CHARS = 4_000
+_ID_CACHE = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +178,6 @@ def _hit_text(hit: Any) -> tuple[str, Mapping[str, Any]]:
     return (content if isinstance(content, str) else str(record)), metadata
 
 
-def _record_ref(record: Any) -> str | None:
-    ref = _attr(record, "id")
-    return ref if isinstance(ref, str) else None
-
-
 class HiveSession:
     """Compress, recall, route and remember around model calls, failing open.
 
@@ -222,6 +219,8 @@ class HiveSession:
         self.shell_tool = shell_tool
         self.on_event = on_event
         self.events_seen = 0
+        # Memory links take record ids; the keys this session wrote map to them.
+        self._ids: OrderedDict[str, str] = OrderedDict()
 
     # -- events -------------------------------------------------------------
 
@@ -416,34 +415,60 @@ class HiveSession:
         """Memory key of a tool result."""
         return f"result:{thread}:{call_id}"
 
-    def _writes(self, items: list[tuple[str, str, str | None, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-        out = []
-        for key, content, cause, metadata in items:
-            kwargs: dict[str, Any] = {
-                "key": key,
-                "kind": "episodic",
-                "metadata": metadata,
-                "tags": (metadata["type"],),
-            }
-            if cause is not None:
-                kwargs["caused_by"] = (cause,)
-            text = content if len(content) <= MEMORY_CONTENT_CHARS else (
-                content[:MEMORY_CONTENT_CHARS] + f"\n[... {len(content) - MEMORY_CONTENT_CHARS} more characters]")
-            out.append((text, kwargs))
-        return out
+    def _kwargs(self, key: str, cause: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"key": key, "kind": "episodic", "metadata": metadata,
+                                  "tags": (metadata.get("type", "event"),)}
+        if cause is not None:
+            cause_id = self._ids.get(cause)
+            if cause_id is None:
+                try:
+                    cause_id = getattr(self.stack.recall(cause), "id", None)
+                except Exception:  # an unresolvable cause drops the link, not the memory
+                    cause_id = None
+            if isinstance(cause_id, str):
+                kwargs["caused_by"] = (cause_id,)
+        return kwargs
+
+    async def _akwargs(self, key: str, cause: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
+        if cause is not None and cause not in self._ids:
+            try:
+                cause_id = getattr(await _maybe_async(self.stack, "recall", cause), "id", None)
+            except Exception:  # an unresolvable cause drops the link, not the memory
+                cause_id = None
+            if isinstance(cause_id, str):
+                self._note(cause, cause_id)
+        return self._kwargs(key, cause if cause in self._ids else None, metadata)
+
+    def _note(self, key: str, record_id: str) -> None:
+        self._ids[key] = record_id
+        self._ids.move_to_end(key)
+        while len(self._ids) > _ID_CACHE:
+            self._ids.popitem(last=False)
+
+    @staticmethod
+    def _text(content: str) -> str:
+        if len(content) <= MEMORY_CONTENT_CHARS:
+            return content
+        return content[:MEMORY_CONTENT_CHARS] + f"\n[... {len(content) - MEMORY_CONTENT_CHARS} more characters]"
 
     def remember(
         self, items: list[tuple[str, str, str | None, dict[str, Any]]], events: list[HiveEvent]
     ) -> int:
-        """Write ``(key, content, caused_by key, metadata)`` items; returns how many were written."""
+        """Write ``(key, content, caused_by key, metadata)`` items in order; returns how many were written.
+
+        A cause is given by key; it resolves to the record id this session wrote
+        under that key (or the current record of the key).
+        """
         if not self.remember_enabled:
             return 0
         written = 0
-        for text, kwargs in self._writes(items):
-            if not text.strip():
+        for key, content, cause, metadata in items:
+            if not content.strip():
                 continue
             try:
-                self.stack.remember(text, **kwargs)
+                record = self.stack.remember(self._text(content), **self._kwargs(key, cause, metadata))
+                if isinstance(getattr(record, "id", None), str):
+                    self._note(key, record.id)
                 written += 1
             except Exception as exc:
                 self._failed(events, "remember", exc)
@@ -458,11 +483,14 @@ class HiveSession:
         if not self.remember_enabled:
             return 0
         written = 0
-        for text, kwargs in self._writes(items):
-            if not text.strip():
+        for key, content, cause, metadata in items:
+            if not content.strip():
                 continue
             try:
-                await _maybe_async(self.stack, "remember", text, **kwargs)
+                kwargs = await self._akwargs(key, cause, metadata)
+                record = await _maybe_async(self.stack, "remember", self._text(content), **kwargs)
+                if isinstance(getattr(record, "id", None), str):
+                    self._note(key, record.id)
                 written += 1
             except Exception as exc:
                 self._failed(events, "remember", exc)
