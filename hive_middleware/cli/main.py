@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.evals_memory",
     "hive_middleware.cli.evals_traj",
     "hive_middleware.cli.data",
+    "hive_middleware.cli.demo",
 )
 
 for _name in _COMMAND_MODULES:
