@@ -1,0 +1,122 @@
+"""`hive eval compress`, `hive eval route`, `hive data stats` and `hive demo` end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import hive_middleware.cli.main  # noqa: F401  (registers every command)
+from hive_middleware.cli.app import app
+from hive_middleware.cli.data import detect_kind
+from hive_middleware.errors import HiveDataError
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE = REPO / "examples" / "transcripts"
+runner = CliRunner()
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_eval_compress_writes_the_design_keys(tmp_path: Path) -> None:
+    code, _ = _invoke("eval", "compress", "--data", str(EXAMPLE), "--out", str(tmp_path))
+    assert code == 0
+    payload = json.loads((tmp_path / "compress.json").read_text())
+    assert {"token_ratio", "identifier_retention", "baselines", "per_group", "ms_per_step"} <= set(payload)
+    assert set(payload["baselines"]) >= {"raw", "last_5_masking"}
+    raw = payload["baselines"]["raw"]
+    assert raw["token_ratio"] == 1.0 and raw["per_group"]["transcripts"]["n_steps"] == 8
+    if payload["engine"] is None:
+        assert payload["token_ratio"] is None and "not installed" in payload["note"]
+    else:
+        assert 0 < payload["token_ratio"] <= 1
+    assert (tmp_path / "compress.md").read_text().startswith("# Compression evaluation")
+    assert (tmp_path / "compress.png").stat().st_size > 1000
+
+
+def test_eval_route_baselines_only(tmp_path: Path) -> None:
+    code, _ = _invoke(
+        "eval", "route", "--data", str(EXAMPLE), "--train", str(EXAMPLE / "billing__invoice-1.traj"),
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0
+    payload = json.loads((tmp_path / "route.json").read_text())
+    assert {"coverage", "precision", "type_top1", "escalation_rate", "baselines", "per_group"} <= set(payload)
+    assert {"routes_per_s", "latency_us"} <= set(payload)
+    assert payload["engine"] is None and payload["coverage"] is None
+    assert set(payload["baselines"]) == {"repeat_last", "prev_type"}
+    assert payload["split"]["split_folders"] == ["transcripts"]
+    assert (tmp_path / "route.png").exists() and (tmp_path / "route.md").exists()
+
+
+def test_eval_route_on_a_malformed_run_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "x.traj"
+    bad.write_text("{}")
+    with pytest.raises(HiveDataError, match=r"x\.traj: trajectory is missing"):
+        _invoke("eval", "route", "--data", str(bad), "--out", str(tmp_path / "o"))
+    assert not (tmp_path / "o" / "route.json").exists()
+
+
+def test_main_entry_reports_data_errors_with_status_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hive_middleware.cli.main", "eval", "compress", "--data",
+         str(tmp_path / "missing"), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "no such file or folder" in " ".join(proc.stderr.split())
+
+
+def test_data_stats_on_trajectories(tmp_path: Path) -> None:
+    out = tmp_path / "stats.json"
+    code, output = _invoke("data", "stats", str(EXAMPLE), "--json", str(out))
+    assert code == 0 and "action types" in output
+    stats = json.loads(out.read_text())["paths"][str(EXAMPLE)]
+    assert stats["runs"] == 1 and stats["steps"] == 8
+    assert stats["action_types"] == {"view": 2, "search": 2, "edit": 1, "run_test": 2, "submit": 1}
+    assert stats["observation_tokens"]["sum"] > 0
+
+
+def test_detect_kind_by_content(tmp_path: Path) -> None:
+    locomo = tmp_path / "conv.json"
+    locomo.write_text(json.dumps([{"sample_id": "a", "conversation": {}, "qa": []}]))
+    assert detect_kind(locomo) == "locomo"
+    traj = tmp_path / "run.json"
+    shutil.copy(EXAMPLE / "billing__invoice-1.traj", traj)
+    assert detect_kind(traj) == "trajectories"
+    assert detect_kind(EXAMPLE) == "trajectories"
+    other = tmp_path / "other.json"
+    other.write_text('{"a": 1}')
+    with pytest.raises(HiveDataError, match="neither"):
+        detect_kind(other)
+
+
+def test_data_stats_on_locomo(shared_data: Path) -> None:
+    code, output = _invoke("data", "stats", str(shared_data / "locomo" / "locomo_dev.json"))
+    assert code == 0 and "conversations" in output and "multi_hop" in output
+
+
+def test_demo_runs_offline_on_the_example(tmp_path: Path) -> None:
+    code, _ = _invoke("demo", "--out", str(tmp_path))
+    assert code == 0
+    demo = json.loads((tmp_path / "demo.json").read_text())
+    (run,) = demo["runs"]
+    assert run["run_id"] == "billing__invoice-1" and run["format_version"] == "1.x"
+    assert [s["action_type"] for s in run["steps"]] == [
+        "search", "view", "run_test", "view", "edit", "run_test", "search", "submit",
+    ]  # fmt: skip
+    assert all(s["context_tokens_last_5_masking"] <= s["context_tokens_raw"] for s in run["steps"])
+    assert run["steps"][7]["context_tokens_last_5_masking"] < run["steps"][7]["context_tokens_raw"]
+    assert "/repo/billing/invoice.py" in run["steps"][1]["reused_identifiers"]
+    assert demo["compress"]["baselines"]["raw"]["token_ratio"] == 1.0
+    assert (tmp_path / "demo.md").read_text().startswith("# hive demo")
