@@ -1,0 +1,267 @@
+"""HiveStack: one facade over routing, compression, memory and guarded calls.
+
+Every integration talks to a stack: it compresses the message list the LLM sees,
+routes mechanical steps, remembers causally and searches memory, and exposes the
+:class:`~hive_middleware.resilience.guard.Guard` used for model calls.
+
+Parts are built on first use from :class:`~hive_middleware.config.HiveConfig`
+(the embedded memory store loads an embedding model, the router loads torch-free
+weights), or injected through the constructor, so tests and servers can wire
+their own back-ends. :class:`AsyncHiveStack` offers the same calls as
+coroutines; blocking work runs in a worker thread so the event loop never stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from hive_middleware.config import HiveConfig
+from hive_middleware.types import AgentState, MemoryRecord, Message, RouteDecision
+
+if TYPE_CHECKING:
+    from hive_middleware.compression.artifacts import ArtifactStore
+    from hive_middleware.compression.compressor import CompressionResult
+    from hive_middleware.memory.store import MemoryStore, ProvenanceStep
+    from hive_middleware.ports import ActionPolicy
+    from hive_middleware.resilience.guard import Guard
+
+__all__ = ["AsyncHiveStack", "HiveStack", "StepResult"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+NO_ROUTER_REASON = "no router model configured (set routing.model_dir or HIVE_ROUTING__MODEL_DIR)"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What :meth:`HiveStack.step` decided for one agent step.
+
+    Attributes:
+        decision: The router's decision (``escalated`` when the LLM must answer).
+        compression: The compressed view for the LLM; ``None`` when the router
+            answered and no LLM call is needed.
+    """
+
+    decision: RouteDecision
+    compression: CompressionResult | None
+
+
+class HiveStack:
+    """Route, compress, remember, recall and guard for one tenant.
+
+    Args:
+        config: Settings (default :meth:`HiveConfig.load`: env and ``hive.toml``).
+        memory: A ready memory store (default: the embedded store in
+            ``config.data_dir``, opened on first use).
+        policy: A router (default: loaded from ``config.routing.model_dir`` on first
+            use; none configured means every step escalates).
+        guard: Limiter, breakers and retries for model calls (default: from ``config.guard``).
+        artifacts: Where compressed-away originals live (default: the memory store
+            when one was given or opened, else an in-process store).
+    """
+
+    def __init__(
+        self,
+        config: HiveConfig | None = None,
+        *,
+        memory: MemoryStore | None = None,
+        policy: ActionPolicy | None = None,
+        guard: Guard | None = None,
+        artifacts: ArtifactStore | None = None,
+    ) -> None:
+        self.config = config or HiveConfig.load()
+        self._memory = memory
+        self._owns_memory = memory is None
+        self._policy = policy
+        self._policy_loaded = policy is not None
+        self._guard = guard
+        self._artifacts = artifacts
+        self._lock = threading.RLock()
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, config: HiveConfig | None = None, **overrides: Any) -> HiveStack:
+        """Build a stack from ``config`` (or :meth:`HiveConfig.load` with ``overrides``)."""
+        return cls(config or HiveConfig.load(**overrides))
+
+    # -- parts, built on first use --------------------------------------------------------
+
+    @property
+    def memory(self) -> MemoryStore:
+        """The memory store (the embedded default is opened on first access)."""
+        with self._lock:
+            if self._memory is None:
+                from hive_middleware.memory.store import MemoryStore
+
+                self._memory = MemoryStore.open(config=self.config)
+            return self._memory
+
+    @property
+    def policy(self) -> ActionPolicy | None:
+        """The router, or ``None`` when no model is configured."""
+        with self._lock:
+            if not self._policy_loaded:
+                model_dir = self.config.routing.model_dir
+                if model_dir is not None:
+                    from hive_middleware.routing.policy import load_policy
+
+                    self._policy = load_policy(Path(model_dir))
+                self._policy_loaded = True
+            return self._policy
+
+    @property
+    def guard(self) -> Guard:
+        """Limiter, breakers and retry policy for model calls."""
+        with self._lock:
+            if self._guard is None:
+                from hive_middleware.resilience.guard import Guard
+
+                self._guard = Guard.from_config(self.config)
+            return self._guard
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Where compressed-away originals are stored for :meth:`expand`."""
+        with self._lock:
+            if self._artifacts is None:
+                self._artifacts = self._default_artifacts()
+            return self._artifacts
+
+    def _default_artifacts(self) -> ArtifactStore:
+        if self._memory is not None:
+            from hive_middleware.compression.memory_artifacts import MemoryArtifactStore
+
+            return MemoryArtifactStore(self._memory)
+        from hive_middleware.compression.artifacts import InMemoryArtifactStore
+
+        return InMemoryArtifactStore()
+
+    # -- the four jobs --------------------------------------------------------------------
+
+    def compress(
+        self, messages: Sequence[Message], *, budget: int | None = None, model: str | None = None
+    ) -> CompressionResult:
+        """Compress ``messages`` reversibly (see :func:`hive_middleware.compression.compress`)."""
+        from hive_middleware.compression.compressor import compress
+
+        return compress(messages, budget=budget, model=model, config=self.config, artifacts=self.artifacts)
+
+    def expand(self, handle: str) -> str:
+        """The original behind a compression handle, byte for byte."""
+        from hive_middleware.compression.artifacts import expand
+
+        return expand(handle, artifacts=self.artifacts)
+
+    def route(self, state: AgentState) -> RouteDecision:
+        """Answer a mechanical step, or escalate (``escalated=True``) to the LLM."""
+        policy = self.policy
+        if policy is None:
+            return RouteDecision(action=None, template=None, confidence=0.0, escalated=True, reason=NO_ROUTER_REASON)
+        return policy.decide(state)
+
+    def step(
+        self,
+        state: AgentState,
+        messages: Sequence[Message],
+        *,
+        budget: int | None = None,
+        model: str | None = None,
+    ) -> StepResult:
+        """Route the step; when it escalates, also compress the view the LLM will read."""
+        decision = self.route(state)
+        if not decision.escalated:
+            return StepResult(decision=decision, compression=None)
+        return StepResult(decision=decision, compression=self.compress(messages, budget=budget, model=model))
+
+    def remember(self, content: str, **kwargs: Any) -> MemoryRecord:
+        """Store a memory (see :meth:`MemoryStore.remember`)."""
+        return self.memory.remember(content, **kwargs)
+
+    def recall(self, key: str, **kwargs: Any) -> MemoryRecord | None:
+        """The current (or ``as_of``) version of a keyed memory."""
+        return self.memory.recall(key, **kwargs)
+
+    def search(self, query: str, **kwargs: Any) -> list[Any]:
+        """Hybrid memory search (see :meth:`MemoryStore.search`)."""
+        return self.memory.search(query, **kwargs)
+
+    def why(self, key: str, **kwargs: Any) -> list[ProvenanceStep]:
+        """Provenance of a memory: its caused_by / supersedes / derived_from chain."""
+        return self.memory.why(key, **kwargs)
+
+    def close(self) -> None:
+        """Close what this stack opened itself (an injected memory store stays open)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._owns_memory and self._memory is not None:
+                self._memory.close()
+
+    def __enter__(self) -> HiveStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncHiveStack:
+    """The coroutine twin of :class:`HiveStack`; wraps one and shares its parts.
+
+    Args:
+        stack: The sync stack to drive (default: ``HiveStack(config)``).
+        config: Used only when ``stack`` is not given.
+    """
+
+    def __init__(self, stack: HiveStack | None = None, *, config: HiveConfig | None = None) -> None:
+        self.sync = stack or HiveStack(config)
+
+    async def compress(
+        self, messages: Sequence[Message], *, budget: int | None = None, model: str | None = None
+    ) -> CompressionResult:
+        """See :meth:`HiveStack.compress`."""
+        return await _in_thread(self.sync.compress, messages, budget=budget, model=model)
+
+    async def route(self, state: AgentState) -> RouteDecision:
+        """See :meth:`HiveStack.route`."""
+        return await _in_thread(self.sync.route, state)
+
+    async def step(
+        self, state: AgentState, messages: Sequence[Message], *, budget: int | None = None, model: str | None = None
+    ) -> StepResult:
+        """See :meth:`HiveStack.step`."""
+        return await _in_thread(self.sync.step, state, messages, budget=budget, model=model)
+
+    async def remember(self, content: str, **kwargs: Any) -> MemoryRecord:
+        """See :meth:`HiveStack.remember`."""
+        return await _in_thread(self.sync.remember, content, **kwargs)
+
+    async def recall(self, key: str, **kwargs: Any) -> MemoryRecord | None:
+        """See :meth:`HiveStack.recall`."""
+        return await _in_thread(self.sync.recall, key, **kwargs)
+
+    async def search(self, query: str, **kwargs: Any) -> list[Any]:
+        """See :meth:`HiveStack.search`."""
+        return await _in_thread(self.sync.search, query, **kwargs)
+
+    async def why(self, key: str, **kwargs: Any) -> list[ProvenanceStep]:
+        """See :meth:`HiveStack.why`."""
+        return await _in_thread(self.sync.why, key, **kwargs)
+
+    async def expand(self, handle: str) -> str:
+        """See :meth:`HiveStack.expand`."""
+        return await _in_thread(self.sync.expand, handle)
+
+    async def aclose(self) -> None:
+        """Close the wrapped stack."""
+        await _in_thread(self.sync.close)
+
+
+async def _in_thread(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    return await asyncio.to_thread(fn, *args, **kwargs)
