@@ -50,6 +50,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
+    "AsyncHiveStack": "hive_middleware.stack",
+    "HiveStack": "hive_middleware.stack",
+    "StepResult": "hive_middleware.stack",
     "CircuitBreaker": "hive_middleware.resilience.breaker",
     "Guard": "hive_middleware.resilience.guard",
     "RateLimiter": "hive_middleware.resilience.limiter",
@@ -61,6 +64,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "Action",
+    "AsyncHiveStack",
     "AgentState",
     "CircuitBreaker",
     "Edge",
@@ -78,6 +82,7 @@ __all__ = [
     "HiveNotFoundError",
     "HiveRateLimited",
     "HiveRuntimeError",
+    "HiveStack",
     "HiveStorageError",
     "HiveTenantError",
     "HiveUsageError",
@@ -89,6 +94,7 @@ __all__ = [
     "RetryPolicy",
     "RouteDecision",
     "Step",
+    "StepResult",
     "__version__",
     "aguarded_completion",
     "guarded",
