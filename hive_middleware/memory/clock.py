@@ -50,6 +50,10 @@ class HybridClock:
         """The last timestamp this clock handed out (0 before the first tick)."""
         return self._last
 
+    def now_ms(self) -> int:
+        """The physical clock's current milliseconds (time-based rules read time here)."""
+        return self._wall_ms()
+
     def tick(self, floor: int = 0) -> int:
         """Return a new timestamp greater than every earlier one and than ``floor``.
 

@@ -17,7 +17,7 @@ without I/O and without sleeping.
 * **semantic**: confidence decays exponentially with
   ``MemoryConfig.semantic_half_life_days`` since the record was written or last
   confirmed (:func:`effective_confidence`); each confirmation raises it
-  (:func:`confirmed_confidence`).
+  (:func:`confirmed_confidence`) and restarts the decay.
 * **procedural**: ``metadata["steps"]`` is a list of steps
   (:func:`check_procedural`), ``metadata["usage_count"]`` counts uses
   (:func:`record_use`).
@@ -44,7 +44,6 @@ from hive_middleware.memory.cues import Cue, extract_cues
 from hive_middleware.types import MemoryKind, MemoryRecord
 
 __all__ = [
-    "CONFIRMED_AT_KEY",
     "DEFAULT_MAX_TRIGGER_REGEX_CHARS",
     "LAST_USED_KEY",
     "STEPS_KEY",
@@ -79,8 +78,6 @@ USAGE_COUNT_KEY = "usage_count"
 """Metadata key counting how often a procedure was used."""
 LAST_USED_KEY = "last_used_ms"
 """Metadata key: wall-clock ms of the last use (LRU order, procedures)."""
-CONFIRMED_AT_KEY = "confirmed_at_ms"
-"""Metadata key: wall-clock ms of the last confirmation (restarts semantic decay)."""
 TRIGGER_KEY = "trigger"
 """Metadata key of a prospective memory's trigger condition."""
 DEFAULT_MAX_TRIGGER_REGEX_CHARS = 500
@@ -242,15 +239,18 @@ def decayed_confidence(confidence: float, age_s: float, half_life_days: float) -
     return float(confidence * 0.5 ** ((age_s * 1000.0 / _MS_PER_DAY) / half_life_days))
 
 
-def effective_confidence(record: MemoryRecord, now_ms: int, half_life_days: float) -> float:
+def effective_confidence(
+    record: MemoryRecord, now_ms: int, half_life_days: float, last_confirmed_ms: int | None = None
+) -> float:
     """A record's confidence at ``now_ms``: semantic records decay, others do not.
 
-    Decay runs from the later of the record's write and its last confirmation
-    (``metadata["confirmed_at_ms"]``).
+    The stored confidence holds at the later of the record's write and its last
+    confirmation (``last_confirmed_ms``, the newest ``confirmed_by`` edge), and
+    decays from there.
     """
     if record.kind is not MemoryKind.SEMANTIC:
         return record.confidence
-    reference = max(record_ms(record), int(record.metadata.get(CONFIRMED_AT_KEY, 0) or 0))
+    reference = max(record_ms(record), last_confirmed_ms or 0)
     return decayed_confidence(record.confidence, (now_ms - reference) / 1000.0, half_life_days)
 
 

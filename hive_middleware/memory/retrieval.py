@@ -130,6 +130,7 @@ def hybrid_search(
     tags: Iterable[str] | None = None,
     min_confidence: float | None = None,
     embed_query: Callable[[str], list[float]] | None = None,
+    hide: Callable[[MemoryRecord], bool] | None = None,
 ) -> list[SearchResult]:
     """Rank the records of ``namespace`` (and below) for ``query``; see the module docstring.
 
@@ -146,6 +147,7 @@ def hybrid_search(
         tags: Keep only records carrying all these tags.
         min_confidence: Keep only records at least this confident.
         embed_query: Overrides ``embedder.embed`` for the query (a cache).
+        hide: Drops records it returns true for (sensory memories past their TTL).
 
     Returns:
         Up to ``k`` results, best first.
@@ -173,6 +175,8 @@ def hybrid_search(
         for rid in ids:
             record = records.get(rid)
             if record is None or not visible(record, as_of):
+                continue
+            if hide is not None and hide(record):
                 continue
             if len(namespace) > 1 and not namespace_has_prefix(record.namespace, namespace):
                 continue

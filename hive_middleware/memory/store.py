@@ -39,7 +39,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from hive_middleware.config import HiveConfig, MemoryConfig
 from hive_middleware.errors import HiveNotFoundError, HiveUsageError, HiveValidationError
-from hive_middleware.memory.clock import HybridClock, datetime_to_hlc
+from hive_middleware.memory.clock import HybridClock, datetime_to_hlc, hlc_physical_ms
 from hive_middleware.memory.outbox import EmbeddingWorker
 from hive_middleware.memory.records import (
     check_aware,
@@ -52,7 +52,10 @@ from hive_middleware.memory.records import (
     check_tags,
     new_record_id,
 )
+from hive_middleware.memory.resolve import WritePlan, plan_write
 from hive_middleware.memory.retrieval import AsOf, SearchResult, hybrid_search, visible
+from hive_middleware.memory.store_kinds import KindRulesMixin
+from hive_middleware.memory.store_snapshot import SnapshotMixin
 from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, Version, WriteOp
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
 from hive_middleware.types import Edge, EdgeKind, MemoryKind, MemoryRecord
@@ -102,7 +105,7 @@ def _as_of(as_of: datetime | int | None) -> AsOf | None:
     return AsOf(stamp=datetime_to_hlc(as_of), moment=as_of)
 
 
-class MemoryStore:
+class MemoryStore(KindRulesMixin, SnapshotMixin):
     """Causal, bi-temporal memory (sync API). See the module docstring.
 
     Args:
@@ -231,15 +234,34 @@ class MemoryStore:
         )
         return record, links
 
+    def _plan_write(
+        self,
+        record: MemoryRecord,
+        links: tuple[tuple[EdgeKind, str], ...],
+        pending: Sequence[MemoryRecord] = (),
+    ) -> WritePlan:
+        """Turn one new memory into write ops: kind rules, then conflict resolution
+        (ADD / UPDATE / INVALIDATE / NOOP against the closest current records);
+        see :mod:`hive_middleware.memory.resolve`."""
+        return plan_write(
+            self.graph, self.config, record, links, embed=self._embed_queued, now_ms=self.clock.now_ms(),
+            pending=pending,
+        )
+
     def _decide_write(
         self, record: MemoryRecord, links: tuple[tuple[EdgeKind, str], ...]
     ) -> list[WriteOp]:
-        """Turn one new memory into write ops.
+        """The write ops of one new memory (see :meth:`_plan_write`)."""
+        return list(self._plan_write(record, links).ops)
 
-        The seam for conflict resolution: the default stores the record and, when
-        its key already has a current version in the namespace, supersedes it.
-        """
-        return [PutRecord(record, supersede=True, links=links, embed=self._embed_queued)]
+    def _returned(self, plans: Sequence[WritePlan], stored: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+        # A confirmed duplicate returns the record it confirmed, as it is after the commit.
+        by_id = {r.id: r for r in stored}
+        confirmed: dict[str, MemoryRecord] = {}
+        for plan in plans:
+            if plan.returns is not None and plan.returns not in confirmed:
+                confirmed.update(self.graph.get(plan.record.tenant, [plan.returns]))
+        return [by_id[p.record.id] if p.returns is None else confirmed[p.returns] for p in plans]
 
     def _commit(self, ops: Sequence[WriteOp]) -> tuple[MemoryRecord, ...]:
         self._check_open()
@@ -291,16 +313,18 @@ class MemoryStore:
             content=content,
             key=key,
             kind=kind,  # type: ignore[arg-type]
-            namespace=tuple(namespace) if namespace is not None else None,
+            # Sequences are validated (and a bare string refused) in _build.
+            namespace=namespace,  # type: ignore[arg-type]
             valid_from=valid_from,
-            caused_by=tuple(caused_by),
-            related_to=tuple(related_to),
-            tags=tuple(tags),
+            caused_by=caused_by,  # type: ignore[arg-type]
+            related_to=related_to,  # type: ignore[arg-type]
+            tags=tags,  # type: ignore[arg-type]
             metadata=metadata,
             confidence=confidence,
         )
         record, links = self._build(draft)
-        return self._commit(self._decide_write(record, links))[0]
+        plan = self._plan_write(record, links)
+        return self._returned([plan], self._commit(plan.ops))[0]
 
     def remember_many(self, drafts: Iterable[MemoryDraft | Mapping[str, Any]]) -> list[MemoryRecord]:
         """Store many memories in one durable transaction (all or nothing).
@@ -316,18 +340,24 @@ class MemoryStore:
             Same as :meth:`remember`; the first bad item (``index`` field) stops the call.
         """
         ops: list[WriteOp] = []
+        plans: list[WritePlan] = []
+        pending: list[MemoryRecord] = []
         for index, item in enumerate(drafts):
             try:
                 draft = item if isinstance(item, MemoryDraft) else _draft_from_mapping(item)
                 record, links = self._build(draft)
+                plan = self._plan_write(record, links, pending)
             except HiveValidationError as exc:
                 exc.fields.setdefault("index", index)
                 exc.index = index  # type: ignore[attr-defined]
                 raise
-            ops.extend(self._decide_write(record, links))
+            plans.append(plan)
+            ops.extend(plan.ops)
+            if plan.returns is None:
+                pending.append(plan.record)
         if not ops:
             return []
-        return list(self._commit(ops))
+        return self._returned(plans, self._commit(ops))
 
     def supersede(
         self,
@@ -366,8 +396,8 @@ class MemoryStore:
             kind=old.kind if kind is None else kind,  # type: ignore[arg-type]
             namespace=ns,
             valid_from=valid_from,
-            caused_by=tuple(caused_by),
-            tags=old.tags if tags is None else tuple(tags),
+            caused_by=caused_by,  # type: ignore[arg-type]
+            tags=old.tags if tags is None else tags,  # type: ignore[arg-type]
             metadata=old.metadata if metadata is None else metadata,
             confidence=old.confidence if confidence is None else confidence,
         )
@@ -414,16 +444,23 @@ class MemoryStore:
             stamp = self.graph.change_stamp()
             hit = self._cache.get((ns, key))
             if hit is not None and hit[0] == stamp:
-                return hit[1]
-            check_key(key)
-            record = self.graph.current(ns, key)
-            if self.config.recall_cache_size:
-                if len(self._cache) >= self.config.recall_cache_size:
-                    self._cache.clear()
-                self._cache[(ns, key)] = (stamp, record)
+                record = hit[1]
+            else:
+                check_key(key)
+                record = self.graph.current(ns, key)
+                if self.config.recall_cache_size:
+                    if len(self._cache) >= self.config.recall_cache_size:
+                        self._cache.clear()
+                    self._cache[(ns, key)] = (stamp, record)
+            if record is not None and record.kind is MemoryKind.SENSORY and self.sensory_hidden(record):
+                return None
             return record
         point = _as_of(as_of)
-        found = [v.record for v in self.graph.versions(ns, check_key(key)) if visible(v.record, point)]
+        at_ms = hlc_physical_ms(point.stamp) if point is not None else None
+        found = [
+            v.record for v in self.graph.versions(ns, check_key(key))
+            if visible(v.record, point) and not self.sensory_hidden(v.record, at_ms)
+        ]
         return found[-1] if found else None
 
     def history(self, key: str, *, namespace: Sequence[str] | None = None) -> list[Version]:
@@ -521,6 +558,8 @@ class MemoryStore:
             raise HiveValidationError("search() needs a non-empty query", field="query")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
             raise HiveValidationError(f"k must be an int in [1, 1000], got {k!r}", field="k")
+        point = _as_of(as_of)
+        at_ms = hlc_physical_ms(point.stamp) if point is not None else self.clock.now_ms()
         return hybrid_search(
             graph=self.graph,
             vectors=self.vectors,
@@ -529,7 +568,8 @@ class MemoryStore:
             namespace=ns,
             query=query,
             k=k,
-            as_of=_as_of(as_of),
+            as_of=point,
+            hide=lambda record: self.sensory_hidden(record, at_ms),
             kinds=None if kinds is None else [check_kind(x) for x in kinds],
             tags=None if tags is None else check_tags(tags),
             min_confidence=None if min_confidence is None else check_confidence(min_confidence),

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from hive_middleware.errors import HiveValidationError
 from hive_middleware.memory.clock import LOGICAL_BITS
 from hive_middleware.memory.kinds import (
-    CONFIRMED_AT_KEY,
     LAST_USED_KEY,
     Trigger,
     check_procedural,
@@ -172,8 +171,7 @@ def test_effective_confidence_restarts_at_confirmation_and_spares_other_kinds() 
     fact = rec("f", confidence=1.0)
     now = T0 + 90 * DAY_MS
     assert effective_confidence(fact, now, 90) == pytest.approx(0.5)
-    confirmed = rec("f", confidence=1.0, metadata={CONFIRMED_AT_KEY: T0 + 60 * DAY_MS})
-    assert effective_confidence(confirmed, now, 90) == pytest.approx(0.5 ** (30 / 90))
+    assert effective_confidence(fact, now, 90, T0 + 60 * DAY_MS) == pytest.approx(0.5 ** (30 / 90))
     assert effective_confidence(rec("p", kind=MemoryKind.PROCEDURAL, confidence=0.7), now, 90) == 0.7
 
 

@@ -1,0 +1,237 @@
+"""From one new memory to graph-store write ops: kind rules, then conflict resolution.
+
+:func:`plan_write` is what ``MemoryStore.remember`` runs before committing. It
+reads the closest current records (the same key; the top keyword matches of the
+same namespace and kind; earlier drafts of the same batch), asks
+:func:`~hive_middleware.memory.conflicts.decide` what to do, and turns the
+answer into ops that one transaction applies:
+
+* ``ADD``: store the record (its key, if it has a current version, is superseded).
+* ``UPDATE``: store it as the new version of the target: under the target's key
+  when the target has one (the adapter closes the old version and links
+  ``supersedes``), else by expiring the target and linking ``supersedes``.
+* ``INVALIDATE``: expire the target (or supersede it, when it holds the same
+  key) and store the negating statement with a ``contradicts`` edge to it.
+* ``NOOP``: the duplicate is kept as an expired observation that confirms the
+  target (``target --confirmed_by--> observation``) and the target's confidence
+  rises (``remember`` returns the target).
+
+Kind rules applied here: prospective triggers and procedural steps are
+validated; working memories without a key take one of
+``MemoryConfig.working_slots`` slot keys of their task (``working:<task>:<i>``),
+the oldest slot being superseded when all are taken. Events (episodic, sensory)
+are compared by key only: reading keyword candidates for every event would cost
+each write a search, and repeated events are not duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hive_middleware.config import MemoryConfig
+from hive_middleware.memory.clock import hlc_physical_ms
+from hive_middleware.memory.conflicts import (
+    EVENT_KINDS,
+    NewMemory,
+    WriteAction,
+    WriteDecision,
+    decide,
+)
+from hive_middleware.memory.kinds import (
+    STEPS_KEY,
+    TASK_KEY,
+    USAGE_COUNT_KEY,
+    check_procedural,
+    check_prospective,
+    confirmed_confidence,
+    effective_confidence,
+)
+from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, SetConfidence, WriteOp
+from hive_middleware.ports import GraphStore
+from hive_middleware.types import EdgeKind, MemoryKind, MemoryRecord
+
+__all__ = ["CONFIRMS_KEY", "WritePlan", "last_confirmed_ms", "plan_write", "working_slot_key"]
+
+CONFIRMS_KEY = "confirms"
+"""Metadata key of a confirming observation: the id of the record it confirms."""
+
+_KEYWORD_OVERFETCH = 4  # keyword hits span namespaces, kinds and old versions; read more, keep the closest
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    """Ops for one new memory and what ``remember`` should return.
+
+    Attributes:
+        ops: The write ops, in order.
+        record: The record the ops store (key or metadata may differ from the draft's).
+        returns: ``None``: return the stored ``record``; else the id of the existing
+            record the write confirmed.
+        decision: The conflict decision, or ``None`` when resolution was off.
+    """
+
+    ops: tuple[WriteOp, ...]
+    record: MemoryRecord
+    returns: str | None
+    decision: WriteDecision | None
+
+
+def working_slot_key(task: str | None, slot: int) -> str:
+    """The key of slot ``slot`` of ``task``'s working memory."""
+    return f"working:{task if task is not None else '_'}:{slot}"
+
+
+def last_confirmed_ms(graph: GraphStore, record: MemoryRecord) -> int | None:
+    """Wall-clock ms of the newest ``confirmed_by`` edge out of ``record`` (``None``: never confirmed)."""
+    stamps = [
+        e.recorded_at for e in graph.edges(record.tenant, record.id)
+        if e.src == record.id and e.kind is EdgeKind.CONFIRMED_BY
+    ]
+    return hlc_physical_ms(max(stamps)) if stamps else None
+
+
+def _prepare(record: MemoryRecord) -> MemoryRecord:
+    if record.kind is MemoryKind.PROSPECTIVE:
+        return dataclasses.replace(record, metadata=check_prospective(record.metadata))
+    if record.kind is MemoryKind.PROCEDURAL:
+        metadata = dict(record.metadata)
+        if STEPS_KEY in metadata:
+            metadata = check_procedural(metadata)
+        metadata.setdefault(USAGE_COUNT_KEY, 0)
+        return dataclasses.replace(record, metadata=metadata)
+    return record
+
+
+def _keyword_candidates(graph: GraphStore, record: MemoryRecord, k: int) -> list[MemoryRecord]:
+    hits = graph.keyword_search(record.tenant, record.content, k * _KEYWORD_OVERFETCH)
+    if not hits:
+        return []
+    found = graph.get(record.tenant, [rid for rid, _ in hits])
+    close = [
+        found[rid] for rid, _ in hits
+        if rid in found and found[rid].expired_at is None
+        and found[rid].namespace == record.namespace and found[rid].kind is record.kind
+    ]
+    return close[:k]
+
+
+def _working_slots(
+    graph: GraphStore, record: MemoryRecord, slots: int, pending: Sequence[MemoryRecord]
+) -> dict[str, MemoryRecord | None]:
+    task = record.metadata.get(TASK_KEY)
+    task = str(task) if task is not None else None
+    pending_by_key = {p.key: p for p in pending if p.namespace == record.namespace and p.key is not None}
+    out: dict[str, MemoryRecord | None] = {}
+    for slot in range(slots):
+        key = working_slot_key(task, slot)
+        out[key] = pending_by_key.get(key) or graph.current(record.namespace, key)
+    return out
+
+
+def plan_write(
+    graph: GraphStore,
+    config: MemoryConfig,
+    record: MemoryRecord,
+    links: tuple[tuple[EdgeKind, str], ...],
+    *,
+    embed: bool,
+    now_ms: int,
+    pending: Sequence[MemoryRecord] = (),
+) -> WritePlan:
+    """Plan the ops that write ``record`` (see the module docstring).
+
+    Args:
+        graph: Where the closest current records are read from.
+        config: Memory settings (``resolve_conflicts``, ``conflict_candidates``,
+            ``working_slots``, ``semantic_half_life_days``).
+        record: The validated new record (not yet stamped).
+        links: Its outgoing ``caused_by``/``related_to`` links.
+        embed: Queue the stored record for its vector.
+        now_ms: Wall-clock ms, for confidence decay.
+        pending: Records planned earlier in the same batch (they count as current).
+
+    Raises:
+        HiveValidationError: a prospective trigger or procedural steps are malformed.
+    """
+    record = _prepare(record)
+    slots: dict[str, MemoryRecord | None] | None = None
+    if record.kind is MemoryKind.WORKING and record.key is None:
+        slots = _working_slots(graph, record, config.working_slots, pending)
+
+    candidates: dict[str, MemoryRecord] = {}
+    if config.resolve_conflicts:
+        if record.key is not None:
+            current = graph.current(record.namespace, record.key)
+            if current is not None:
+                candidates[current.id] = current
+        if slots is not None:
+            candidates.update({r.id: r for r in slots.values() if r is not None})
+        elif record.kind not in EVENT_KINDS and config.conflict_candidates > 0:
+            candidates.update({r.id: r for r in _keyword_candidates(graph, record, config.conflict_candidates)})
+        candidates.update({
+            p.id: p for p in pending
+            if p.namespace == record.namespace and p.kind is record.kind and (record.key is None or p.key == record.key)
+        })
+    decision: WriteDecision | None = None
+    if candidates:
+        decision = decide(
+            NewMemory(record.content, record.key, record.kind, record.namespace, record.valid_from),
+            list(candidates.values()),
+        )
+    if decision is not None and decision.op is WriteAction.NOOP and decision.target_id is not None:
+        return _confirm(graph, config, record, links, candidates[decision.target_id], decision, now_ms)
+
+    target = candidates.get(decision.target_id) if decision is not None and decision.target_id else None
+    reason = decision.reason if decision is not None and decision.op is not WriteAction.ADD else None
+    if slots is not None and (target is None or target.key not in slots):
+        # A new working memory: take a free slot of the task, else reuse the oldest one.
+        free = [key for key, held in slots.items() if held is None]
+        if free:
+            record = dataclasses.replace(record, key=free[0])
+        else:
+            oldest = min((held for held in slots.values() if held is not None), key=lambda r: (r.recorded_at, r.id))
+            record = dataclasses.replace(record, key=oldest.key)
+            reason = f"working slot {oldest.key} reused: the oldest of {config.working_slots} slots"
+        return WritePlan((PutRecord(record, supersede=True, links=links, reason=reason, embed=embed),), record, None, decision)
+
+    if decision is None or target is None or decision.op is WriteAction.ADD:
+        return WritePlan((PutRecord(record, supersede=True, links=links, reason=reason, embed=embed),), record, None, decision)
+
+    extra = EdgeKind.SUPERSEDES if decision.op is WriteAction.UPDATE else EdgeKind.CONTRADICTS
+    same_slot = target.key is not None and target.namespace == record.namespace and record.key in (None, target.key)
+    if same_slot:
+        record = dataclasses.replace(record, key=target.key)
+        # The adapter closes the old version and links supersedes itself.
+        new_links = links if extra is EdgeKind.SUPERSEDES else (*links, (extra, target.id))
+        ops: tuple[WriteOp, ...] = (PutRecord(record, supersede=True, links=new_links, reason=reason, embed=embed),)
+    else:
+        ops = (
+            Expire(record.namespace, reason or decision.reason, record_ids=(target.id,)),
+            PutRecord(record, supersede=True, links=(*links, (extra, target.id)), reason=reason, embed=embed),
+        )
+    return WritePlan(ops, record, None, decision)
+
+
+def _confirm(
+    graph: GraphStore,
+    config: MemoryConfig,
+    record: MemoryRecord,
+    links: tuple[tuple[EdgeKind, str], ...],
+    target: MemoryRecord,
+    decision: WriteDecision,
+    now_ms: int,
+) -> WritePlan:
+    # The duplicate is kept as an observation (it carries its own time, metadata
+    # and causes), expired at once so it never competes with the record it confirms.
+    observation = dataclasses.replace(record, key=None, metadata={**record.metadata, CONFIRMS_KEY: target.id})
+    confirmed_at = last_confirmed_ms(graph, target) if target.kind is MemoryKind.SEMANTIC else None
+    current = effective_confidence(target, now_ms, config.semantic_half_life_days, confirmed_at)
+    ops: tuple[WriteOp, ...] = (
+        PutRecord(observation, supersede=False, links=links, reason=f"confirms {target.id}", embed=False),
+        Expire(record.namespace, decision.reason, record_ids=(observation.id,)),
+        AddEdges(target.tenant, ((target.id, EdgeKind.CONFIRMED_BY, observation.id),)),
+        SetConfidence(target.tenant, target.id, confirmed_confidence(current, decision.confidence_delta)),
+    )
+    return WritePlan(ops, observation, target.id, decision)
