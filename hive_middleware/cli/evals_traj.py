@@ -115,7 +115,7 @@ def compress_markdown(result: dict[str, Any]) -> str:
         )
     parts = [
         "# Compression evaluation\n",
-        f"{result['n_runs']} runs, {result['n_steps']} steps; tokens counted for `{result['model']}`.\n",
+        f"{result['n_runs']} runs, {result['n_steps']} steps; tokens counted for `{result['model']}`.\n\n",
         markdown_table(["method", "token_ratio", "identifier_retention", "ms/step p50"], rows),
     ]
     if not result.get("engine"):
@@ -356,6 +356,8 @@ def route_command(
     Writes OUT/route.json (keys of DESIGN §3), route.md and route.png. With --model the router
     engine is loaded and reported at the top level; without it the top-level figures are null.
     """
+    from dataclasses import replace
+
     from hive_middleware.evals.report import write_report
     from hive_middleware.evals.route_eval import (
         HOLDOUT_FOLDS,
@@ -371,9 +373,16 @@ def route_command(
     split = split_runs(data, train or (), max_runs=max_runs)
     policies: dict[str, Any] = {}
     engine_name = None
+    excluded_trained = 0
     if model_dir is not None:
         policies["hive"] = _load_router(model_dir)
         engine_name = "hive"
+        # Never score any policy on runs the router model was trained or calibrated on.
+        seen = getattr(policies["hive"], "training_runs", frozenset())
+        if seen:
+            kept = tuple(f for f in split.eval_files if f.name.removesuffix(".traj") not in seen)
+            excluded_trained = len(split.eval_files) - len(kept)
+            split = replace(split, eval_files=kept)
     policies["repeat_last"] = RepeatLastPolicy()
     if split.train_files:
         with console.status(f"learning prev_type from {len(split.train_files)} runs"):
@@ -396,6 +405,7 @@ def route_command(
         "split_folders": list(split.split_folders),
         "eval_runs": len(split.eval_files),
         "train_runs": len(split.train_files),
+        "excluded_model_training_runs": excluded_trained,
     }
     if engine_name is None:
         result["note"] = "no --model given: the router engine is not measured"
