@@ -8,14 +8,18 @@ steps, env; never the step's own action). For each policy (anything with
 * ``coverage`` = answered steps / all steps; a step is *answered* when the
   decision is not escalated and carries an action.
 * ``precision`` = answered steps whose action equals the agent's real action
-  after whitespace normalisation (:func:`~hive_middleware.evals.actions.normalize_action`)
-  / answered steps; None when nothing was answered.
+  after whitespace normalisation (:func:`~hive_middleware.evals.actions.normalize_action`,
+  DESIGN §2: whitespace only, nothing else is merged; the ruler does not use
+  any engine's own normalisation) / answered steps; None when nothing was
+  answered.
 * ``type_top1`` = steps whose predicted action type equals the real action's
   type (:func:`~hive_middleware.evals.actions.action_type`) / all steps. The
   predicted type is the type of the decision's action when it has one; else
   the decision's ``template`` when that is itself an action type name; else the
   policy's ``template_action_type(template)`` when the policy offers one; a
-  step with no predicted type counts as a miss.
+  step with no predicted type counts as a miss. A policy with
+  ``decide_with_type(state) -> (decision, type)`` (the router: the type of its
+  answered-or-best template) is called through it and that type is used.
 * ``escalation_rate`` = escalated decisions / all steps.
 * ``routes_per_s`` and ``latency_us`` (p50/p95/p99 of one ``decide`` call).
 * ``per_group``: the rates per source folder.
@@ -296,10 +300,18 @@ def run_route_eval(
             group = record.groups.setdefault(traj.group, _Tally())
             group.runs += 1
             record.total.runs += 1
+            with_type = getattr(policy, "decide_with_type", None)
             for step in traj.steps:
                 start = time.perf_counter()
-                decision = policy.decide(step.state)
+                guessed: str | None
+                if callable(with_type):
+                    decision, guessed = with_type(step.state)
+                else:
+                    decision = policy.decide(step.state)
+                    guessed = None
                 record.latencies_us.append((time.perf_counter() - start) * 1e6)
+                if guessed is None:
+                    guessed = predicted_type(policy, decision)
                 true_type = action_type(step.action)
                 answered = not decision.escalated and decision.action is not None
                 exact = (
@@ -307,7 +319,7 @@ def run_route_eval(
                     and decision.action is not None
                     and normalize_action(decision.action.command) == normalize_action(step.action)
                 )
-                type_hit = predicted_type(policy, decision) == true_type
+                type_hit = guessed == true_type
                 for tally in (record.total, group):
                     tally.steps += 1
                     tally.answered += answered

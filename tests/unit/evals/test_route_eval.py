@@ -130,3 +130,26 @@ def test_real_slice(shared_data: Path) -> None:
     rl, pt = result["baselines"]["repeat_last"], result["baselines"]["prev_type"]
     assert rl["escalation_rate"] == 2 / result["n_steps"]  # step 0 of each run
     assert pt["coverage"] == 0.0 and pt["precision"] is None and 0 < pt["type_top1"] <= 1
+
+
+class _TypedEscalator:
+    """Escalates every step but names its best type through decide_with_type."""
+
+    def decide(self, state: AgentState) -> RouteDecision:
+        return self.decide_with_type(state)[0]
+
+    def decide_with_type(self, state: AgentState) -> tuple[RouteDecision, str]:
+        return RouteDecision(None, "tmpl-x", 0.3, True, "unsure"), "run_script"
+
+
+def test_decide_with_type_supplies_the_best_type_and_precision_is_whitespace_only(tmp_path: Path) -> None:
+    path = _write_run(tmp_path, "r1")
+    result = run_route_eval([path], {"typed": _TypedEscalator()}, "typed")
+    assert result["coverage"] == 0.0 and result["type_top1"] == 2 / 5  # the two python runs
+
+    class CdPrefix:
+        def decide(self, state: AgentState) -> RouteDecision:
+            return RouteDecision(Action(command=f"cd /r && {ACTIONS[state.step_index]}"), "t", 0.9, False, "")
+
+    # ``cd /r && X`` is a different command string from ``X``: no match under whitespace-only normalisation
+    assert run_route_eval([path], {"cd": CdPrefix()}, "cd")["precision"] == 0.0
