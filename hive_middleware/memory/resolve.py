@@ -226,8 +226,11 @@ def _confirm(
     # The duplicate is kept as an observation (it carries its own time, metadata
     # and causes), expired at once so it never competes with the record it confirms.
     observation = dataclasses.replace(record, key=None, metadata={**record.metadata, CONFIRMS_KEY: target.id})
-    confirmed_at = last_confirmed_ms(graph, target) if target.kind is MemoryKind.SEMANTIC else None
-    current = effective_confidence(target, now_ms, config.semantic_half_life_days, confirmed_at)
+    if target.recorded_at == 0:
+        current = target.confidence  # planned earlier in this batch: not stamped, not aged
+    else:
+        confirmed_at = last_confirmed_ms(graph, target) if target.kind is MemoryKind.SEMANTIC else None
+        current = effective_confidence(target, now_ms, config.semantic_half_life_days, confirmed_at)
     ops: tuple[WriteOp, ...] = (
         PutRecord(observation, supersede=False, links=links, reason=f"confirms {target.id}", embed=False),
         Expire(record.namespace, decision.reason, record_ids=(observation.id,)),

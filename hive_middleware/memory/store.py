@@ -54,7 +54,8 @@ from hive_middleware.memory.records import (
 )
 from hive_middleware.memory.resolve import WritePlan, plan_write
 from hive_middleware.memory.retrieval import AsOf, SearchResult, hybrid_search, visible
-from hive_middleware.memory.store_kinds import KindRulesMixin
+from hive_middleware.memory.snapshot import SnapshotSummary
+from hive_middleware.memory.store_kinds import KindRulesMixin, SweepResult
 from hive_middleware.memory.store_snapshot import SnapshotMixin
 from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, Version, WriteOp
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
@@ -255,13 +256,14 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
         return list(self._plan_write(record, links).ops)
 
     def _returned(self, plans: Sequence[WritePlan], stored: Sequence[MemoryRecord]) -> list[MemoryRecord]:
-        # A confirmed duplicate returns the record it confirmed, as it is after the commit.
+        # A confirmed duplicate returns the record it confirmed, as it is after the commit;
+        # so does a record that a later draft of the same batch confirmed.
         by_id = {r.id: r for r in stored}
         confirmed: dict[str, MemoryRecord] = {}
         for plan in plans:
             if plan.returns is not None and plan.returns not in confirmed:
                 confirmed.update(self.graph.get(plan.record.tenant, [plan.returns]))
-        return [by_id[p.record.id] if p.returns is None else confirmed[p.returns] for p in plans]
+        return [confirmed.get(p.returns or p.record.id) or by_id[p.record.id] for p in plans]
 
     def _commit(self, ops: Sequence[WriteOp]) -> tuple[MemoryRecord, ...]:
         self._check_open()
@@ -728,6 +730,38 @@ class AsyncMemoryStore:
     async def search(self, query: str, **kwargs: Any) -> list[SearchResult]:
         """See :meth:`MemoryStore.search`."""
         return await _in_thread(self.sync.search, query, **kwargs)
+
+    async def prospective_matches(self, content: str, **kwargs: Any) -> list[MemoryRecord]:
+        """See :meth:`MemoryStore.prospective_matches`."""
+        return await _in_thread(self.sync.prospective_matches, content, **kwargs)
+
+    async def consolidate(self, **kwargs: Any) -> list[MemoryRecord]:
+        """See :meth:`MemoryStore.consolidate`."""
+        return await _in_thread(self.sync.consolidate, **kwargs)
+
+    async def end_task(self, task: str, **kwargs: Any) -> list[str]:
+        """See :meth:`MemoryStore.end_task`."""
+        return await _in_thread(self.sync.end_task, task, **kwargs)
+
+    async def sweep(self, **kwargs: Any) -> SweepResult:
+        """See :meth:`MemoryStore.sweep`."""
+        return await _in_thread(self.sync.sweep, **kwargs)
+
+    async def confidence(self, key: str, **kwargs: Any) -> float:
+        """See :meth:`MemoryStore.confidence`."""
+        return await _in_thread(self.sync.confidence, key, **kwargs)
+
+    async def use_procedure(self, key: str, **kwargs: Any) -> MemoryRecord:
+        """See :meth:`MemoryStore.use_procedure`."""
+        return await _in_thread(self.sync.use_procedure, key, **kwargs)
+
+    async def snapshot(self, path: str | os.PathLike[str], **kwargs: Any) -> SnapshotSummary:
+        """See :meth:`MemoryStore.snapshot`."""
+        return await _in_thread(self.sync.snapshot, path, **kwargs)
+
+    async def restore(self, path: str | os.PathLike[str], **kwargs: Any) -> int:
+        """See :meth:`MemoryStore.restore`."""
+        return await _in_thread(self.sync.restore, path, **kwargs)
 
     async def erase_tenant(self, tenant: str) -> None:
         """See :meth:`MemoryStore.erase_tenant`."""
