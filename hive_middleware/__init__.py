@@ -60,6 +60,8 @@ _LAZY: dict[str, str] = {
     "aguarded_completion": "hive_middleware.resilience.guarded",
     "guarded": "hive_middleware.resilience.guarded",
     "guarded_completion": "hive_middleware.resilience.guarded",
+    "RouterPolicy": "hive_middleware.routing.policy",
+    "load_policy": "hive_middleware.routing.policy",
 }
 
 __all__ = [
@@ -93,12 +95,14 @@ __all__ = [
     "RateLimiter",
     "RetryPolicy",
     "RouteDecision",
+    "RouterPolicy",
     "Step",
     "StepResult",
     "__version__",
     "aguarded_completion",
     "guarded",
     "guarded_completion",
+    "load_policy",
     "validate_messages",
 ]
 

@@ -378,7 +378,7 @@ def route_command(
         policies["hive"] = _load_router(model_dir)
         engine_name = "hive"
         # Never score any policy on runs the router model was trained or calibrated on.
-        seen = getattr(policies["hive"], "training_runs", frozenset())
+        seen: frozenset[str] = getattr(policies["hive"], "training_runs", frozenset())
         if seen:
             kept = tuple(f for f in split.eval_files if f.name.removesuffix(".traj") not in seen)
             excluded_trained = len(split.eval_files) - len(kept)

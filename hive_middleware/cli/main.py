@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.basic",
     "hive_middleware.cli.evals_memory",
     "hive_middleware.cli.evals_traj",
+    "hive_middleware.cli.router",
     "hive_middleware.cli.data",
     "hive_middleware.cli.demo",
 )

@@ -1,0 +1,166 @@
+"""``hive router train`` and ``hive bench route``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from hive_middleware.cli.app import bench_app, router_app
+from hive_middleware.errors import HiveDataError, HiveUsageError
+
+DEFAULT_BENCH_DATA = Path("../shared/data/trajectories/sweagent_lm32b_swebv")
+
+
+@router_app.command("train")
+def train_command(
+    data: Annotated[
+        list[Path],
+        typer.Option("--data", help="Folder of .traj runs (or one .traj file); repeat for several."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write (weights.safetensors + manifest.json).")],
+    hidden: Annotated[int, typer.Option(help="Hidden width of the MLP.")] = 48,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 25,
+    folds: Annotated[int, typer.Option(help="Cross-fitting folds (by run) for calibration.")] = 4,
+    target_precision: Annotated[float, typer.Option(help="Exact-action precision the threshold targets.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="'auto' (cuda when available), 'cpu' or 'cuda'.")] = "auto",
+    matching: Annotated[
+        str,
+        typer.Option(help="How actions are compared: 'whitespace' (what `hive eval route` scores) or 'execution' "
+                     "(also merges quoting and `cd` into the working directory)."),
+    ] = "whitespace",
+    no_holdout: Annotated[
+        bool, typer.Option("--no-holdout", help="Also train on the runs `hive eval route` holds out.")
+    ] = False,
+) -> None:
+    """Mine templates, train, calibrate and save a router model from trajectories.
+
+    One run in five (sha256 of the run id, as `hive eval route`) is held out and never seen.
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from hive_middleware.evals.trajectories import trajectory_files
+    from hive_middleware.routing.train import TrainConfig, train_router
+
+    if not data:
+        raise HiveUsageError("give at least one --data folder of .traj files")
+    if not 0 < target_precision <= 1:
+        raise HiveUsageError(f"--target-precision must be in (0, 1], got {target_precision}")
+    if matching not in ("whitespace", "execution"):
+        raise HiveUsageError(f"--matching must be 'whitespace' or 'execution', got {matching!r}")
+    if hidden <= 0 or epochs <= 0 or folds < 2:
+        raise HiveUsageError("--hidden and --epochs must be positive and --folds at least 2")
+    trajectory_files(data)  # bad paths fail here, before any work starts
+    console = Console(stderr=True)
+    cfg = TrainConfig(
+        hidden=hidden, epochs=epochs, folds=folds, target_precision=target_precision, seed=seed,
+        device=device, holdout=not no_holdout, matching=matching,
+    )
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("training", total=None)
+        report = train_router(data, out, cfg, progress=lambda m: bar.update(task, description=m))
+    s = report.summary
+    console.print(
+        f"trained on {s['n_runs']} runs / {s['n_steps']} steps in {s['seconds']} s; "
+        f"{s['n_templates']} templates, oracle coverage {s['oracle_coverage']:.3f}; "
+        f"out-of-fold coverage {s['oof']['coverage']:.3f} at precision {s['oof']['precision']:.3f}; "
+        f"held out {len(s['heldout_runs'])} runs; wrote {out}"
+    )
+
+
+def _bench_states(data: list[Path], model_runs: frozenset[str], max_runs: int) -> list[Any]:
+    from hive_middleware.evals.trajectories import iter_trajectories
+
+    runs = [r for r in iter_trajectories(data) if r.run_id not in model_runs][:max_runs]
+    if not runs:
+        raise HiveDataError("no runs left to benchmark on after skipping the model's training runs; pass --data")
+    return runs
+
+
+@bench_app.command("route")
+def bench_route_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for bench_route.json/.md.")],
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="Router model directory; default: the packaged model.")
+    ] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option("--data", help=f"Trajectories to take states from (default {DEFAULT_BENCH_DATA})."),
+    ] = None,
+    max_runs: Annotated[int, typer.Option(help="Runs to take states from.")] = 40,
+    batch: Annotated[int, typer.Option(help="Batch size for the throughput measurement.")] = 65_536,
+    repeats: Annotated[int, typer.Option(help="Timed repetitions (the median is reported).")] = 7,
+) -> None:
+    """Routes/s batched on pre-computed features, and state -> decision latency (p50/p95 us)."""
+    import numpy as np
+    import torch
+
+    from hive_middleware.evals.report import markdown_table, percentile, write_report
+    from hive_middleware.routing import facts as facts_module
+    from hive_middleware.routing import features as features_module
+    from hive_middleware.routing import normalize as normalize_module
+    from hive_middleware.routing.batch import BatchRouter
+    from hive_middleware.routing.encode import encode_state
+    from hive_middleware.routing.policy import default_model_dir, load_policy
+
+    if batch <= 0 or repeats <= 0 or max_runs <= 0:
+        raise HiveUsageError("--batch, --repeats and --max-runs must be positive")
+    policy = load_policy(model_dir or default_model_dir())
+    paths = data or [DEFAULT_BENCH_DATA]
+    runs = _bench_states(paths, policy.training_runs, max_runs)
+    states = [s.state for r in runs for s in r.steps]
+
+    # Latency: one decide() per state, in run order, caches cleared first (each observation is new).
+    for cache in (facts_module._parse, features_module._hashed, features_module.cached_action_type,
+                  normalize_module.normalize_command):
+        cache.cache_clear()
+    latencies: list[float] = []
+    for state in states:
+        began = time.perf_counter_ns()
+        policy.decide(state)
+        latencies.append((time.perf_counter_ns() - began) / 1e3)
+
+    # Throughput on pre-computed features (encode once, then time the decisions only).
+    model = policy.model
+    encs = [encode_state(s, model.templates, model.spec) for s in states]
+    x = np.stack([e.x for e in encs])
+    allowed = np.stack([np.append(e.fillable, True) for e in encs])
+    groups = np.stack([e.groups for e in encs])
+    reps = -(-batch // len(encs))
+    xt = torch.from_numpy(np.tile(x, (reps, 1))[:batch])
+    at = torch.from_numpy(np.tile(allowed, (reps, 1))[:batch])
+    gt = torch.from_numpy(np.tile(groups, (reps, 1))[:batch].astype(np.int64))
+    router = BatchRouter(model)
+    router.decide(xt, at, gt)  # warm-up
+    rates: list[float] = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        router.decide(xt, at, gt)
+        rates.append(batch / (time.perf_counter() - start))
+    latency = {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99)}
+    payload: dict[str, Any] = {
+        "routes_per_s": float(np.median(rates)),
+        "latency_us": latency,
+        "batch": batch,
+        "repeats": repeats,
+        "torch_threads": torch.get_num_threads(),
+        "n_states": len(states),
+        "n_runs": len(runs),
+        "feature_dim": model.spec.dim,
+        "n_templates": len(model.templates),
+        "hidden": model.weights.hidden,
+        "model": str(model_dir or default_model_dir()),
+    }
+    md = "# Router benchmark\n\n" + markdown_table(
+        ["routes/s (batched, precomputed features)", "latency p50 (us)", "latency p95 (us)", "states"],
+        [[payload["routes_per_s"], latency["p50"], latency["p95"], len(states)]],
+    )
+    paths_written = write_report(out, "bench_route", payload, md)
+    Console(stderr=True).print(
+        f"routes/s {payload['routes_per_s']:,.0f}; latency p50 {latency['p50']:.1f} us, "
+        f"p95 {latency['p95']:.1f} us; wrote {paths_written['json']}"
+    )

@@ -1,0 +1,211 @@
+"""Router features: a fixed-length vector computed from the agent state only.
+
+The state is what the agent knew *before* acting (goal, earlier steps, env);
+nothing here sees the next action or anything derived from it, and a test
+checks that the features of step ``t`` are identical whether or not step ``t``
+and later steps exist.
+
+Feature spec :data:`FEATURE_SPEC_VERSION` (blocks, in order):
+
+* ``kind_last{1,2,3}``: one-hot coarse kind of the last three actions (:data:`ACTION_KINDS`).
+* ``type_last``: one-hot action type of the last action (:data:`ACTION_TYPES`).
+* ``kind_hist``: share of each kind among the last 10 actions.
+* ``sig_last{1,2}``: observation signals of the last two steps (exit/traceback,
+  tests failed/passed, file created/edited, no matches, hits ...).
+* ``step``: log-bucketed step index and a clipped scalar.
+* ``state``: edits since the last run, number of distinct runs and created
+  files, dialect, env facts known, last action repeated, size of each
+  argument source (hits, line hits, frames, runs ...).
+* ``fillable``: which templates of the model can be filled now.
+* ``executed`` / ``repeat``: per template, whether the command it proposes was
+  already run earlier / is the last action.
+* ``obs_hash`` / ``thought_hash`` / ``action_hash``: hashed unigrams and bigrams
+  of the last observation (head and tail), the last thought, the last action.
+
+The vector length depends on the number of templates; the manifest stores it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from hive_middleware.evals.actions import ACTION_TYPES, action_type
+from hive_middleware.routing.facts import ACTION_KINDS, OBS_SIGNALS, StateFacts
+
+__all__ = ["FEATURE_SPEC_VERSION", "TYPE_NAMES", "FeatureSpec", "cached_action_type"]
+
+FEATURE_SPEC_VERSION = "hive-router-features/1"
+
+TYPE_NAMES: tuple[str, ...] = tuple(ACTION_TYPES)
+_TYPE_INDEX = {t: i for i, t in enumerate(TYPE_NAMES)}
+_NK = len(ACTION_KINDS)
+_NS = len(OBS_SIGNALS)
+_SIG_INDEX = {s: i for i, s in enumerate(OBS_SIGNALS)}
+_STEP_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64)
+_DIALECTS = {"sre": 0, "aci": 1, "unknown": 2}
+_SOURCES_SIZED = ("runs", "created", "hits", "line_hits", "bare_lines", "frames", "view_window", "last_edited")
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+|[^\sA-Za-z_0-9]")
+_OBS_HEAD, _OBS_TAIL, _THOUGHT_TAIL = 600, 300, 600
+
+
+@lru_cache(maxsize=65_536)
+def cached_action_type(action: str) -> str:
+    """:func:`~hive_middleware.evals.actions.action_type`, memoised (it costs tens of µs)."""
+    return action_type(action)
+
+
+@lru_cache(maxsize=262_144)
+def _token_hash(token: str) -> int:
+    # crc32 is stable across processes (Python's str hash is salted per process).
+    return zlib.crc32(token.encode("utf-8", "surrogatepass"))
+
+
+@lru_cache(maxsize=16_384)
+def _hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
+    """Bucket ids of the unigrams and bigrams of ``text`` (deduplicated)."""
+    hashes = [_token_hash(t) for t in _TOKEN.findall(text.lower())]
+    out = {(h ^ salt) % buckets for h in hashes}
+    out.update(((a * 1_000_003) ^ b ^ (salt * 7)) % buckets for a, b in itertools.pairwise(hashes))
+    return tuple(sorted(out))
+
+
+@lru_cache(maxsize=64)
+def _offsets(spec: FeatureSpec) -> dict[str, int]:
+    return spec._layout()
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSpec:
+    """Layout of the feature vector for a model with ``n_templates`` templates.
+
+    Args:
+        n_templates: Number of templates of the model (the ``fillable`` block).
+        obs_buckets: Hash buckets for the last observation.
+        thought_buckets: Hash buckets for the last thought.
+        action_buckets: Hash buckets for the last action.
+    """
+
+    n_templates: int
+    obs_buckets: int = 96
+    thought_buckets: int = 64
+    action_buckets: int = 32
+
+    @property
+    def version(self) -> str:
+        """The spec version string stored in model manifests."""
+        return FEATURE_SPEC_VERSION
+
+    @property
+    def offsets(self) -> dict[str, int]:
+        """Start offset of each block; ``"end"`` is the vector length."""
+        return _offsets(self)
+
+    @property
+    def dim(self) -> int:
+        """Length of the feature vector."""
+        return self.offsets["end"]
+
+    def _layout(self) -> dict[str, int]:
+        sizes = [
+            ("kind_last", 3 * _NK),
+            ("type_last", len(TYPE_NAMES)),
+            ("kind_hist", _NK),
+            ("sig_last", 2 * _NS),
+            ("step", len(_STEP_BUCKETS) + 1),
+            ("state", 12 + len(_SOURCES_SIZED)),
+            ("fillable", self.n_templates),
+            ("executed", self.n_templates),
+            ("repeat", self.n_templates),
+            ("obs_hash", self.obs_buckets),
+            ("thought_hash", self.thought_buckets),
+            ("action_hash", self.action_buckets),
+        ]
+        out: dict[str, int] = {}
+        pos = 0
+        for name, size in sizes:
+            out[name] = pos
+            pos += size
+        out["end"] = pos
+        return out
+
+    def to_json(self) -> dict[str, int | str]:
+        """The spec as stored in a manifest."""
+        return {
+            "version": self.version,
+            "n_templates": self.n_templates,
+            "obs_buckets": self.obs_buckets,
+            "thought_buckets": self.thought_buckets,
+            "action_buckets": self.action_buckets,
+            "dim": self.dim,
+        }
+
+    def vector(
+        self,
+        facts: StateFacts,
+        last_step: tuple[str, str, str] | None,
+        step_index: int,
+        fillable: np.ndarray,
+        source_sizes: dict[str, int],
+        executed: np.ndarray,
+        repeat: np.ndarray,
+    ) -> np.ndarray:
+        """The float32 feature vector of one state.
+
+        Args:
+            facts: :func:`~hive_middleware.routing.facts.state_facts` of the state.
+            last_step: ``(action, observation, thought)`` of the latest past step, if any.
+            step_index: The state's step index.
+            fillable: The model's template fillability mask.
+            source_sizes: Number of candidates of each argument source.
+            executed: Per template, whether its command was already run earlier.
+            repeat: Per template, whether its command equals the last action.
+        """
+        off = self.offsets
+        out = np.zeros(self.dim, dtype=np.float32)
+        steps = facts.steps
+        for j in range(min(3, len(steps))):
+            out[off["kind_last"] + j * _NK + steps[j].kind_index] = 1.0
+        if last_step is not None:
+            out[off["type_last"] + _TYPE_INDEX[cached_action_type(last_step[0])]] = 1.0
+        window = steps[:10]
+        for f in window:
+            out[off["kind_hist"] + f.kind_index] += 1.0 / len(window)
+        for j in range(min(2, len(steps))):
+            base = off["sig_last"] + j * _NS
+            for s in steps[j].signals:
+                out[base + _SIG_INDEX[s]] = 1.0
+        bucket = sum(1 for b in _STEP_BUCKETS if step_index >= b) - 1
+        out[off["step"] + bucket] = 1.0
+        out[off["step"] + len(_STEP_BUCKETS)] = min(step_index, 100) / 100.0
+        st = off["state"]
+        out[st + min(facts.edits_since_run, 3)] = 1.0
+        out[st + 4] = len(facts.runs) / 4.0
+        out[st + 5] = len(facts.created) / 4.0
+        out[st + 6 + _DIALECTS[facts.dialect]] = 1.0
+        out[st + 9] = 1.0 if facts.cwd else 0.0
+        out[st + 10] = 1.0 if facts.open_file else 0.0
+        out[st + 11] = 1.0 if facts.last_action and facts.last_action == facts.second_action else 0.0
+        for k, name in enumerate(_SOURCES_SIZED):
+            out[st + 12 + k] = min(source_sizes.get(name, 0), 8) / 8.0
+        out[off["fillable"] : off["fillable"] + self.n_templates] = fillable
+        out[off["executed"] : off["executed"] + self.n_templates] = executed
+        out[off["repeat"] : off["repeat"] + self.n_templates] = repeat
+        if last_step is not None:
+            action, obs, thought = last_step
+            text = obs[:_OBS_HEAD] + "\n" + obs[-_OBS_TAIL:] if len(obs) > _OBS_HEAD + _OBS_TAIL else obs
+            out[off["obs_hash"] + np.array(_hashed(text, self.obs_buckets, 1), dtype=np.intp)] = 1.0
+            th = _hashed(thought[-_THOUGHT_TAIL:], self.thought_buckets, 2)
+            if th:
+                out[off["thought_hash"] + np.array(th, dtype=np.intp)] = 1.0
+            ah = _hashed(action[:300], self.action_buckets, 3)
+            if ah:
+                out[off["action_hash"] + np.array(ah, dtype=np.intp)] = 1.0
+        return out
+
