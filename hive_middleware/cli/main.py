@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.router",
     "hive_middleware.cli.data",
     "hive_middleware.cli.demo",
+    "hive_middleware.cli.guard",
 )
 
 for _name in _COMMAND_MODULES:

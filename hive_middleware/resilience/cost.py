@@ -29,12 +29,27 @@ def _one_message(model: str, blob: str) -> int:
     return int(load_litellm().token_counter(model=model, messages=[json.loads(blob)])) - _primer(model)
 
 
+@lru_cache(maxsize=65_536)
+def _plain_message(model: str, role: str, content: str, name: str | None) -> int:
+    message = {"role": role, "content": content} if name is None else {"role": role, "content": content, "name": name}
+    return int(load_litellm().token_counter(model=model, messages=[message])) - _primer(model)
+
+
+_PLAIN_KEYS = (frozenset({"role", "content"}), frozenset({"role", "content", "name"}))
+
+
 def estimate_message_tokens(messages: Sequence[Mapping[str, Any]], model: str) -> int:
     """litellm's token count of ``messages`` for ``model``, memoised per message."""
     total = _primer(model)
     try:
         for message in messages:
-            total += _one_message(model, json.dumps(message, sort_keys=True, separators=(",", ":")))
+            content, role, name = message.get("content"), message.get("role"), message.get("name")
+            if (isinstance(content, str) and isinstance(role, str) and (name is None or isinstance(name, str))
+                    and message.keys() in _PLAIN_KEYS):
+                # Plain text turns (most of a history) are keyed without serialising them.
+                total += _plain_message(model, role, content, name)
+            else:
+                total += _one_message(model, json.dumps(message, sort_keys=True, separators=(",", ":")))
     except (TypeError, ValueError):
         # Not JSON-able (e.g. provider objects in the list): count the whole list uncached.
         return int(load_litellm().token_counter(model=model, messages=list(messages)))

@@ -226,9 +226,22 @@ class Guard:
         if reservation.takes:
             self.limiter.settle(reservation, reported_tokens(result))
 
-    def _one_model_sync(self, start: float, invoke: Callable[[str], T], model: str, key: str, tenant: str, tokens: float) -> T:
+    def _one_model_sync(self, start: float, invoke: Callable[[str], T], model: str, key: str, tenant: str,
+                        tokens: float) -> T:
         run = self._run(model, start)
         try:
+            # First attempt straight away; tenacity drives the retries only when
+            # there is something to retry, so a healthy call skips the loop's cost.
+            try:
+                result = self._attempt_sync(invoke, model, key, tenant, tokens)
+            except Exception as exc:
+                if not run.failed(1, exc):
+                    raise
+            else:
+                run.succeeded(1)
+                return result
+            self.clock.sleep(run.decision.delay if run.decision is not None else 0.0)
+            run.offset = 1
             for attempt in retrying(run):
                 with attempt:
                     result = self._attempt_sync(invoke, model, key, tenant, tokens)
@@ -306,10 +319,20 @@ class Guard:
             await self.limiter.asettle(reservation, reported_tokens(result))
         return result
 
-    async def _one_model_async(self, start: float, invoke: Callable[[str], Awaitable[T]], model: str, key: str, tenant: str,
-                               tokens: float) -> T:
+    async def _one_model_async(self, start: float, invoke: Callable[[str], Awaitable[T]], model: str, key: str,
+                               tenant: str, tokens: float) -> T:
         run = self._run(model, start)
         try:
+            try:
+                result = await self._attempt_async(invoke, model, key, tenant, tokens)
+            except Exception as exc:
+                if not run.failed(1, exc):
+                    raise
+            else:
+                run.succeeded(1)
+                return result
+            await self.clock.asleep(run.decision.delay if run.decision is not None else 0.0)
+            run.offset = 1
             async for attempt in aretrying(run):
                 with attempt:
                     result = await self._attempt_async(invoke, model, key, tenant, tokens)
@@ -318,7 +341,6 @@ class Guard:
             if err is exc:
                 raise
             raise err from exc
-        # tenacity leaves the loop only after a successful attempt (failures raise above).
         return result
 
     async def aexecute(

@@ -164,10 +164,15 @@ AttemptListener = Callable[[AttemptEvent], None]
 class RetryRun:
     """The per-call state tenacity's callbacks share (one per guarded call).
 
+    A driver may make the first attempts itself (reporting them with
+    :meth:`succeeded`/:meth:`failed`) and hand the rest to tenacity, setting
+    ``offset`` to the attempts already made.
+
     Attributes:
         failure: Classification of the last failed attempt.
         decision: Decision taken after it.
         attempts: Attempts made so far.
+        offset: Attempts made before tenacity took over.
     """
 
     def __init__(self, policy: RetryPolicy, model: str, *, clock: Clock = SYSTEM_CLOCK,
@@ -182,6 +187,8 @@ class RetryRun:
         self.failure: Failure | None = None
         self.decision: RetryDecision | None = None
         self.attempts = 0
+        self.offset = 0
+        self._retry_next = False
 
     def _emit(self, attempt: int, outcome: AttemptOutcome, reason: str) -> None:
         if not self.listeners:
@@ -203,25 +210,49 @@ class RetryRun:
             except Exception:
                 logger.exception("retry listener %r failed on %s", listener, event)
 
+    # decisions ---------------------------------------------------------------
+
+    def succeeded(self, attempt: int) -> None:
+        """Record that attempt number ``attempt`` succeeded."""
+        self.attempts = attempt
+        self.failure = None
+        self._emit(attempt, "success", "ok")
+
+    def failed(self, attempt: int, exc: BaseException) -> bool:
+        """Classify the failure of attempt ``attempt`` and decide; true means retry.
+
+        On true, ``self.decision.delay`` is the wait before the next attempt; on
+        false the caller re-raises (an event says whether it gave up or the error
+        was fatal).
+        """
+        self.attempts = attempt
+        self.failure = classify(exc)
+        self.decision = self.policy.decide(attempt, self.failure, self.clock.now() - self.start, self.rng.random())
+        if not self.failure.retryable:
+            self._emit(attempt, "fatal", self.decision.reason)
+            return False
+        if not self.decision.retry:
+            self._emit(attempt, "give_up", self.decision.reason)
+            return False
+        self._emit(attempt, "retry", self.decision.reason)
+        return True
+
     # tenacity callbacks -----------------------------------------------------
+    # ``offset`` counts attempts made before tenacity took over (the guard makes
+    # the first attempt directly so a call that succeeds at once skips the loop).
 
     def should_retry(self, state: tenacity.RetryCallState) -> bool:
         """tenacity ``retry=``: classify the outcome and take the decision."""
-        self.attempts = state.attempt_number
+        attempt = self.offset + state.attempt_number
         outcome = state.outcome
         if outcome is None or not outcome.failed:
-            self.failure = None
-            self._emit(state.attempt_number, "success", "ok")
+            self.succeeded(attempt)
             return False
         exc = outcome.exception()
         assert exc is not None
-        self.failure = classify(exc)
-        self.decision = self.policy.decide(state.attempt_number, self.failure,
-                                           self.clock.now() - self.start, self.rng.random())
-        if not self.failure.retryable:
-            self._emit(state.attempt_number, "fatal", self.decision.reason)
-            return False
-        return True
+        self._retry_next = self.failed(attempt, exc)
+        # A fatal error must be re-raised by tenacity as the result, not as "stop".
+        return self.failure is not None and self.failure.retryable
 
     def wait(self, state: tenacity.RetryCallState) -> float:
         """tenacity ``wait=``: the decided delay."""
@@ -229,12 +260,7 @@ class RetryRun:
 
     def stop(self, state: tenacity.RetryCallState) -> bool:
         """tenacity ``stop=``: stop unless the decision was to retry."""
-        decision = self.decision
-        if decision is None or not decision.retry:
-            self._emit(state.attempt_number, "give_up", decision.reason if decision else "no decision")
-            return True
-        self._emit(state.attempt_number, "retry", decision.reason)
-        return False
+        return not self._retry_next
 
 
 def retrying(run: RetryRun) -> tenacity.Retrying:
