@@ -304,13 +304,18 @@ def route_plot(result: dict[str, Any]) -> Callable[[Any], None]:
         curves = [(name, e["curve"]) for name, e in entries if e.get("curve")]
         ax = fig.add_subplot(1, 1, 1)
         if curves:
+            colors = {name: f"C{i}" for i, (name, _) in enumerate(entries)}
             for name, curve in curves:
                 ax.plot(
-                    [p["coverage"] for p in curve], [p["precision"] for p in curve], marker=".", label=name
+                    [p["coverage"] for p in curve],
+                    [p["precision"] for p in curve],
+                    marker=".",
+                    label=name,
+                    color=colors[name],
                 )
             for name, e in entries:
                 if not e.get("curve") and e.get("precision") is not None:
-                    ax.scatter([e["coverage"]], [e["precision"]], label=name)
+                    ax.scatter([e["coverage"]], [e["precision"]], label=name, color=colors[name], marker="s")
             ax.set_xlabel("coverage")
             ax.set_ylabel("precision")
             ax.set_xlim(0, 1.0)
