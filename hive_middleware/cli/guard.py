@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -12,13 +12,13 @@ from hive_middleware.cli.app import bench_app
 
 @bench_app.command("guard")
 def bench_guard(
-    out: Path = typer.Option(..., "--out", help="Directory for bench_guard.json, .md and .png."),
-    pairs: int = typer.Option(2000, "--pairs", min=10, help="Interleaved bare/guarded call pairs for the overhead."),
-    window_s: float = typer.Option(10.0, "--window-s", min=0.5, help="Length of one limiter measurement window, s."),
-    windows: int = typer.Option(1, "--windows", min=1, help="Limiter windows per driver (asyncio, threads)."),
-    rate: float = typer.Option(200.0, "--rate", min=1.0, help="Configured limiter rate, requests per second."),
-    tasks: int = typer.Option(50, "--tasks", min=1, help="Concurrent callers hammering the limiter."),
-    callers: int = typer.Option(100, "--callers", min=2, help="Concurrent callers hitting the half-open breaker."),
+    out: Annotated[Path, typer.Option("--out", help="Directory for bench_guard.json, .md and .png.")],
+    pairs: Annotated[int, typer.Option("--pairs", min=10, help="Interleaved bare/guarded call pairs for the overhead.")] = 2000,
+    window_s: Annotated[float, typer.Option("--window-s", min=0.5, help="Length of one limiter measurement window, s.")] = 10.0,
+    windows: Annotated[int, typer.Option("--windows", min=1, help="Limiter windows per driver (asyncio, threads).")] = 2,
+    rate: Annotated[float, typer.Option("--rate", min=1.0, help="Configured limiter rate, requests per second.")] = 200.0,
+    tasks: Annotated[int, typer.Option("--tasks", min=1, help="Concurrent callers hammering the limiter.")] = 50,
+    callers: Annotated[int, typer.Option("--callers", min=2, help="Concurrent callers hitting the half-open breaker.")] = 100,
 ) -> None:
     """Measure the guard layer; writes OUT/bench_guard.json (+ .md, .png).
 
@@ -29,6 +29,10 @@ def bench_guard(
     """
     import os
 
+    from hive_middleware.errors import HiveDataError
+
+    if out.exists() and not out.is_dir():  # fail before a minute of measuring, not after
+        raise HiveDataError(f"--out {out} exists and is not a directory; pass a directory", path=str(out))
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from rich.console import Console
     from rich.progress import Progress
