@@ -504,9 +504,8 @@ def _context_text(messages: Sequence[Mapping[str, Any]]) -> str:
 
 
 async def _maybe_async(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-    """Call ``obj.a<name>`` when it exists (awaiting it), else ``obj.<name>``."""
-    fn = getattr(obj, "a" + name, None)
-    if fn is not None:
-        result = fn(*args, **kwargs)
-        return await result if inspect.isawaitable(result) else result
-    return getattr(obj, name)(*args, **kwargs)
+    """Call ``obj.a<name>`` when it exists, else ``obj.<name>``; await the result if it is awaitable."""
+    fn = getattr(obj, "a" + name, None) or getattr(obj, name)
+    result = fn(*args, **kwargs)
+    # An AsyncHiveStack's methods are coroutines under the plain names.
+    return await result if inspect.isawaitable(result) else result

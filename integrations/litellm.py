@@ -1,0 +1,408 @@
+"""Hive as a LiteLLM callback: for the proxy, for async SDK calls, and a wrapper for sync calls.
+
+* **Proxy** (``litellm_settings: callbacks: hive_middleware.integrations.litellm.proxy_handler_instance``):
+  ``async_pre_call_hook`` applies the guard (the model's circuit breaker, then
+  the rate limiter) and then compresses the messages and injects recalled
+  memory. A limit rejects the request with HTTP 429 and ``retry-after``
+  (LiteLLM's own ``ProxyRateLimitError``); an open circuit with HTTP 503 and
+  ``retry-after``; both say why and when to retry.
+* **Async SDK** (``litellm.callbacks = [HiveCallback(stack)]`` then
+  ``await litellm.acompletion(...)``): ``async_pre_call_deployment_hook`` does the
+  same and raises :class:`~hive_middleware.errors.HiveRateLimited` /
+  :class:`~hive_middleware.errors.HiveCircuitOpen`.
+* **Sync SDK**: no LiteLLM hook can rewrite a sync ``litellm.completion`` call,
+  so :func:`completion` wraps it (prepare, guarded call, remember).
+
+Success and failure events feed the circuit breaker (through the failure
+classification of :mod:`hive_middleware.resilience.classify`), correct the token
+bucket with the reported usage, and write the exchange to memory (the answer
+``caused_by`` the user turn). Hooks fail open: an internal Hive error is logged
+and the request proceeds unmodified; guards fail closed.
+
+Each proxied response carries ``x-hive-hook-ms``: the time Hive's pre-call hook
+took for that request (``hive bench proxy`` reads it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hive_middleware.integrations.session import HiveEvent, HiveSession
+
+from hive_middleware.errors import HiveCircuitOpen, HiveError, HiveRateLimited
+from hive_middleware.tokens import load_litellm
+from hive_middleware.types import message_text
+
+load_litellm()  # sets the offline cost map before litellm's first import
+
+from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
+
+__all__ = ["HOOK_MS_HEADER", "HiveCallback", "completion", "proxy_handler_instance"]
+
+logger = logging.getLogger("hive_middleware.integrations.litellm")
+
+HOOK_MS_HEADER = "x-hive-hook-ms"
+_CHAT_CALL_TYPES = frozenset({"completion", "acompletion", "text_completion", "atext_completion"})
+_INFLIGHT_MAX = 50_000
+_INFLIGHT_TTL_S = 900.0
+
+
+@dataclass
+class _Inflight:
+    permit: Any
+    breaker: Any
+    reservation: Any
+    started: float
+    turn_text: str
+    tenant: str
+
+
+def _default_stack() -> Any:
+    from hive_middleware.stack import HiveStack
+
+    return HiveStack.from_config()
+
+
+class HiveCallback(CustomLogger):
+    """LiteLLM ``CustomLogger`` that compresses, recalls, guards and remembers.
+
+    Args:
+        stack: A ``HiveStack`` (default: ``HiveStack.from_config()`` built on first use).
+        guard: The guard whose limiter and breakers apply (default: ``stack.guard``).
+        compress: Compress messages before the call.
+        recall_k: Memories injected per call (0: none).
+        remember: Write each exchange to memory.
+        stack_factory: Builds the stack when none was given.
+        tenant_of: Tenant of a proxy request from its ``UserAPIKeyAuth`` and data
+            (default: team, then user, then the key alias, else the guard's tenant).
+    """
+
+    def __init__(
+        self,
+        stack: Any = None,
+        *,
+        guard: Any = None,
+        compress: bool = True,
+        recall_k: int = 3,
+        remember: bool = True,
+        stack_factory: Callable[[], Any] = _default_stack,
+        tenant_of: Callable[[Any, Mapping[str, Any]], str | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._stack = stack
+        self._guard = guard
+        self._factory = stack_factory
+        self._options = {"compress": compress, "recall_k": recall_k, "remember": remember}
+        self._session: HiveSession | None = None
+        self._build_lock = threading.Lock()
+        self._tenant_of = tenant_of
+        self._inflight: OrderedDict[str, _Inflight] = OrderedDict()
+        self._hook_ms: OrderedDict[str, float] = OrderedDict()
+        self.events: list[HiveEvent] = []
+        self.keep_events = 0
+
+    # -- lazy wiring ----------------------------------------------------------
+
+    def _ready(self) -> HiveSession:
+        if self._session is not None:
+            return self._session
+        with self._build_lock:
+            if self._session is None:
+                if self._stack is None:
+                    self._stack = self._factory()
+                if self._guard is None:
+                    self._guard = getattr(self._stack, "guard", None)
+                    if self._guard is None:
+                        from hive_middleware.resilience.guard import Guard
+
+                        self._guard = Guard.from_config()
+                self._session = HiveSession(
+                    self._stack, agent="litellm", route=False,
+                    compress=bool(self._options["compress"]), recall_k=int(self._options["recall_k"]),
+                    remember=bool(self._options["remember"]), on_event=self._keep,
+                )
+        return self._session
+
+    async def _aready(self) -> HiveSession:
+        if self._session is not None:
+            return self._session
+        # Building the stack opens stores and may load an embedder: keep it off the event loop.
+        return await asyncio.to_thread(self._ready)
+
+    @property
+    def guard(self) -> Any:
+        """The guard in use (building the stack if needed)."""
+        self._ready()
+        return self._guard
+
+    def _keep(self, event: HiveEvent) -> None:
+        if self.keep_events:
+            self.events.append(event)
+            del self.events[: -self.keep_events]
+
+    # -- guard (fails closed) ------------------------------------------------------
+
+    def _tenant(self, user_api_key_dict: Any, data: Mapping[str, Any]) -> str:
+        if self._tenant_of is not None:
+            chosen = self._tenant_of(user_api_key_dict, data)
+            if chosen:
+                return chosen
+        for name in ("team_id", "user_id", "key_alias"):
+            value = getattr(user_api_key_dict, name, None)
+            if isinstance(value, str) and value:
+                return value
+        return str(getattr(self._guard, "tenant", "default"))
+
+    async def _admit(self, call_id: str, model: str, tenant: str, data: Mapping[str, Any]) -> None:
+        # The breaker first: a request refused for an open circuit spends no rate budget.
+        guard = self._guard
+        breaker = guard.breaker(model)
+        permit = breaker.before_call()
+        reservation = None
+        limiter = getattr(guard, "limiter", None)
+        if limiter is not None and limiter.limit_for(model) is not None:
+            from hive_middleware.resilience.cost import estimate_call_tokens
+
+            try:
+                reservation = await limiter.aacquire(tenant, model, estimate_call_tokens(data, model))
+            except BaseException:
+                breaker.release(permit)
+                raise
+        self._track(call_id, _Inflight(permit, breaker, reservation, time.time(), _last_user(data), tenant))
+
+    def _track(self, call_id: str, entry: _Inflight) -> None:
+        self._inflight[call_id] = entry
+        now = time.time()
+        # Calls whose outcome never arrived (cancelled upstream) age out; a
+        # lost half-open probe is released so the breaker can probe again.
+        while self._inflight:
+            oldest_id, oldest = next(iter(self._inflight.items()))
+            if len(self._inflight) <= _INFLIGHT_MAX and now - oldest.started < _INFLIGHT_TTL_S:
+                break
+            del self._inflight[oldest_id]
+            oldest.breaker.release(oldest.permit)
+
+    # -- hooks: prepare (fails open) ---------------------------------------------
+
+    async def _prepare(self, data: dict[str, Any]) -> dict[str, Any]:
+        messages = data.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return data
+        try:
+            session = await self._aready()
+            prepared = await session.aprepare(messages)
+        except Exception as exc:
+            logger.warning("hive pre-call hook failed, the request proceeds unmodified: %r", exc, exc_info=exc)
+            return data
+        if prepared.compressed or prepared.recalled:
+            data["messages"] = prepared.messages
+        return data
+
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
+    ) -> dict[str, Any] | str | None:
+        """Proxy: guard, then compress and recall. Rejects with 429 (limit) or 503 (open circuit)."""
+        if str(call_type) not in _CHAT_CALL_TYPES:
+            return data
+        started = time.perf_counter()
+        call_id = str(data.get("litellm_call_id") or id(data))
+        model = str(data.get("model") or "")
+        try:
+            await self._aready()
+        except Exception as exc:
+            logger.warning("hive could not start, the request proceeds unguarded: %r", exc, exc_info=exc)
+            return data
+        try:
+            await self._admit(call_id, model, self._tenant(user_api_key_dict, data), data)
+        except HiveRateLimited as exc:
+            raise _proxy_rate_limited(exc, model) from exc
+        except HiveCircuitOpen as exc:
+            raise _proxy_circuit_open(exc) from exc
+        data = await self._prepare(data)
+        data.setdefault("metadata", {})["hive_prepared"] = True
+        self._note_hook_ms(call_id, (time.perf_counter() - started) * 1000.0)
+        return data
+
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
+        """Async SDK: guard, then compress and recall; raises HiveRateLimited / HiveCircuitOpen."""
+        name = getattr(call_type, "value", call_type)
+        if name is not None and str(name) not in _CHAT_CALL_TYPES:
+            return None
+        metadata = kwargs.get("metadata") or (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        if isinstance(metadata, Mapping) and metadata.get("hive_prepared"):
+            return None  # the proxy hook already did it for this request
+        call_id = str(kwargs.get("litellm_call_id") or id(kwargs))
+        model = str(kwargs.get("model") or "")
+        try:
+            await self._aready()
+        except Exception as exc:
+            logger.warning("hive could not start, the call proceeds unguarded: %r", exc, exc_info=exc)
+            return None
+        await self._admit(call_id, model, str(getattr(self._guard, "tenant", "default")), kwargs)
+        return await self._prepare(dict(kwargs))
+
+    def _note_hook_ms(self, call_id: str, ms: float) -> None:
+        self._hook_ms[call_id] = ms
+        while len(self._hook_ms) > _INFLIGHT_MAX:
+            self._hook_ms.popitem(last=False)
+
+    async def async_post_call_response_headers_hook(
+        self, data: dict[str, Any], user_api_key_dict: Any, response: Any,
+        request_headers: dict[str, str] | None = None, litellm_call_info: dict[str, Any] | None = None,
+    ) -> dict[str, str] | None:
+        """Proxy: report the pre-call hook's time for this request in ``x-hive-hook-ms``."""
+        ms = self._hook_ms.pop(str(data.get("litellm_call_id")), None)
+        return None if ms is None else {HOOK_MS_HEADER: f"{ms:.4f}"}
+
+    # -- outcomes: breaker, limiter, memory -------------------------------------------
+
+    def _finish(self, kwargs: Mapping[str, Any], response: Any, exc: BaseException | None) -> _Inflight | None:
+        entry = self._inflight.pop(str(kwargs.get("litellm_call_id")), None)
+        if entry is None:
+            return None
+        try:
+            if exc is None:
+                entry.breaker.record_success(entry.permit)
+            else:
+                from hive_middleware.resilience.classify import classify
+
+                verdict = classify(exc).verdict
+                if verdict == "failure":
+                    entry.breaker.record_failure(entry.permit)
+                elif verdict == "success":
+                    entry.breaker.record_success(entry.permit)
+                else:
+                    entry.breaker.release(entry.permit)
+        except Exception as err:  # reporting must never break the caller
+            logger.warning("hive breaker update failed: %r", err, exc_info=err)
+        return entry
+
+    def _memory_items(self, kwargs: Mapping[str, Any], entry: _Inflight, answer: str) -> list[Any]:
+        call_id = str(kwargs.get("litellm_call_id"))
+        turn_key, answer_key = f"llm-turn:{call_id}", f"llm-answer:{call_id}"
+        meta = {"tenant": entry.tenant, "model": str(kwargs.get("model") or ""), "thread": call_id}
+        return [
+            (turn_key, entry.turn_text, None, {**meta, "type": "turn"}),
+            (answer_key, answer, turn_key, {**meta, "type": "answer"}),
+        ]
+
+    async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        """Close the breaker's permit, correct the token bucket, remember the exchange."""
+        entry = self._finish(kwargs, response_obj, None)
+        if entry is None or self._session is None:
+            return
+        try:
+            if entry.reservation is not None:
+                from hive_middleware.resilience.cost import reported_tokens
+
+                await self._guard.limiter.asettle(entry.reservation, reported_tokens(response_obj))
+            answer = _answer_text(response_obj)
+            if entry.turn_text and answer:
+                await self._session.aremember(self._memory_items(kwargs, entry, answer), [])
+        except Exception as exc:
+            logger.warning("hive success hook failed (ignored): %r", exc, exc_info=exc)
+
+    async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        """Report the failure to the breaker (a model failure counts; a bad request does not)."""
+        exc = kwargs.get("exception")
+        self._finish(kwargs, response_obj, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+
+
+def _last_user(data: Mapping[str, Any]) -> str:
+    messages = data.get("messages")
+    if isinstance(messages, list):
+        for msg in reversed(messages):
+            if isinstance(msg, Mapping) and msg.get("role") == "user":
+                return message_text(msg)
+    return ""
+
+
+def _answer_text(response: Any) -> str:
+    try:
+        choice = response["choices"][0] if isinstance(response, Mapping) else response.choices[0]
+        message = choice["message"] if isinstance(choice, Mapping) else choice.message
+        as_dict = message if isinstance(message, Mapping) else message.model_dump()
+        return message_text(as_dict)
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return ""
+
+
+def _retry_after(exc: HiveError) -> str:
+    return str(max(1, math.ceil(float(getattr(exc, "retry_after", 1.0) or 1.0))))
+
+
+def _proxy_rate_limited(exc: HiveRateLimited, model: str) -> Exception:
+    from litellm.proxy.common_utils.proxy_rate_limit_error import ProxyRateLimitError
+
+    return ProxyRateLimitError(
+        detail={"error": f"hive: {exc.message}"},
+        headers={"retry-after": _retry_after(exc)},
+        model=model,
+    )
+
+
+def _proxy_circuit_open(exc: HiveCircuitOpen) -> Exception:
+    from fastapi import HTTPException
+
+    return HTTPException(
+        status_code=503,
+        detail={"error": f"hive: {exc.message}"},
+        headers={"retry-after": _retry_after(exc)},
+    )
+
+
+def completion(*, stack: Any = None, callback: HiveCallback | None = None, **kwargs: Any) -> Any:
+    """Sync ``litellm.completion`` with Hive: compress and recall, guarded call, remember.
+
+    Args:
+        stack: The Hive stack (default: the callback's, or ``HiveStack.from_config()``).
+        callback: Reuse this callback's stack, guard and options.
+        **kwargs: ``litellm.completion`` arguments (``model`` and ``messages`` required).
+
+    Returns:
+        litellm's response.
+
+    Raises:
+        HiveRateLimited, HiveCircuitOpen, HiveModelError: from the guard (fails closed).
+    """
+    cb = callback or _sync_callback(stack)
+    session = cb._ready()
+    messages = kwargs.get("messages")
+    events: list[HiveEvent] = []
+    if isinstance(messages, list) and messages:
+        prepared = session.prepare(messages)
+        events.extend(prepared.events)
+        if prepared.compressed or prepared.recalled:
+            kwargs = {**kwargs, "messages": prepared.messages}
+    response = cb._guard.completion(**kwargs)
+    answer, turn = _answer_text(response), _last_user(kwargs)
+    if answer and turn:
+        call_id = str(getattr(response, "id", None) or time.time_ns())
+        entry = _Inflight(None, None, None, time.time(), turn, str(getattr(cb._guard, "tenant", "default")))
+        session.remember(cb._memory_items({"litellm_call_id": call_id, **kwargs}, entry, answer), events)
+    return response
+
+
+_SYNC_CALLBACKS: dict[int, HiveCallback] = {}
+
+
+def _sync_callback(stack: Any) -> HiveCallback:
+    key = id(stack)
+    found = _SYNC_CALLBACKS.get(key)
+    if found is None:
+        found = _SYNC_CALLBACKS[key] = HiveCallback(stack)
+    return found
+
+
+proxy_handler_instance = HiveCallback()
+"""The instance a LiteLLM proxy config names: ``callbacks: hive_middleware.integrations.litellm.proxy_handler_instance``."""
