@@ -64,12 +64,41 @@ def train_command(
         task = bar.add_task("training", total=None)
         report = train_router(data, out, cfg, progress=lambda m: bar.update(task, description=m))
     s = report.summary
+    _write_train_report(out, s)
     console.print(
         f"trained on {s['n_runs']} runs / {s['n_steps']} steps in {s['seconds']} s; "
         f"{s['n_templates']} templates, oracle coverage {s['oracle_coverage']:.3f}; "
         f"out-of-fold coverage {s['oof']['coverage']:.3f} at precision {s['oof']['precision']:.3f}; "
         f"held out {len(s['heldout_runs'])} runs; wrote {out}"
     )
+
+
+def _write_train_report(out: Path, summary: dict[str, Any]) -> None:
+    """``train_report.{json,md,png}`` beside the model: precision-coverage curves out-of-fold and held out."""
+    from hive_middleware.evals.report import markdown_table, write_report
+
+    payload = {k: v for k, v in summary.items() if k not in ("training_runs", "heldout_runs")}
+    held = summary.get("heldout") or {}
+    rows = [
+        ["out-of-fold (calibration)", summary["oof"]["coverage"], summary["oof"]["precision"], summary["oracle_coverage"]],
+    ]
+    if held:
+        rows.append(["held-out runs", held["coverage"], held["precision"] or float("nan"), held["oracle_coverage"]])
+    md = "# Router training report\n\n" + markdown_table(["split", "coverage", "precision", "oracle coverage"], rows)
+
+    def plot(fig: Any) -> None:
+        ax = fig.add_subplot(1, 1, 1)
+        for name, curve in (("out-of-fold", summary["oof"]["curve"]), ("held-out runs", held.get("curve") or [])):
+            if curve:
+                ax.plot([p["coverage"] for p in curve], [p["precision"] for p in curve], marker=".", label=name)
+        ax.axhline(summary["config"]["target_precision"], color="grey", linestyle="--", label="target precision")
+        ax.set_xlabel("coverage (answered / all steps)")
+        ax.set_ylabel("exact-action precision")
+        ax.set_ylim(0, 1.05)
+        ax.set_title("router: precision vs coverage by confidence threshold")
+        ax.legend(fontsize=8)
+
+    write_report(out, "train_report", payload, md, plot)
 
 
 def _bench_states(data: list[Path], model_runs: frozenset[str], max_runs: int) -> list[Any]:

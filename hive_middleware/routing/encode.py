@@ -30,6 +30,7 @@ class Encoded:
         facts: Derived facts of the state.
         cands: Candidates of each argument source.
         fillable: Which templates can be filled.
+        allowed: ``fillable`` plus the always-allowed "none" class (length ``n + 1``).
         fills: Each template's command as written (``None`` when unfillable).
         norms: The same commands normalised (for exact-match comparison).
         groups: For each template, the index of the first template proposing
@@ -41,10 +42,31 @@ class Encoded:
     facts: StateFacts
     cands: dict[str, list[Arg]]
     fillable: np.ndarray
+    allowed: np.ndarray
     fills: list[str | None]
     norms: list[str | None]
     groups: np.ndarray
     x: np.ndarray
+
+
+def _check_history(state: AgentState) -> None:
+    """The slow path of :func:`validate_state`: name the first bad step and field."""
+    for i, step in enumerate(state.history):
+        if not isinstance(step, Step):
+            raise HiveValidationError(
+                f"state.history[{i}] must be a Step, got {type(step).__name__}", field=f"history[{i}]", index=i
+            )
+        for name in ("action", "observation"):
+            if not isinstance(getattr(step, name), str):
+                raise HiveValidationError(
+                    f"state.history[{i}].{name} must be a string, got {type(getattr(step, name)).__name__}",
+                    field=f"history[{i}].{name}",
+                    index=i,
+                )
+        if step.thought is not None and not isinstance(step.thought, str):
+            raise HiveValidationError(
+                f"state.history[{i}].thought must be a string or None", field=f"history[{i}].thought", index=i
+            )
 
 
 def validate_state(state: object) -> AgentState:
@@ -65,22 +87,13 @@ def validate_state(state: object) -> AgentState:
         raise HiveValidationError(
             f"state.history must be a tuple of Step, got {type(state.history).__name__}", field="history"
         )
-    for i, step in enumerate(state.history):
-        if not isinstance(step, Step):
-            raise HiveValidationError(
-                f"state.history[{i}] must be a Step, got {type(step).__name__}", field=f"history[{i}]", index=i
-            )
-        for name in ("action", "observation"):
-            if not isinstance(getattr(step, name), str):
-                raise HiveValidationError(
-                    f"state.history[{i}].{name} must be a string, got {type(getattr(step, name)).__name__}",
-                    field=f"history[{i}].{name}",
-                    index=i,
-                )
-        if step.thought is not None and not isinstance(step.thought, str):
-            raise HiveValidationError(
-                f"state.history[{i}].thought must be a string or None", field=f"history[{i}].thought", index=i
-            )
+    # Fast path (the common case): every step is a Step with string fields.
+    if not all(
+        type(step) is Step and type(step.action) is str and type(step.observation) is str
+        and (step.thought is None or type(step.thought) is str)
+        for step in state.history
+    ):
+        _check_history(state)
     if isinstance(state.step_index, bool) or not isinstance(state.step_index, int) or state.step_index < 0:
         raise HiveValidationError(
             f"state.step_index must be a non-negative int, got {state.step_index!r}", field="step_index"
@@ -103,35 +116,46 @@ def encode_state(state: AgentState, templates: TemplateSet, spec: FeatureSpec) -
     cwd = facts.cwd
     fills: list[str | None] = [None] * n
     norms: list[str | None] = [None] * n
-    groups = np.arange(n + 1)
+    group_list = list(range(n + 1))
     first: dict[str, int] = {}
-    executed = np.zeros(n, dtype=np.float32)
-    repeat = np.zeros(n, dtype=np.float32)
+    executed_idx: list[int] = []
+    repeat_idx: list[int] = []
     match = templates.match
     past = {match(a, cwd) for a in facts.past_actions}
     last_norm = match(facts.last_action, cwd) if facts.last_action else None
     consts = templates.const_norms
-    for i in np.flatnonzero(fillable):
+    # Plain Python ints and lists here: per-element NumPy indexing costs ~10x more.
+    for i in np.flatnonzero(fillable).tolist():
         const = consts[i]
         filled: str | None
         if const is not None:
-            # A const template's command is stored normalised; no fill or parse needed.
+            # A const template's command is stored in matching form; no fill or parse needed.
             filled = norm = const
         else:
-            filled = templates.fill(int(i), facts, cands)
+            filled = templates.fill(i, facts, cands)
             if filled is None:
                 continue
             norm = match(filled, cwd)
         fills[i] = filled
         norms[i] = norm
-        groups[i] = first.setdefault(norm, int(i))
-        executed[i] = norm in past
-        repeat[i] = norm == last_norm
+        group_list[i] = first.setdefault(norm, i)
+        if norm in past:
+            executed_idx.append(i)
+        if norm == last_norm:
+            repeat_idx.append(i)
+    groups = np.array(group_list)
+    executed = np.zeros(n, dtype=np.float32)
+    executed[executed_idx] = 1.0
+    repeat = np.zeros(n, dtype=np.float32)
+    repeat[repeat_idx] = 1.0
     last = state.history[-1] if state.history else None
     last_step = (last.action, last.observation, last.thought or "") if last is not None else None
     sizes = {k: len(v) for k, v in cands.items()}
     x = spec.vector(facts, last_step, state.step_index, fillable, sizes, executed, repeat)
-    return Encoded(facts=facts, cands=cands, fillable=fillable, fills=fills, norms=norms, groups=groups, x=x)
+    return Encoded(
+        facts=facts, cands=cands, fillable=fillable, allowed=np.append(fillable, True), fills=fills, norms=norms,
+        groups=groups, x=x,
+    )
 
 
 def match_labels(enc: Encoded, templates: TemplateSet, actual: str) -> tuple[np.ndarray, list[str | None]]:

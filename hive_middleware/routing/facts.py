@@ -151,6 +151,9 @@ class StepFacts:
         bare_lines: Line numbers from ``search_file``-style output (``Line N:``).
         frames: ``(path, line)`` traceback frames, innermost first.
         aci_file: The file an 0.x observation header names (``[File: p (n lines total)]``).
+        stripped: The action without surrounding whitespace.
+        dialect: ``"sre"``, ``"aci"`` or ``""``: which tool dialect the action shows.
+        rm_targets: Arguments of an ``rm`` action.
     """
 
     kind: str
@@ -165,6 +168,9 @@ class StepFacts:
     bare_lines: tuple[int, ...]
     frames: tuple[tuple[str, int], ...]
     aci_file: str | None
+    stripped: str
+    dialect: str
+    rm_targets: tuple[str, ...]
 
 
 def _dedup(items: list[str]) -> tuple[str, ...]:
@@ -284,7 +290,19 @@ def _parse(action: str, obs: str) -> StepFacts:
         bare_lines=tuple(dict.fromkeys(bare))[:_MAX_HITS],
         frames=tuple(dict.fromkeys(frames))[:_MAX_HITS],
         aci_file=aci_file,
+        stripped=a,
+        dialect=_dialect(a),
+        rm_targets=tuple(a.split()[1:]) if kind == "rm" else (),
     )
+
+
+def _dialect(a: str) -> str:
+    if a.startswith(_SRE_HINT):
+        return "sre"
+    first = a.split(None, 1)[:1]
+    if (first and first[0] in _ACI_FIRST) or a.startswith("edit ") or a.startswith("create "):
+        return "aci"
+    return ""
 
 
 def step_facts(step: Step) -> StepFacts:
@@ -333,6 +351,7 @@ class StateFacts:
 _WINDOW = 32  # how far back the fillers look; older steps matter little
 _SRE_HINT = "str_replace_editor"
 _ACI_FIRST = frozenset({"open", "goto", "scroll_down", "scroll_up", "search_file", "search_dir", "find_file"})
+_EDIT_KINDS = frozenset({"edit", "create"})
 
 
 def state_facts(state: AgentState) -> StateFacts:
@@ -348,18 +367,15 @@ def state_facts(state: AgentState) -> StateFacts:
     counting_edits = True
     last_edited: str | None = None
     last_view: tuple[str, int, int] | None = None
-    for step, f in zip(reversed(recent), facts, strict=True):
-        a = step.action.strip()
-        if dialect == "unknown":
-            if a.startswith(_SRE_HINT):
-                dialect = "sre"
-            elif (a.split(None, 1)[:1] and a.split(None, 1)[0] in _ACI_FIRST) or a.startswith("edit ") or a.startswith("create "):
-                dialect = "aci"
+    for f in facts:
+        a = f.stripped
+        if dialect == "unknown" and f.dialect:
+            dialect = f.dialect
         if f.is_run:
             counting_edits = False
             if a not in runs and len(runs) < 4 and "\n" not in a:
                 runs.append(a)
-        elif counting_edits and f.kind in {"edit", "create"}:
+        elif counting_edits and f.kind in _EDIT_KINDS:
             edits_since_run += 1
         if f.created and f.created not in created and len(created) < 4:
             created.append(f.created)
@@ -367,8 +383,8 @@ def state_facts(state: AgentState) -> StateFacts:
             last_edited = f.edited or f.created
         if last_view is None and f.viewed is not None:
             last_view = f.viewed
-        if f.kind == "rm":
-            removed.update(a.split()[1:])
+        if f.rm_targets:
+            removed.update(f.rm_targets)
     env = state.env
     return StateFacts(
         steps=tuple(facts),
@@ -381,8 +397,8 @@ def state_facts(state: AgentState) -> StateFacts:
         edits_since_run=edits_since_run,
         last_edited=last_edited,
         last_view=last_view,
-        past_actions=frozenset(s.action.strip() for s in recent),
-        last_action=recent[-1].action.strip() if recent else "",
-        second_action=recent[-2].action.strip() if len(recent) > 1 else "",
+        past_actions=frozenset(f.stripped for f in facts),
+        last_action=facts[0].stripped if facts else "",
+        second_action=facts[1].stripped if len(facts) > 1 else "",
         n_steps=len(history),
     )

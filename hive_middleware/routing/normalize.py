@@ -197,6 +197,7 @@ def same_action(a: str, b: str, cwd: str | None = None) -> bool:
     return normalize_command(a, cwd) == normalize_command(b, cwd)
 
 
+@lru_cache(maxsize=65_536)
 def whitespace_form(command: str, cwd: str | None = None) -> str:
     """The project's evaluation ruler (DESIGN §2): whitespace runs collapsed, nothing else.
 

@@ -82,9 +82,7 @@ class RouterPolicy:
         model = self.model
         cal = model.calibration
         t = self._n_t
-        logits = out[: t + 1] * self._inv_t
-        allowed = np.append(enc.fillable, True)
-        z = np.where(allowed, logits, -np.inf)
+        z = np.where(enc.allowed, out[: t + 1] * self._inv_t, -np.inf)
         z = np.exp(z - z.max())
         p = z / z.sum()
         type_name = TYPE_NAMES[int(np.argmax(out[t + 1 :]))]

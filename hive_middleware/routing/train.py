@@ -125,7 +125,7 @@ class TrainConfig:
     epochs: int = 25
     folds: int = 4
     target_precision: float = 0.95
-    margin: float = 0.01
+    margin: float = 0.0
     ood_quantile: float = 0.995
     min_template_runs: int = 3
     seed: int = 0
@@ -243,6 +243,25 @@ def train_router(
         maha_max=maha_max, target_precision=cfg.target_precision,
     )
     oracle = float(ds.correct[:, :n_t].any(axis=1).mean())
+    heldout_eval: dict[str, Any] = {}
+    held_runs = [r for r in all_runs if cfg.holdout and is_heldout_run(r.run_id)]
+    if held_runs:
+        # Reported only (never used to fit or choose anything): the curve on unseen runs.
+        say(f"scoring {len(held_runs)} held-out runs")
+        hd = build_dataset(held_runs, templates, spec)
+        hs = score_batch(final, hd.x, hd.allowed, hd.groups, temperature, threshold, (mean, prec, maha_max))
+        hok = _chosen_correct(hd, hs.best)
+        h_eligible = (hs.best != n_t) & (hs.distance <= maha_max)
+        h_curve = precision_coverage_curve(hs.confidence, hok, h_eligible, len(hd))
+        heldout_eval = {
+            "n_runs": len(held_runs),
+            "n_steps": len(hd),
+            "oracle_coverage": float(hd.correct[:, :n_t].any(axis=1).mean()),
+            "coverage": float(hs.answered.mean()),
+            "precision": float(hok[hs.answered].mean()) if hs.answered.any() else None,
+            "type_top1": float((hs.type_index == hd.y_type).mean()),
+            "curve": h_curve[:: max(1, len(h_curve) // 60)],
+        }
     summary: dict[str, Any] = {
         "groups": dict(Counter(r.group for r in train_runs)),
         "n_runs": len(train_runs),
@@ -257,6 +276,7 @@ def train_router(
             "precision": float(ok[answered].mean()) if answered.any() else float("nan"),
             "curve": curve[:: max(1, len(curve) // 60)],
         },
+        "heldout": heldout_eval,
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "seconds": round(time.perf_counter() - started, 1),
     }
