@@ -80,3 +80,80 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI()
     yield server
     server.close()
+
+
+class ProxyServer:
+    """The real LiteLLM proxy with the Hive plugin, on loopback, from ``integrations/config.yaml``."""
+
+    def __init__(self, workdir: Any, extra_models: list[dict[str, Any]], env: dict[str, str]) -> None:
+        import os
+        import socket
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        import yaml
+
+        root = Path(__file__).resolve().parents[2]
+        config = yaml.safe_load((root / "integrations" / "config.yaml").read_text())
+        config["model_list"].extend(extra_models)
+        config["litellm_settings"]["num_retries"] = 0
+        path = Path(workdir) / "proxy.yaml"
+        path.write_text(yaml.safe_dump(config))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.key = "sk-hive-test-master"
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        full_env = {**os.environ, "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                    "HIVE_DATA_DIR": str(Path(workdir) / "hive"), "HIVE_MEMORY__EMBEDDER": "hashing", **env}
+        self.log = Path(workdir) / "proxy.log"
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("litellm")), "--config", str(path), "--host", "127.0.0.1",
+             "--port", str(self.port), "--num_workers", "1"],
+            cwd=workdir, env=full_env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+        import httpx
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"proxy exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/health/liveliness", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.close()
+        raise RuntimeError(f"proxy did not start in 90 s: {self.log.read_text()[-3000:]}")
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except Exception:
+            self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    """Started once per test session (7-10 s)."""
+    server = ProxyServer(
+        tmp_path_factory.mktemp("proxy"),
+        extra_models=[
+            {"model_name": "hive-mock-limited",
+             "litellm_params": {"model": "openai/hive-mock-limited", "api_key": "x", "mock_response": "ok"}},
+            {"model_name": "hive-mock-down",
+             "litellm_params": {"model": "openai/hive-mock-down", "api_key": "x",
+                                "mock_response": "litellm.InternalServerError"}},
+        ],
+        env={
+            "HIVE_GUARD__MODEL_LIMITS": '{"hive-mock-limited": {"requests_per_minute": 2}}',
+            "HIVE_GUARD__MAX_WAIT_S": "0",
+            "HIVE_GUARD__FAILURE_THRESHOLD": "2",
+        },
+    )
+    yield server
+    server.close()
