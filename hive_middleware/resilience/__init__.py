@@ -7,8 +7,9 @@ Layers, outermost first, for every attempt of a call::
 
 Pure policies (:mod:`.bucket`, :mod:`.breaker`, :class:`.retry.RetryPolicy`,
 :mod:`.classify`) do no I/O; sync and async drivers share them, with time and
-sleep injected through :class:`.clock.Clock`. Names load lazily so importing
-this package stays cheap.
+sleep injected through :class:`.clock.Clock`. Hooks that see a call in two
+halves use :func:`.admission.admit` / :func:`.admission.finish` (and their async
+twins). Names load lazily so importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from importlib import import_module
 from typing import Any
 
 _LAZY: dict[str, str] = {
+    "Admission": "hive_middleware.resilience.admission",
     "AttemptEvent": "hive_middleware.resilience.retry",
     "BreakerEvent": "hive_middleware.resilience.breaker",
     "BreakerState": "hive_middleware.resilience.breaker",
@@ -31,9 +33,13 @@ _LAZY: dict[str, str] = {
     "Reservation": "hive_middleware.resilience.limiter",
     "RetryPolicy": "hive_middleware.resilience.retry",
     "SystemClock": "hive_middleware.resilience.clock",
+    "aadmit": "hive_middleware.resilience.admission",
+    "admit": "hive_middleware.resilience.admission",
+    "afinish": "hive_middleware.resilience.admission",
     "aguarded_completion": "hive_middleware.resilience.guarded",
     "classify": "hive_middleware.resilience.classify",
     "default_guard": "hive_middleware.resilience.guarded",
+    "finish": "hive_middleware.resilience.admission",
     "guarded": "hive_middleware.resilience.guarded",
     "guarded_completion": "hive_middleware.resilience.guarded",
     "set_default_guard": "hive_middleware.resilience.guarded",
