@@ -50,6 +50,7 @@ class BatchRouter:
         self.prec = torch.from_numpy(cal.maha_precision).to(dev)
         self.threshold = cal.threshold
         self.maha_max = cal.maha_max
+        self.unseen = torch.from_numpy(cal.unseen).to(dev)
 
     @torch.inference_mode()
     def decide(self, x: torch.Tensor, allowed: torch.Tensor, groups: torch.Tensor) -> BatchDecisions:
@@ -67,5 +68,6 @@ class BatchRouter:
         conf, best = pooled.max(dim=1)
         d = h - self.mean
         dist = ((d @ self.prec) * d).sum(dim=1)
-        answered = (best != self.n_templates) & (conf >= self.threshold) & (dist <= self.maha_max)
+        novel = (x @ self.unseen) > 0
+        answered = (best != self.n_templates) & (conf >= self.threshold) & (dist <= self.maha_max) & ~novel
         return BatchDecisions(best=best, confidence=conf, answered=answered)

@@ -9,7 +9,10 @@ All three are fitted on predictions for runs the network did not train on
   precision >= ``target`` (plus a small margin) on those predictions.
 * **OOD**: the squared Mahalanobis distance of the hidden layer to the training
   states (tied covariance); states beyond the ``ood_quantile`` of held-out
-  distances escalate.
+  distances escalate. A second, input-level test catches what the hidden layer
+  maps near the mean (a ReLU net is blind to features it never saw): a state
+  with any active feature that was never active in training (an action kind or
+  signal unseen in training, e.g. another agent's tool dialect) escalates too.
 
 Confidence of an action is the summed probability of every template that
 proposes the same (normalised) command.
@@ -45,6 +48,7 @@ class Calibration:
         maha_precision: Inverse (regularised) covariance of those activations.
         maha_max: Squared distance beyond which a state is out of distribution.
         target_precision: The precision the threshold was chosen for.
+        unseen: ``(dim,)`` float32, 1 for features never active in training.
     """
 
     temperature: float
@@ -53,6 +57,7 @@ class Calibration:
     maha_precision: np.ndarray
     maha_max: float
     target_precision: float
+    unseen: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ def score_batch(
     temperature: float,
     threshold: float,
     maha: tuple[np.ndarray, np.ndarray, float] | None,
+    unseen: np.ndarray | None = None,
 ) -> BatchScores:
     """Score a batch of encoded states.
 
@@ -115,6 +121,7 @@ def score_batch(
         temperature: Softmax temperature.
         threshold: Minimum confidence to answer.
         maha: ``(mean, precision, max_distance)``, or ``None`` to skip OOD.
+        unseen: Features never active in training (see :class:`Calibration`), or ``None``.
     """
     t = weights.n_templates
     hidden, out = weights.forward(x)
@@ -131,6 +138,8 @@ def score_batch(
     else:
         dist = np.zeros(len(best))
         in_dist = np.ones(len(best), dtype=bool)
+    if unseen is not None:
+        in_dist &= (x @ unseen) == 0
     answered = (best != t) & (conf >= threshold) & in_dist
     return BatchScores(best=best, confidence=conf, type_index=type_index, distance=dist, answered=answered)
 

@@ -70,6 +70,7 @@ def save_model(model: RouterModel, out_dir: str | Path) -> Path:
         **{k: np.ascontiguousarray(v, dtype=np.float32) for k, v in model.weights.tensors().items()},
         "maha_mean": np.ascontiguousarray(cal.maha_mean, dtype=np.float32),
         "maha_precision": np.ascontiguousarray(cal.maha_precision, dtype=np.float32),
+        "unseen": np.ascontiguousarray(cal.unseen, dtype=np.float32),
     }
     blob = save(tensors, metadata={"format": MODEL_FORMAT})
     (out / WEIGHTS).write_bytes(blob)
@@ -162,7 +163,7 @@ def load_model(model_dir: str | Path) -> RouterModel:
         tensors = load(blob)
     except (SafetensorError, ValueError) as exc:
         raise _bad(root, f"{WEIGHTS} is not a valid safetensors file ({exc})") from exc
-    need = {"w1", "b1", "w2", "b2", "maha_mean", "maha_precision"}
+    need = {"w1", "b1", "w2", "b2", "maha_mean", "maha_precision", "unseen"}
     if set(tensors) != need:
         raise _bad(root, f"{WEIGHTS} holds {sorted(tensors)}, expected {sorted(need)}")
     t = len(templates)
@@ -176,6 +177,7 @@ def load_model(model_dir: str | Path) -> RouterModel:
         and tensors["b2"].shape == (n_out,)
         and tensors["maha_mean"].shape == (hidden,)
         and tensors["maha_precision"].shape == (hidden, hidden)
+        and tensors["unseen"].shape == (spec.dim,)
     )
     if not shapes_ok or any(v.dtype != np.float32 for v in tensors.values()):
         raise _bad(root, "tensor shapes or dtypes do not match the manifest's feature spec and templates")
@@ -187,6 +189,7 @@ def load_model(model_dir: str | Path) -> RouterModel:
             maha_mean=tensors["maha_mean"],
             maha_precision=tensors["maha_precision"],
             maha_max=float(cal_json["maha_max"]),
+            unseen=tensors["unseen"],
             target_precision=float(cal_json["target_precision"]),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hive_middleware.routing.encode import Encoded, encode_state, validate_state
-from hive_middleware.routing.features import TYPE_NAMES
+from hive_middleware.routing.features import TYPE_NAMES, cached_action_type
 from hive_middleware.routing.modelfile import RouterModel, load_model
 from hive_middleware.routing.net import NetWeights
 from hive_middleware.types import Action, AgentState, RouteDecision
@@ -58,6 +58,7 @@ class RouterPolicy:
         self._inv_t = 1.0 / cal.temperature
         self._mean = cal.maha_mean
         self._prec = cal.maha_precision
+        self._unseen = cal.unseen
 
     @property
     def training_runs(self) -> frozenset[str]:
@@ -93,10 +94,21 @@ class RouterPolicy:
         decision_id = f"{state.agent_id}#{next(self._ids)}"
         d = hidden - self._mean
         dist = float(d @ self._prec @ d)
+        novel = float(enc.x @ self._unseen) > 0
+        if novel or dist > cal.maha_max:
+            # The type head was never trained on states like this: fall back to the
+            # agent-agnostic prior "the same type of action as the last one".
+            history = state.history
+            type_name = cached_action_type(history[-1].action) if history else type_name
         name = model.templates.names[best] if best < t else None
         command = enc.fills[best] if best < t else None
         if command is None:
             decision = RouteDecision(None, None, conf, True, f"escalate: no template fits (p={conf:.3f})", decision_id)
+        elif novel:
+            decision = RouteDecision(
+                None, name, conf, True,
+                "escalate: state out of distribution (features never seen in training are active)", decision_id,
+            )
         elif dist > cal.maha_max:
             decision = RouteDecision(
                 None, name, conf, True,
@@ -112,6 +124,8 @@ class RouterPolicy:
                 Action(command=command), name, conf, False,
                 f"template {name} (confidence {conf:.3f} >= {cal.threshold:.3f})", decision_id,
             )
+        if decision.action is not None:
+            type_name = cached_action_type(decision.action.command)
         with self._lock:
             self._pending[state.agent_id] = PendingDecision(decision_id, state.agent_id, enc)
             self._pending.move_to_end(state.agent_id)

@@ -241,6 +241,7 @@ def train_router(
     calibration = Calibration(
         temperature=temperature, threshold=threshold, maha_mean=mean, maha_precision=prec,
         maha_max=maha_max, target_precision=cfg.target_precision,
+        unseen=(~(ds.x != 0).any(axis=0)).astype(np.float32),
     )
     oracle = float(ds.correct[:, :n_t].any(axis=1).mean())
     heldout_eval: dict[str, Any] = {}
@@ -249,9 +250,11 @@ def train_router(
         # Reported only (never used to fit or choose anything): the curve on unseen runs.
         say(f"scoring {len(held_runs)} held-out runs")
         hd = build_dataset(held_runs, templates, spec)
-        hs = score_batch(final, hd.x, hd.allowed, hd.groups, temperature, threshold, (mean, prec, maha_max))
+        hs = score_batch(
+            final, hd.x, hd.allowed, hd.groups, temperature, threshold, (mean, prec, maha_max), calibration.unseen
+        )
         hok = _chosen_correct(hd, hs.best)
-        h_eligible = (hs.best != n_t) & (hs.distance <= maha_max)
+        h_eligible = (hs.best != n_t) & (hs.distance <= maha_max) & ((hd.x @ calibration.unseen) == 0)
         h_curve = precision_coverage_curve(hs.confidence, hok, h_eligible, len(hd))
         heldout_eval = {
             "n_runs": len(held_runs),
