@@ -185,6 +185,12 @@ class CircuitBreaker:
             return self._state
 
     @property
+    def generation(self) -> int:
+        """Number of state changes so far; permits from an older generation are stale."""
+        with self._lock:
+            return self._generation
+
+    @property
     def consecutive_failures(self) -> int:
         """Failures since the last success in the current closed period."""
         with self._lock:

@@ -308,3 +308,17 @@ async def test_async_typed_errors(clock: ManualClock, litellm: Any, errors: Any)
     with pytest.raises(HiveModelError) as info:
         await guard.acompletion(model="gpt-4o", messages=MESSAGES)
     assert info.value.status_code == 400
+
+
+def test_one_deadline_covers_the_fallbacks_too(clock: ManualClock, litellm: Any, errors: Any) -> None:
+    script = Script(litellm, *[errors.unavailable() for _ in range(5)], "too late")
+    guard, attempts, _ = make_guard(clock, script, max_attempts=5, deadline_s=7.5, fallbacks=("gpt-4o-mini",))
+    with pytest.raises(HiveModelError) as info:
+        guard.completion(model="gpt-4o", messages=MESSAGES)
+    # gpt-4o fails at t = 0, 1, 3, 7 (a fifth try would start at 15 s); the fallback starts at
+    # 7 s and fails once; its first retry would end at 8 s, past the 7.5 s deadline of the whole call.
+    assert script.models == ["gpt-4o"] * 4 + ["gpt-4o-mini"]
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert info.value.model == "gpt-4o-mini"
+    last = attempts[-1]
+    assert (last.model, last.outcome, last.elapsed) == ("gpt-4o-mini", "give_up", 7.0) and "deadline" in last.reason
