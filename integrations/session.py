@@ -283,10 +283,19 @@ class HiveSession:
         return [*messages[:i], memory, *messages[i:]]
 
     def _query(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        # The latest user turn says what the work is about; the latest tool
+        # output says where it stands. Both, trimmed, make the recall query.
+        turn, latest = "", ""
         for msg in reversed(messages):
-            if msg.get("role") in ("user", "tool") and not is_memory_message(msg):
-                return message_text(msg)[-2_000:]
-        return ""
+            if is_memory_message(msg):
+                continue
+            role = msg.get("role")
+            if role == "tool" and not latest:
+                latest = message_text(msg)[:300]
+            elif role == "user":
+                turn = message_text(msg)[-1_500:]
+                break
+        return f"{turn}\n{latest}".strip()
 
     def prepare(self, messages: Sequence[Message], *, thread: str | None = None) -> PreparedCall:
         """Compress ``messages`` and inject recalled memory; never raises on Hive errors."""
