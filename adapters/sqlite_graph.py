@@ -28,6 +28,7 @@ versions safely.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import mmap
 import os
@@ -147,9 +148,18 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in kept)
 
 
+@functools.lru_cache(maxsize=4096)
+def _ns_text(namespace: tuple[str, ...]) -> str:
+    return json.dumps(list(namespace), separators=(",", ":"), ensure_ascii=False)
+
+
 def _ns(namespace: Sequence[str]) -> str:
     # Compact JSON so equal namespaces always serialise to the same string.
-    return json.dumps(list(namespace), separators=(",", ":"), ensure_ascii=False)
+    return _ns_text(tuple(namespace))
+
+
+def _json_or_empty(value: Any, empty: str) -> str:
+    return json.dumps(value) if value else empty
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -292,15 +302,22 @@ class SQLiteGraphStore:
 
         def flush_plain() -> None:
             if plain:
-                conn.executemany(f"INSERT INTO records ({_COLUMNS}) VALUES ({','.join('?' * 14)})", plain)
+                conn.executemany(f"INSERT INTO records ({_COLUMNS}, reason) VALUES ({','.join('?' * 15)})", plain)
                 plain.clear()
 
+        # Keys written for the first time need no per-record lookup: find the keys
+        # that already have a current version in one query per namespace, and
+        # send the rest through the batched insert.
+        fresh_keys = self._fresh_keys(conn, ops)
         for op in ops:
             if isinstance(op, PutRecord):
                 stamp = clock.tick(stamp)
                 record = stamped(op.record, stamp)
                 row_values = self._row(record, op.reason)
-                if record.key is None and not op.links:
+                fresh = (record.tenant, row_values[2], record.key) in fresh_keys
+                if fresh:
+                    fresh_keys.discard((record.tenant, row_values[2], record.key))
+                if (record.key is None or fresh) and not op.links and not op.require_current:
                     plain.append(row_values)
                 else:
                     flush_plain()
@@ -356,15 +373,44 @@ class SQLiteGraphStore:
             record.key,
             record.kind.value,
             record.content,
-            json.dumps(dict(record.metadata)),
+            _json_or_empty(dict(record.metadata), "{}"),
             record.confidence,
             record.trust,
-            json.dumps(list(record.tags)),
+            _json_or_empty(list(record.tags), "[]"),
             _iso(record.valid_from),
             _iso(record.valid_to),
             record.recorded_at,
             None,
+            reason,
         )
+
+    @staticmethod
+    def _fresh_keys(conn: sqlite3.Connection, ops: Sequence[WriteOp]) -> set[tuple[str, str, str | None]]:
+        """``(tenant, namespace, key)`` of keyed puts whose key has no current version yet.
+
+        Only for commits made of puts alone (other ops could create or close
+        versions mid-commit); a key put twice in the commit is not fresh.
+        """
+        if not all(isinstance(op, PutRecord) for op in ops):
+            return set()
+        wanted: dict[tuple[str, str], list[str]] = {}
+        counts: dict[tuple[str, str, str | None], int] = {}
+        for op in ops:
+            assert isinstance(op, PutRecord)
+            rec = op.record
+            if rec.key is not None:
+                ns = _ns(rec.namespace)
+                wanted.setdefault((rec.tenant, ns), []).append(rec.key)
+                counts[(rec.tenant, ns, rec.key)] = counts.get((rec.tenant, ns, rec.key), 0) + 1
+        fresh = {k for k, n in counts.items() if n == 1}
+        for (tenant, ns), keys in wanted.items():
+            for (key,) in conn.execute(
+                "SELECT key FROM records WHERE tenant=? AND namespace=? AND expired_at IS NULL "
+                "AND key IN (SELECT value FROM json_each(?))",
+                (tenant, ns, json.dumps(keys)),
+            ):
+                fresh.discard((tenant, ns, key))
+        return fresh
 
     def _put_keyed(
         self,
@@ -405,7 +451,7 @@ class SQLiteGraphStore:
         targets = [dst for _, dst in op.links]
         if targets:
             self._require_ids(conn, tenant, targets)
-        conn.execute(f"INSERT INTO records ({_COLUMNS}, reason) VALUES ({','.join('?' * 15)})", (*row_values, op.reason))
+        conn.execute(f"INSERT INTO records ({_COLUMNS}, reason) VALUES ({','.join('?' * 15)})", row_values)
         links = list(op.links)
         if old_id is not None:
             links.append((EdgeKind.SUPERSEDES, old_id))
@@ -441,7 +487,7 @@ class SQLiteGraphStore:
                         key=record.key,
                         tenant=record.tenant,
                     )
-            values = list(self._row(record, None))
+            values = list(self._row(record, None))[:14]  # without the trailing reason
             values[13] = record.expired_at
             replaced_by = superseded_by.get(record.id)
             expired_reason = "superseded" if replaced_by is not None and record.expired_at is not None else None
@@ -473,7 +519,8 @@ class SQLiteGraphStore:
         found = {
             r[0]
             for r in conn.execute(
-                "SELECT id FROM records WHERE tenant=? AND id IN (SELECT value FROM json_each(?))",
+                # "+tenant" keeps the planner on the id index; a tenant index scan reads every row.
+                "SELECT id FROM records WHERE +tenant=? AND id IN (SELECT value FROM json_each(?))",
                 (tenant, json.dumps(sorted(wanted))),
             )
         }
@@ -533,7 +580,8 @@ class SQLiteGraphStore:
             rows = self._query(f"SELECT {_COLUMNS} FROM records WHERE id=? AND tenant=?", (ids[0], tenant))
         else:
             rows = self._query(
-                f"SELECT {_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?)) AND tenant=?",
+                # "+tenant" keeps the planner on the id index; a tenant index scan reads every row.
+                f"SELECT {_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?)) AND +tenant=?",
                 (json.dumps(list(ids)), tenant),
             )
         return {row[0]: _record_from_row(row) for row in rows}

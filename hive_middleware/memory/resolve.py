@@ -27,7 +27,7 @@ each write a search, and repeated events are not duplicates.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
 
 from hive_middleware.config import MemoryConfig
@@ -39,6 +39,7 @@ from hive_middleware.memory.conflicts import (
     WriteDecision,
     decide,
 )
+from hive_middleware.memory.cues import normalize_text, single_cue
 from hive_middleware.memory.kinds import (
     STEPS_KEY,
     TASK_KEY,
@@ -52,12 +53,15 @@ from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, SetConfid
 from hive_middleware.ports import GraphStore
 from hive_middleware.types import EdgeKind, MemoryKind, MemoryRecord
 
-__all__ = ["CONFIRMS_KEY", "WritePlan", "last_confirmed_ms", "plan_write", "working_slot_key"]
+__all__ = ["CONFIRMS_KEY", "DEFAULT_CANDIDATE_TERMS", "PendingWrites", "WritePlan", "candidate_query", "last_confirmed_ms", "plan_write", "working_slot_key"]
 
 CONFIRMS_KEY = "confirms"
 """Metadata key of a confirming observation: the id of the record it confirms."""
 
 _KEYWORD_OVERFETCH = 4  # keyword hits span namespaces, kinds and old versions; read more, keep the closest
+DEFAULT_CANDIDATE_TERMS = 6
+"""Words of a new memory used to look up conflict candidates (the cue's entity, then the longest)."""
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,51 @@ class WritePlan:
     record: MemoryRecord
     returns: str | None
     decision: WriteDecision | None
+
+
+class PendingWrites:
+    """Records planned earlier in one batch, indexed so each new draft finds its
+    possible conflicts (same key, same normalised content, same cue slot) in
+    constant time instead of comparing with the whole batch."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[tuple[str, ...], str], MemoryRecord] = {}
+        self._by_text: dict[tuple[tuple[str, ...], MemoryKind, str], MemoryRecord] = {}
+        self._by_slot: dict[tuple[tuple[str, ...], MemoryKind, tuple[str, str]], MemoryRecord] = {}
+
+    def add(self, record: MemoryRecord) -> None:
+        """Remember a planned record (the latest one wins each index entry)."""
+        if record.key is not None:
+            self._by_key[(record.namespace, record.key)] = record
+        if record.kind in EVENT_KINDS:
+            return  # events are compared by key only; skipping the rest keeps batches fast
+        self._by_text[(record.namespace, record.kind, normalize_text(record.content))] = record
+        cue = single_cue(record.content)
+        if cue is not None:
+            self._by_slot[(record.namespace, record.kind, cue.slot)] = record
+
+    def with_key(self, namespace: tuple[str, ...], key: str) -> MemoryRecord | None:
+        """The planned record holding ``key`` in ``namespace``, if any."""
+        return self._by_key.get((namespace, key))
+
+    def candidates(self, record: MemoryRecord) -> list[MemoryRecord]:
+        """Planned records that may conflict with ``record``."""
+        found: dict[str, MemoryRecord] = {}
+        if record.key is not None:
+            held = self._by_key.get((record.namespace, record.key))
+            if held is not None and held.kind is record.kind:
+                found[held.id] = held
+        if record.kind in EVENT_KINDS:
+            return list(found.values())
+        twin = self._by_text.get((record.namespace, record.kind, normalize_text(record.content)))
+        if twin is not None:
+            found[twin.id] = twin
+        cue = single_cue(record.content)
+        if cue is not None:
+            same = self._by_slot.get((record.namespace, record.kind, cue.slot))
+            if same is not None:
+                found[same.id] = same
+        return [r for r in found.values() if record.key is None or r.key == record.key]
 
 
 def working_slot_key(task: str | None, slot: int) -> str:
@@ -104,8 +153,21 @@ def _prepare(record: MemoryRecord) -> MemoryRecord:
     return record
 
 
+def candidate_query(content: str) -> str:
+    """The keyword query that finds a memory's conflict candidates.
+
+    A duplicate or an update shares the entity and the rarer words; long words
+    are rarer than short ones, and a short OR query keeps the lookup cheap.
+    """
+    words = list(dict.fromkeys(w.casefold() for w in _WORD.findall(content)))
+    cue = single_cue(content)
+    lead = [w for w in _WORD.findall(cue.entity)] if cue is not None else []
+    ranked = sorted(words, key=lambda w: -len(w))
+    return " ".join(list(dict.fromkeys(lead + ranked))[:DEFAULT_CANDIDATE_TERMS])
+
+
 def _keyword_candidates(graph: GraphStore, record: MemoryRecord, k: int) -> list[MemoryRecord]:
-    hits = graph.keyword_search(record.tenant, record.content, k * _KEYWORD_OVERFETCH)
+    hits = graph.keyword_search(record.tenant, candidate_query(record.content), k * _KEYWORD_OVERFETCH)
     if not hits:
         return []
     found = graph.get(record.tenant, [rid for rid, _ in hits])
@@ -118,15 +180,15 @@ def _keyword_candidates(graph: GraphStore, record: MemoryRecord, k: int) -> list
 
 
 def _working_slots(
-    graph: GraphStore, record: MemoryRecord, slots: int, pending: Sequence[MemoryRecord]
+    graph: GraphStore, record: MemoryRecord, slots: int, pending: PendingWrites | None
 ) -> dict[str, MemoryRecord | None]:
     task = record.metadata.get(TASK_KEY)
     task = str(task) if task is not None else None
-    pending_by_key = {p.key: p for p in pending if p.namespace == record.namespace and p.key is not None}
     out: dict[str, MemoryRecord | None] = {}
     for slot in range(slots):
         key = working_slot_key(task, slot)
-        out[key] = pending_by_key.get(key) or graph.current(record.namespace, key)
+        held = pending.with_key(record.namespace, key) if pending is not None else None
+        out[key] = held or graph.current(record.namespace, key)
     return out
 
 
@@ -138,7 +200,7 @@ def plan_write(
     *,
     embed: bool,
     now_ms: int,
-    pending: Sequence[MemoryRecord] = (),
+    pending: PendingWrites | None = None,
 ) -> WritePlan:
     """Plan the ops that write ``record`` (see the module docstring).
 
@@ -150,7 +212,8 @@ def plan_write(
         links: Its outgoing ``caused_by``/``related_to`` links.
         embed: Queue the stored record for its vector.
         now_ms: Wall-clock ms, for confidence decay.
-        pending: Records planned earlier in the same batch (they count as current).
+        pending: Records planned earlier in the same batch (they count as current);
+            the caller adds each planned record to it.
 
     Raises:
         HiveValidationError: a prospective trigger or procedural steps are malformed.
@@ -170,10 +233,8 @@ def plan_write(
             candidates.update({r.id: r for r in slots.values() if r is not None})
         elif record.kind not in EVENT_KINDS and config.conflict_candidates > 0:
             candidates.update({r.id: r for r in _keyword_candidates(graph, record, config.conflict_candidates)})
-        candidates.update({
-            p.id: p for p in pending
-            if p.namespace == record.namespace and p.kind is record.kind and (record.key is None or p.key == record.key)
-        })
+        if pending is not None:
+            candidates.update({p.id: p for p in pending.candidates(record)})
     decision: WriteDecision | None = None
     if candidates:
         decision = decide(

@@ -52,7 +52,7 @@ from hive_middleware.memory.records import (
     check_tags,
     new_record_id,
 )
-from hive_middleware.memory.resolve import WritePlan, plan_write
+from hive_middleware.memory.resolve import PendingWrites, WritePlan, plan_write
 from hive_middleware.memory.retrieval import AsOf, SearchResult, hybrid_search, visible
 from hive_middleware.memory.snapshot import SnapshotSummary
 from hive_middleware.memory.store_kinds import KindRulesMixin, SweepResult
@@ -239,7 +239,7 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
         self,
         record: MemoryRecord,
         links: tuple[tuple[EdgeKind, str], ...],
-        pending: Sequence[MemoryRecord] = (),
+        pending: PendingWrites | None = None,
     ) -> WritePlan:
         """Turn one new memory into write ops: kind rules, then conflict resolution
         (ADD / UPDATE / INVALIDATE / NOOP against the closest current records);
@@ -343,7 +343,7 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
         """
         ops: list[WriteOp] = []
         plans: list[WritePlan] = []
-        pending: list[MemoryRecord] = []
+        pending = PendingWrites()
         for index, item in enumerate(drafts):
             try:
                 draft = item if isinstance(item, MemoryDraft) else _draft_from_mapping(item)
@@ -356,7 +356,7 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
             plans.append(plan)
             ops.extend(plan.ops)
             if plan.returns is None:
-                pending.append(plan.record)
+                pending.add(plan.record)
         if not ops:
             return []
         return self._returned(plans, self._commit(ops))
