@@ -66,8 +66,13 @@ def estimate_call_tokens(kwargs: Mapping[str, Any], model: str) -> int:
 
 def reported_tokens(response: Any) -> int | None:
     """``usage.total_tokens`` of a litellm/OpenAI response (object or dict), else ``None``."""
-    usage = response.get("usage") if isinstance(response, Mapping) else getattr(response, "usage", None)
+    # Attribute first: litellm's ModelResponse is the common case and an ABC check costs more.
+    usage = getattr(response, "usage", None)
+    if usage is None and isinstance(response, Mapping):
+        usage = response.get("usage")
     if usage is None:
         return None
-    total = usage.get("total_tokens") if isinstance(usage, Mapping) else getattr(usage, "total_tokens", None)
+    total = getattr(usage, "total_tokens", None)
+    if total is None and isinstance(usage, Mapping):
+        total = usage.get("total_tokens")
     return int(total) if isinstance(total, int | float) else None

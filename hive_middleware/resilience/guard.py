@@ -15,7 +15,10 @@ once. The error raised is always typed: :class:`HiveRateLimited`,
 :class:`HiveCircuitOpen` or :class:`HiveModelError` (``status_code``,
 ``provider``), with the provider's exception as ``__cause__``; when fallbacks
 were tried, it is the last model's error, with the earlier ones in its
-``failures`` field and a note. Nothing is swallowed.
+``failures`` field and a note. Nothing is swallowed. A provider 429 that
+outlives the retries is a :class:`HiveRateLimited` too (``source="provider"``,
+``status_code=429``), like a local refusal (``source="local"``): the remedy is
+the same, wait ``retry_after``.
 """
 
 from __future__ import annotations
@@ -174,6 +177,8 @@ class Guard:
 
     def _chain(self, model: str, fallbacks: Sequence[str] | None) -> tuple[str, ...]:
         extra = self.fallbacks if fallbacks is None else check_fallbacks(fallbacks, self.config.allowed_models)
+        if not extra:
+            return (model,)
         return (model, *(m for m in extra if m != model))
 
     def _tokens(self, model: str, tokens: float | Callable[[str], float]) -> float:
@@ -395,7 +400,10 @@ class Guard:
                 SDK retries (``max_retries``, ``num_retries``) default to 0.
 
         Returns:
-            litellm's response for the first model that answered.
+            litellm's response for the first model that answered. With
+            ``stream=True`` that is the stream: opening it is guarded, errors
+            while reading it are the caller's, and the token estimate stands
+            (a stream reports no usage up front).
         """
         model, deployment = self._completion_kwargs(kwargs)
         fn = self._completion_fn
