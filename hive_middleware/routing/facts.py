@@ -330,6 +330,9 @@ class StateFacts:
         last_action: The previous action, stripped ("" at the first step).
         second_action: The action before that, stripped ("" if none).
         n_steps: Number of earlier steps.
+        last_run_signals: Observation signals of the most recent run/test/build step.
+        edited_own_script: The latest edit was to a file the agent created (its
+            own script) rather than to the repository.
     """
 
     steps: tuple[StepFacts, ...]
@@ -346,6 +349,8 @@ class StateFacts:
     last_action: str
     second_action: str
     n_steps: int
+    last_run_signals: frozenset[str]
+    edited_own_script: bool
 
 
 _WINDOW = 32  # how far back the fillers look; older steps matter little
@@ -367,11 +372,14 @@ def state_facts(state: AgentState) -> StateFacts:
     counting_edits = True
     last_edited: str | None = None
     last_view: tuple[str, int, int] | None = None
+    last_run_signals: frozenset[str] | None = None
     for f in facts:
         a = f.stripped
         if dialect == "unknown" and f.dialect:
             dialect = f.dialect
         if f.is_run:
+            if last_run_signals is None:
+                last_run_signals = f.signals
             counting_edits = False
             if a not in runs and len(runs) < 4 and "\n" not in a:
                 runs.append(a)
@@ -401,4 +409,6 @@ def state_facts(state: AgentState) -> StateFacts:
         last_action=facts[0].stripped if facts else "",
         second_action=facts[1].stripped if len(facts) > 1 else "",
         n_steps=len(history),
+        last_run_signals=last_run_signals or frozenset(),
+        edited_own_script=last_edited is not None and last_edited in created,
     )

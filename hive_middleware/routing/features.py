@@ -12,9 +12,11 @@ Feature spec :data:`FEATURE_SPEC_VERSION` (blocks, in order):
 * ``kind_hist``: share of each kind among the last 10 actions.
 * ``sig_last{1,2}``: observation signals of the last two steps (exit/traceback,
   tests failed/passed, file created/edited, no matches, hits ...).
+* ``sig_run``: the same signals for the output of the most recent run/test/build.
 * ``step``: log-bucketed step index and a clipped scalar.
 * ``state``: edits since the last run, number of distinct runs and created
-  files, dialect, env facts known, last action repeated, size of each
+  files, dialect, env facts known, last action repeated, whether the latest
+  edit was to the agent's own created script, size of each
   argument source (hits, line hits, frames, runs ...).
 * ``fillable``: which templates of the model can be filled now.
 * ``executed`` / ``repeat``: per template, whether the command it proposes was
@@ -118,8 +120,9 @@ class FeatureSpec:
             ("type_last", len(TYPE_NAMES)),
             ("kind_hist", _NK),
             ("sig_last", 2 * _NS),
+            ("sig_run", _NS),
             ("step", len(_STEP_BUCKETS) + 1),
-            ("state", 12 + len(_SOURCES_SIZED)),
+            ("state", 13 + len(_SOURCES_SIZED)),
             ("fillable", self.n_templates),
             ("executed", self.n_templates),
             ("repeat", self.n_templates),
@@ -181,6 +184,9 @@ class FeatureSpec:
             base = off["sig_last"] + j * _NS
             for s in steps[j].signals:
                 out[base + _SIG_INDEX[s]] = 1.0
+        base = off["sig_run"]
+        for s in facts.last_run_signals:
+            out[base + _SIG_INDEX[s]] = 1.0
         bucket = sum(1 for b in _STEP_BUCKETS if step_index >= b) - 1
         out[off["step"] + bucket] = 1.0
         out[off["step"] + len(_STEP_BUCKETS)] = min(step_index, 100) / 100.0
@@ -192,8 +198,9 @@ class FeatureSpec:
         out[st + 9] = 1.0 if facts.cwd else 0.0
         out[st + 10] = 1.0 if facts.open_file else 0.0
         out[st + 11] = 1.0 if facts.last_action and facts.last_action == facts.second_action else 0.0
+        out[st + 12] = 1.0 if facts.edited_own_script else 0.0
         for k, name in enumerate(_SOURCES_SIZED):
-            out[st + 12 + k] = min(source_sizes.get(name, 0), 8) / 8.0
+            out[st + 13 + k] = min(source_sizes.get(name, 0), 8) / 8.0
         out[off["fillable"] : off["fillable"] + self.n_templates] = fillable
         out[off["executed"] : off["executed"] + self.n_templates] = executed
         out[off["repeat"] : off["repeat"] + self.n_templates] = repeat
