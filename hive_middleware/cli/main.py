@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.data",
     "hive_middleware.cli.demo",
     "hive_middleware.cli.guard",
+    "hive_middleware.cli.memory",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,94 @@
+"""``hive bench memory``: write latency, batched writes, exact-key recall and search latency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hive_middleware.cli.app import bench_app
+
+
+@bench_app.command("memory")
+def bench_memory(
+    out: Annotated[Path, typer.Option("--out", help="Directory for bench_memory.json, .md and .png.")],
+    memories: Annotated[int, typer.Option("--memories", min=100, help="Records in the store for recall and search.")] = 10_000,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeated runs; medians are reported.")] = 3,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Records per remember_many() call.")] = 1_000,
+    samples: Annotated[int, typer.Option("--samples", min=10, help="Single remember() calls timed per run.")] = 1_000,
+    queries: Annotated[int, typer.Option("--queries", min=10, help="Searches timed per run.")] = 200,
+    embedder: Annotated[str, typer.Option("--embedder", help="'minilm' (packaged model) or 'hashing'.")] = "minilm",
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where the temporary stores live (default: system temp).")
+    ] = None,
+) -> None:
+    """Measure the memory engine on the embedded defaults; writes OUT/bench_memory.json (+ .md, .png).
+
+    Keys: remember_ms {p50,p95,p99} (durable ack, worker running),
+    remember_many_per_s, recall_per_s (warm exact-key), recall_cold_per_s,
+    search_ms {p50,p95,p99} at --memories records, index_records_per_s.
+    """
+    from hive_middleware.errors import HiveDataError
+
+    if out.exists() and not out.is_dir():
+        raise HiveDataError(f"--out {out} exists and is not a directory; pass a directory", path=str(out))
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from hive_middleware.config import HiveConfig
+    from hive_middleware.evals.report import markdown_table, write_report
+    from hive_middleware.memory.bench import run_memory_bench
+
+    config = HiveConfig.load(memory={"embedder": embedder})
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def note(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        payload: dict[str, Any] = run_memory_bench(
+            config=config,
+            memories=memories,
+            repeats=repeats,
+            batch=batch,
+            latency_samples=samples,
+            queries=queries,
+            workdir=workdir,
+            progress=note,
+        )
+    targets = payload["targets"]
+    rows = [
+        ["search p95 (ms)", payload["search_ms"]["p95"], f"<= {targets['search_p95_ms']:g}"],
+        ["remember p99 (ms)", payload["remember_ms"]["p99"], f"<= {targets['remember_p99_ms']:g}"],
+        ["exact-key recall (/s)", payload["recall_per_s"], f">= {targets['recall_per_s']:g}"],
+        ["remember_many (/s)", payload["remember_many_per_s"], f">= {targets['remember_many_per_s']:g}"],
+        ["search p50 (ms)", payload["search_ms"]["p50"], ""],
+        ["remember p50 (ms)", payload["remember_ms"]["p50"], ""],
+        ["cold recall (/s)", payload["recall_cold_per_s"], ""],
+        ["embedding (records/s)", payload["index_records_per_s"] or float("nan"), ""],
+    ]
+    markdown = (
+        f"# hive bench memory\n\n{memories} memories, {repeats} runs (medians), embedder {embedder}, "
+        f"SQLite synchronous={payload['sqlite_synchronous']}.\n\n"
+        + markdown_table(["measure", "value", "target"], rows)
+    )
+
+    def plot(fig: Any) -> None:
+        ax = fig.add_subplot(1, 2, 1)
+        ax.bar(["remember p50", "remember p99", "search p50", "search p95"],
+               [payload["remember_ms"]["p50"], payload["remember_ms"]["p99"],
+                payload["search_ms"]["p50"], payload["search_ms"]["p95"]])
+        ax.set_ylabel("ms")
+        ax.set_title("latency")
+        ax2 = fig.add_subplot(1, 2, 2)
+        ax2.bar(["recall", "remember_many"], [payload["recall_per_s"], payload["remember_many_per_s"]])
+        ax2.set_yscale("log")
+        ax2.set_title("throughput (/s)")
+
+    paths = write_report(out, "bench_memory", payload, markdown, plot)
+    console.print(markdown)
+    console.print(f"wrote {paths['json']}")
