@@ -50,6 +50,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
+    "AsyncMemoryStore": "hive_middleware.memory.store",
+    "MemoryDraft": "hive_middleware.memory.store",
+    "MemoryStore": "hive_middleware.memory.store",
+    "SearchResult": "hive_middleware.memory.retrieval",
     "AsyncHiveStack": "hive_middleware.stack",
     "HiveStack": "hive_middleware.stack",
     "StepResult": "hive_middleware.stack",
@@ -66,6 +70,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "Action",
+    "AsyncMemoryStore",
     "AsyncHiveStack",
     "AgentState",
     "CircuitBreaker",
@@ -89,13 +94,16 @@ __all__ = [
     "HiveTenantError",
     "HiveUsageError",
     "HiveValidationError",
+    "MemoryDraft",
     "MemoryKind",
     "MemoryRecord",
+    "MemoryStore",
     "Message",
     "RateLimiter",
     "RetryPolicy",
     "RouteDecision",
     "RouterPolicy",
+    "SearchResult",
     "Step",
     "StepResult",
     "__version__",

@@ -82,9 +82,21 @@ class MemoryConfig(_Section):
 class CompressionConfig(_Section):
     """Context compression settings."""
 
-    keep_recent_turns: int = Field(3, ge=0, description="Recent tool results kept most faithfully.")
+    keep_recent_turns: int = Field(2, ge=0, description="Recent tool results kept most faithfully.")
     stale_similarity: float = Field(90.0, ge=0, le=100, description="rapidfuzz ratio above which a re-read is the same.")
-    distill_min_chars: int = Field(1_500, ge=0, description="Outputs shorter than this are never distilled.")
+    distill_min_chars: int = Field(600, ge=0, description="Older outputs shorter than this are kept, only compacted.")
+    recent_max_chars: int = Field(
+        4_000, gt=0, description="Recent outputs longer than this (characters) are distilled anyway."
+    )
+    drop_after_turns: int | None = Field(
+        3, ge=0, description="Outputs older than this many turns become stubs (None: distil them at any age)."
+    )
+    max_index_identifiers: int = Field(
+        50, ge=0, description="Most identifiers a stub lists from its original (those visible elsewhere are skipped)."
+    )
+    escalate_min_chars: int = Field(
+        4_000, gt=0, description="Shortest output sent to the ESCALATE summariser (when one is configured)."
+    )
     summarizer_model: str | None = Field(None, description="LLM used for ESCALATE summaries (None: off).")
     summarizer_max_tokens: int = Field(512, gt=0, description="Token budget of one ESCALATE summary.")
     summarizer_timeout_s: float = Field(20.0, gt=0, description="Timeout of one ESCALATE summary call.")

@@ -1,0 +1,84 @@
+"""An :class:`~hive_middleware.compression.artifacts.ArtifactStore` on the memory engine.
+
+Each compressed-away original becomes an ``artifact`` memory whose key is its
+handle, linked ``artifact --attached_to--> turn`` to a small episodic record of
+the turn it came from (key ``turn:<conversation>:<index>``, created on first
+use). Originals are then durable, searchable and tenant-scoped like every other
+memory, and ``expand(handle, artifacts=MemoryArtifactStore(store))`` reads them
+back byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hive_middleware.errors import HiveNotFoundError
+from hive_middleware.types import EdgeKind, MemoryKind
+
+if TYPE_CHECKING:
+    from hive_middleware.memory.store import MemoryStore
+
+__all__ = ["MemoryArtifactStore"]
+
+
+class MemoryArtifactStore:
+    """Keep compression originals in a :class:`~hive_middleware.memory.store.MemoryStore`.
+
+    Args:
+        store: An open memory store.
+        namespace: Where artifacts go (default: the store's namespace).
+        conversation: Names the conversation the turns belong to (part of the
+            turn records' keys, so several conversations can share a namespace).
+
+    Originals must fit the memory engine's ``max_content_chars``; a larger one
+    raises :class:`~hive_middleware.errors.HiveValidationError` from ``put``.
+    """
+
+    def __init__(
+        self, store: MemoryStore, *, namespace: Sequence[str] | None = None, conversation: str = "default"
+    ) -> None:
+        self._store = store
+        self._namespace = tuple(namespace) if namespace is not None else None
+        self._conversation = conversation
+
+    def put(self, handle: str, original: str, metadata: Mapping[str, Any]) -> None:
+        """Store ``original`` as an artifact memory keyed by ``handle``, attached to its turn."""
+        existing = self._store.recall(handle, namespace=self._namespace)
+        if existing is not None and existing.content == original:
+            return
+        turn = metadata.get("turn")
+        turn_key = f"turn:{self._conversation}:{turn}"
+        turn_record = self._store.recall(turn_key, namespace=self._namespace)
+        if turn_record is None:
+            turn_record = self._store.remember(
+                f"{metadata.get('role', 'message')} turn {turn} of {self._conversation} "
+                f"({metadata.get('content_type', 'message')})",
+                key=turn_key,
+                kind=MemoryKind.EPISODIC,
+                namespace=self._namespace,
+                metadata={"turn": turn, "conversation": self._conversation},
+            )
+        record = self._store.remember(
+            original,
+            key=handle,
+            kind=MemoryKind.ARTIFACT,
+            namespace=self._namespace,
+            metadata={**{k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}, "handle": handle},
+        )
+        self._store.link(record.id, EdgeKind.ATTACHED_TO, turn_record.id, tenant=record.tenant)
+
+    def get(self, handle: str) -> str:
+        """The original stored under ``handle``.
+
+        Raises:
+            HiveNotFoundError: no artifact memory has this handle as its key.
+        """
+        record = self._store.recall(handle, namespace=self._namespace)
+        if record is None or record.kind is not MemoryKind.ARTIFACT:
+            raise HiveNotFoundError(
+                f"no artifact memory under handle {handle!r} in this namespace; pass the store and "
+                "namespace compress() wrote to",
+                key=handle,
+            )
+        return record.content
