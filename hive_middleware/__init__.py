@@ -66,6 +66,8 @@ _LAZY: dict[str, str] = {
     "guarded_completion": "hive_middleware.resilience.guarded",
     "RouterPolicy": "hive_middleware.routing.policy",
     "load_policy": "hive_middleware.routing.policy",
+    # Resolved on first use only: the core never imports an integration at import time.
+    "agent": "hive_middleware.integrations.decorator",
 }
 
 __all__ = [
@@ -107,6 +109,7 @@ __all__ = [
     "Step",
     "StepResult",
     "__version__",
+    "agent",
     "aguarded_completion",
     "guarded",
     "guarded_completion",
