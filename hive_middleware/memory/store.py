@@ -55,6 +55,7 @@ from hive_middleware.memory.records import (
 from hive_middleware.memory.resolve import PendingWrites, WritePlan, plan_write
 from hive_middleware.memory.retrieval import AsOf, SearchResult, hybrid_search, visible
 from hive_middleware.memory.snapshot import SnapshotSummary
+from hive_middleware.memory.store_extract import ExtractMixin
 from hive_middleware.memory.store_kinds import KindRulesMixin, SweepResult
 from hive_middleware.memory.store_snapshot import SnapshotMixin
 from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, Version, WriteOp
@@ -106,7 +107,7 @@ def _as_of(as_of: datetime | int | None) -> AsOf | None:
     return AsOf(stamp=datetime_to_hlc(as_of), moment=as_of)
 
 
-class MemoryStore(KindRulesMixin, SnapshotMixin):
+class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
     """Causal, bi-temporal memory (sync API). See the module docstring.
 
     Args:

@@ -131,3 +131,36 @@ def test_module_import_does_not_import_litellm() -> None:
     had = "litellm" in sys.modules
     importlib.import_module("hive_middleware.memory.extractor")
     assert had or "litellm" not in sys.modules
+
+
+def test_store_remembers_extracted_facts_through_conflict_resolution(tmp_path: Any) -> None:
+    from hive_middleware.adapters.sqlite_graph import SQLiteGraphStore
+    from hive_middleware.memory.store import MemoryStore
+    from hive_middleware.types import MemoryKind
+
+    graph = SQLiteGraphStore(tmp_path / "hive")
+    store = MemoryStore(graph, namespace=("acme", "a1"), start_worker=False, on_close=graph.close)
+    try:
+        with pytest.raises(HiveConfigError):
+            store.remember_extracted(CONVERSATION)
+        turn = store.remember("I moved to Berlin last month.")
+        records, found = store.remember_extracted(CONVERSATION, extractor=_mock(json.dumps(REPLY)), caused_by=[turn.id])
+        assert found.calls == 1
+        assert [r.content for r in records] == [
+            "alice's location is berlin", "bob's age is 41", "alice's location is berlin",
+        ]
+        assert records[2].id == records[0].id  # the relation restates the fact: it confirms it
+        assert all(r.kind is MemoryKind.SEMANTIC for r in records)
+        assert store.recall("fact:alice:location") == records[0]
+        assert [s.record.id for s in store.why("fact:alice:location")] == [turn.id]
+        # The same extraction again confirms instead of piling up; a changed value supersedes.
+        again, _ = store.remember_extracted(CONVERSATION, extractor=_mock(json.dumps(REPLY)))
+        assert again[0].id == records[0].id
+        moved = {"facts": [{"entity": "alice", "attribute": "location", "value": "rome"}]}
+        (rome,), _ = store.remember_extracted("Alice moved to Rome", extractor=_mock(json.dumps(moved)))
+        assert store.recall("fact:alice:location") == rome
+        assert len(store.history("fact:alice:location")) == 2
+        with pytest.raises(HiveModelError):
+            store.remember_extracted(CONVERSATION, extractor=_mock(ValueError("down")))
+    finally:
+        store.close()
