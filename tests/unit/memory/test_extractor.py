@@ -135,6 +135,7 @@ def test_module_import_does_not_import_litellm() -> None:
 
 def test_store_remembers_extracted_facts_through_conflict_resolution(tmp_path: Any) -> None:
     from hive_middleware.adapters.sqlite_graph import SQLiteGraphStore
+
     from hive_middleware.memory.store import MemoryStore
     from hive_middleware.types import MemoryKind
 
