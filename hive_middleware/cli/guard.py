@@ -13,12 +13,24 @@ from hive_middleware.cli.app import bench_app
 @bench_app.command("guard")
 def bench_guard(
     out: Annotated[Path, typer.Option("--out", help="Directory for bench_guard.json, .md and .png.")],
-    pairs: Annotated[int, typer.Option("--pairs", min=10, help="Interleaved bare/guarded call pairs for the overhead.")] = 2000,
-    window_s: Annotated[float, typer.Option("--window-s", min=0.5, help="Length of one limiter measurement window, s.")] = 10.0,
-    windows: Annotated[int, typer.Option("--windows", min=1, help="Limiter windows per driver (asyncio, threads).")] = 2,
-    rate: Annotated[float, typer.Option("--rate", min=1.0, help="Configured limiter rate, requests per second.")] = 200.0,
-    tasks: Annotated[int, typer.Option("--tasks", min=1, help="Concurrent callers hammering the limiter.")] = 50,
-    callers: Annotated[int, typer.Option("--callers", min=2, help="Concurrent callers hitting the half-open breaker.")] = 100,
+    pairs: Annotated[
+        int, typer.Option("--pairs", min=10, help="Interleaved bare/guarded call pairs for the overhead.")
+    ] = 2000,
+    window_s: Annotated[
+        float, typer.Option("--window-s", min=0.5, help="Length of one limiter measurement window, s.")
+    ] = 10.0,
+    windows: Annotated[
+        int, typer.Option("--windows", min=1, help="Limiter windows per driver (asyncio, threads).")
+    ] = 2,
+    rate: Annotated[
+        float, typer.Option("--rate", min=1.0, help="Configured limiter rate, requests per second.")
+    ] = 200.0,
+    tasks: Annotated[
+        int, typer.Option("--tasks", min=1, help="Concurrent callers hammering the limiter.")
+    ] = 50,
+    callers: Annotated[
+        int, typer.Option("--callers", min=2, help="Concurrent callers hitting the half-open breaker.")
+    ] = 100,
 ) -> None:
     """Measure the guard layer; writes OUT/bench_guard.json (+ .md, .png).
 
@@ -45,10 +57,13 @@ def bench_guard(
         step = progress.add_task("overhead (bare vs guarded mock calls)", total=pairs)
         overhead = bench.measure_overhead(pairs=pairs, tick=lambda: progress.advance(step))
         step = progress.add_task(f"limiter rate ({tasks} asyncio tasks, {windows}x{window_s:g}s)", total=None)
-        rate_async = bench.measure_limiter_rate(tasks=tasks, rate_per_s=rate, window_s=window_s, windows=windows)
+        rate_async = bench.measure_limiter_rate(
+            tasks=tasks, rate_per_s=rate, window_s=window_s, windows=windows
+        )
         progress.update(step, description=f"limiter rate ({tasks} threads, {windows}x{window_s:g}s)")
-        rate_threads = bench.measure_limiter_rate(tasks=tasks, rate_per_s=rate, window_s=window_s,
-                                                  windows=windows, threads=True)
+        rate_threads = bench.measure_limiter_rate(
+            tasks=tasks, rate_per_s=rate, window_s=window_s, windows=windows, threads=True
+        )
         progress.update(step, description=f"half-open breaker ({callers} callers)")
         probes = bench.measure_half_open(callers=callers)
         progress.update(step, description="Retry-After against a loopback server")
@@ -94,7 +109,9 @@ def bench_guard(
         for name in ("bare", "guarded"):
             values = sorted(overhead[f"{name}_samples_ms"])
             ax.plot(values, [i / len(values) for i in range(len(values))], label=name)
-        ax.set_xlim(0, sorted(overhead["guarded_samples_ms"])[int(0.99 * len(overhead["guarded_samples_ms"]))])
+        ax.set_xlim(
+            0, sorted(overhead["guarded_samples_ms"])[int(0.99 * len(overhead["guarded_samples_ms"]))]
+        )
         ax.set_xlabel("latency of one mock completion (ms)")
         ax.set_ylabel("fraction of calls")
         ax.set_title("litellm mock call, bare vs guarded")

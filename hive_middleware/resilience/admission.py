@@ -44,7 +44,9 @@ class Admission:
     reservation: Reservation
 
 
-def _estimate(guard: Guard, model: str, messages: Sequence[Mapping[str, Any]] | None, max_tokens: int) -> float:
+def _estimate(
+    guard: Guard, model: str, messages: Sequence[Mapping[str, Any]] | None, max_tokens: int
+) -> float:
     limit = guard.limiter.limit_for(model)
     if limit is None or limit.token_spec is None:
         return 0.0  # no token budget: skip counting
@@ -52,9 +54,15 @@ def _estimate(guard: Guard, model: str, messages: Sequence[Mapping[str, Any]] | 
     return float(prompt + max_tokens)
 
 
-def admit(guard: Guard, *, model: str, tenant: str | None = None,
-          messages: Sequence[Mapping[str, Any]] | None = None, max_tokens: int = 0,
-          deployment: str | None = None) -> Admission:
+def admit(
+    guard: Guard,
+    *,
+    model: str,
+    tenant: str | None = None,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    max_tokens: int = 0,
+    deployment: str | None = None,
+) -> Admission:
     """Take a limiter slot (waiting up to the bound) and a breaker permit for one call.
 
     Raises:
@@ -72,9 +80,15 @@ def admit(guard: Guard, *, model: str, tenant: str | None = None,
     return Admission(model, who, breaker, permit, reservation)
 
 
-async def aadmit(guard: Guard, *, model: str, tenant: str | None = None,
-                 messages: Sequence[Mapping[str, Any]] | None = None, max_tokens: int = 0,
-                 deployment: str | None = None) -> Admission:
+async def aadmit(
+    guard: Guard,
+    *,
+    model: str,
+    tenant: str | None = None,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    max_tokens: int = 0,
+    deployment: str | None = None,
+) -> Admission:
     """Async :func:`admit` (the limiter wait does not block the event loop)."""
     who = tenant or guard.tenant
     reservation = await guard.limiter.aacquire(who, model, _estimate(guard, model, messages, max_tokens))
@@ -87,8 +101,9 @@ async def aadmit(guard: Guard, *, model: str, tenant: str | None = None,
     return Admission(model, who, breaker, permit, reservation)
 
 
-def finish(guard: Guard, admission: Admission, *, response: Any = None,
-           error: BaseException | None = None) -> None:
+def finish(
+    guard: Guard, admission: Admission, *, response: Any = None, error: BaseException | None = None
+) -> None:
     """Report how an admitted call ended.
 
     Args:
@@ -119,8 +134,9 @@ def finish(guard: Guard, admission: Admission, *, response: Any = None,
         guard.limiter.settle(admission.reservation, reported_tokens(response))
 
 
-async def afinish(guard: Guard, admission: Admission, *, response: Any = None,
-                  error: BaseException | None = None) -> None:
+async def afinish(
+    guard: Guard, admission: Admission, *, response: Any = None, error: BaseException | None = None
+) -> None:
     """Async :func:`finish` (a shared limiter store is updated without blocking)."""
     if error is None and response is not None and admission.reservation.takes:
         admission.breaker.record_success(admission.permit)

@@ -27,7 +27,10 @@ __all__ = ["measure_half_open", "measure_limiter_rate", "measure_overhead", "mea
 
 MESSAGES = [
     {"role": "system", "content": "You are a coding agent. Answer with one shell command."},
-    {"role": "user", "content": "The test suite fails in tests/test_parser.py::test_roundtrip. Show the failure."},
+    {
+        "role": "user",
+        "content": "The test suite fails in tests/test_parser.py::test_roundtrip. Show the failure.",
+    },
 ]
 
 
@@ -35,8 +38,9 @@ def _ms(values: list[float]) -> dict[str, float]:
     return {"p50": percentile(values, 50) * 1e3, "p95": percentile(values, 95) * 1e3}
 
 
-def measure_overhead(pairs: int = 2000, warmup: int = 200,
-                     tick: Callable[[], None] | None = None) -> dict[str, Any]:
+def measure_overhead(
+    pairs: int = 2000, warmup: int = 200, tick: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """Guarded minus bare ``litellm.completion(mock_response=...)`` latency, interleaved pairs.
 
     The guard is fully armed: a request and a token budget (large enough never to
@@ -103,7 +107,9 @@ def measure_overhead(pairs: int = 2000, warmup: int = 200,
     }
 
 
-def _window_errors(grants: list[float], start: float, rate: float, window_s: float, windows: int) -> list[float]:
+def _window_errors(
+    grants: list[float], start: float, rate: float, window_s: float, windows: int
+) -> list[float]:
     errors = []
     for k in range(windows):
         lo, hi = start + k * window_s, start + (k + 1) * window_s
@@ -112,8 +118,15 @@ def _window_errors(grants: list[float], start: float, rate: float, window_s: flo
     return errors
 
 
-def measure_limiter_rate(*, tasks: int = 50, rate_per_s: float = 200.0, window_s: float = 10.0,
-                         windows: int = 1, warmup_s: float = 1.0, threads: bool = False) -> dict[str, Any]:
+def measure_limiter_rate(
+    *,
+    tasks: int = 50,
+    rate_per_s: float = 200.0,
+    window_s: float = 10.0,
+    windows: int = 1,
+    warmup_s: float = 1.0,
+    threads: bool = False,
+) -> dict[str, Any]:
     """Granted rate of a limiter hammered by ``tasks`` concurrent callers, on the real clock.
 
     The bucket holds 0.05 s of budget, the callers start together, and grants
@@ -181,7 +194,9 @@ def _open_breaker(guard: Guard, model: str) -> None:
             guard.completion(model=model, messages=MESSAGES, mock_response=failure)
         except HiveModelError:
             continue  # the scripted outage, as intended
-        raise HiveRuntimeError("bench setup: a scripted 503 did not fail the call; the breaker cannot be opened")
+        raise HiveRuntimeError(
+            "bench setup: a scripted 503 did not fail the call; the breaker cannot be opened"
+        )
 
 
 def measure_half_open(callers: int = 100, probe_s: float = 0.3) -> dict[str, int]:

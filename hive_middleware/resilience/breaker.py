@@ -140,16 +140,29 @@ class CircuitBreaker:
         clock: Clock = SYSTEM_CLOCK,
         listeners: Iterable[BreakerListener] = (),
     ) -> None:
-        _check("failure_threshold", isinstance(failure_threshold, int) and failure_threshold >= 1,
-               failure_threshold, "must be an integer >= 1")
-        _check("failure_rate_threshold",
-               failure_rate_threshold is None or 0 < failure_rate_threshold <= 1,
-               failure_rate_threshold, "must be in (0, 1] or None")
+        _check(
+            "failure_threshold",
+            isinstance(failure_threshold, int) and failure_threshold >= 1,
+            failure_threshold,
+            "must be an integer >= 1",
+        )
+        _check(
+            "failure_rate_threshold",
+            failure_rate_threshold is None or 0 < failure_rate_threshold <= 1,
+            failure_rate_threshold,
+            "must be in (0, 1] or None",
+        )
         _check("window_s", math.isfinite(window_s) and window_s > 0, window_s, "must be > 0 seconds")
-        _check("min_calls", isinstance(min_calls, int) and min_calls >= 1, min_calls, "must be an integer >= 1")
+        _check(
+            "min_calls", isinstance(min_calls, int) and min_calls >= 1, min_calls, "must be an integer >= 1"
+        )
         _check("cooldown_s", math.isfinite(cooldown_s) and cooldown_s > 0, cooldown_s, "must be > 0 seconds")
-        _check("probe_timeout_s", probe_timeout_s is None or probe_timeout_s > 0, probe_timeout_s,
-               "must be > 0 seconds or None")
+        _check(
+            "probe_timeout_s",
+            probe_timeout_s is None or probe_timeout_s > 0,
+            probe_timeout_s,
+            "must be > 0 seconds or None",
+        )
         self.name = name
         self.failure_threshold = failure_threshold
         self.failure_rate_threshold = failure_rate_threshold
@@ -227,8 +240,11 @@ class CircuitBreaker:
         if self._probe_ticket is not None and (
             self.probe_timeout_s is None or now < self._probe_started + self.probe_timeout_s
         ):
-            wait = self.cooldown_s if self.probe_timeout_s is None else (
-                self._probe_started + self.probe_timeout_s - now)
+            wait = (
+                self.cooldown_s
+                if self.probe_timeout_s is None
+                else (self._probe_started + self.probe_timeout_s - now)
+            )
             raise self._refusal(wait, "half-open with a probe in flight")
         permit = Permit(self.name, next(self._tickets), self._generation, True)
         self._probe_ticket = permit.ticket
@@ -239,7 +255,8 @@ class CircuitBreaker:
         return HiveCircuitOpen(
             f"circuit for {self.name!r} is {why}: the model failed repeatedly; retry in "
             f"{retry_after:.3f}s or configure a fallback model",
-            retry_after=max(retry_after, 0.0), breaker=self.name,
+            retry_after=max(retry_after, 0.0),
+            breaker=self.name,
         )
 
     # -- outcomes ----------------------------------------------------------

@@ -34,8 +34,16 @@ from hive_middleware.errors import HiveCircuitOpen, HiveError, HiveModelError, H
 __all__ = ["Failure", "FailureKind", "classify", "parse_retry_after", "to_hive_error"]
 
 FailureKind = Literal[
-    "content_policy", "context_window", "rate_limit", "timeout", "connection", "server", "client",
-    "circuit_open", "local_rate_limit", "other",
+    "content_policy",
+    "context_window",
+    "rate_limit",
+    "timeout",
+    "connection",
+    "server",
+    "client",
+    "circuit_open",
+    "local_rate_limit",
+    "other",
 ]
 Verdict = Literal["failure", "success", "none"]
 
@@ -108,8 +116,9 @@ def classify(exc: BaseException) -> Failure:
     else:
         return Failure("other", False, "none", status, provider, None)
     retryable = kind in ("rate_limit", "timeout", "connection", "server")
-    return Failure(kind, retryable, "failure" if retryable else "success", status, provider,
-                   parse_retry_after(exc))
+    return Failure(
+        kind, retryable, "failure" if retryable else "success", status, provider, parse_retry_after(exc)
+    )
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -137,8 +146,11 @@ def parse_retry_after(exc: BaseException, *, now_wall: float | None = None) -> f
     response = getattr(exc, "response", None)
     # litellm keeps the provider's headers in ``litellm_response_headers``; its
     # RateLimitError deliberately leaves them out of ``headers``/``response``.
-    sources = (getattr(exc, "headers", None), getattr(exc, "litellm_response_headers", None),
-               getattr(response, "headers", None))
+    sources = (
+        getattr(exc, "headers", None),
+        getattr(exc, "litellm_response_headers", None),
+        getattr(response, "headers", None),
+    )
     for headers in sources:
         ms = _header(headers, "retry-after-ms")
         if ms is not None:
@@ -171,8 +183,9 @@ _HINTS: dict[str, str] = {
 }
 
 
-def to_hive_error(exc: BaseException, model: str, failure: Failure, *, attempts: int,
-                  retry_after: float | None = None) -> HiveError | None:
+def to_hive_error(
+    exc: BaseException, model: str, failure: Failure, *, attempts: int, retry_after: float | None = None
+) -> HiveError | None:
     """Translate a provider exception into the Hive error the caller sees.
 
     Returns the exception itself if it already is a :class:`HiveError`, ``None``
@@ -188,11 +201,19 @@ def to_hive_error(exc: BaseException, model: str, failure: Failure, *, attempts:
     where = f"model {model!r}" + (f" ({failure.provider})" if failure.provider else "")
     status = f"HTTP {failure.status_code}" if failure.status_code is not None else failure.kind
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-    message = (f"{where} failed with {status} ({failure.kind}) after {attempts} attempt(s): {text}; "
-               f"{_HINTS[failure.kind]}")
+    message = (
+        f"{where} failed with {status} ({failure.kind}) after {attempts} attempt(s): {text}; "
+        f"{_HINTS[failure.kind]}"
+    )
     fields = {"model": model, "kind": failure.kind, "attempts": attempts}
     if failure.kind == "rate_limit":
         wait = failure.retry_after if failure.retry_after is not None else (retry_after or 0.0)
-        return HiveRateLimited(message, retry_after=wait, status_code=failure.status_code or 429,
-                               provider=failure.provider, source="provider", **fields)
+        return HiveRateLimited(
+            message,
+            retry_after=wait,
+            status_code=failure.status_code or 429,
+            provider=failure.provider,
+            source="provider",
+            **fields,
+        )
     return HiveModelError(message, status_code=failure.status_code, provider=failure.provider, **fields)

@@ -31,7 +31,11 @@ def _one_message(model: str, blob: str) -> int:
 
 @lru_cache(maxsize=65_536)
 def _plain_message(model: str, role: str, content: str, name: str | None) -> int:
-    message = {"role": role, "content": content} if name is None else {"role": role, "content": content, "name": name}
+    message = (
+        {"role": role, "content": content}
+        if name is None
+        else {"role": role, "content": content, "name": name}
+    )
     return int(load_litellm().token_counter(model=model, messages=[message])) - _primer(model)
 
 
@@ -44,8 +48,12 @@ def estimate_message_tokens(messages: Sequence[Mapping[str, Any]], model: str) -
     try:
         for message in messages:
             content, role, name = message.get("content"), message.get("role"), message.get("name")
-            if (isinstance(content, str) and isinstance(role, str) and (name is None or isinstance(name, str))
-                    and message.keys() in _PLAIN_KEYS):
+            if (
+                isinstance(content, str)
+                and isinstance(role, str)
+                and (name is None or isinstance(name, str))
+                and message.keys() in _PLAIN_KEYS
+            ):
                 # Plain text turns (most of a history) are keyed without serialising them.
                 total += _plain_message(model, role, content, name)
             else:

@@ -62,9 +62,12 @@ def _limiter_from(config: GuardConfig, clock: Clock, store: LimiterStore | None)
 
 def _retry_from(config: GuardConfig) -> RetryPolicy:
     return RetryPolicy(
-        max_attempts=config.max_attempts, deadline_s=config.deadline_s,
-        initial_backoff_s=config.initial_backoff_s, max_backoff_s=config.max_backoff_s,
-        multiplier=config.backoff_multiplier, jitter=config.jitter,
+        max_attempts=config.max_attempts,
+        deadline_s=config.deadline_s,
+        initial_backoff_s=config.initial_backoff_s,
+        max_backoff_s=config.max_backoff_s,
+        multiplier=config.backoff_multiplier,
+        jitter=config.jitter,
     )
 
 
@@ -160,10 +163,15 @@ class Guard:
             if found is None:
                 cfg = self.config
                 found = self._breakers[name] = CircuitBreaker(
-                    name, failure_threshold=cfg.failure_threshold,
-                    failure_rate_threshold=cfg.failure_rate_threshold, window_s=cfg.failure_window_s,
-                    min_calls=cfg.min_calls, cooldown_s=cfg.cooldown_s, probe_timeout_s=cfg.probe_timeout_s,
-                    clock=self.clock, listeners=self._breaker_listeners,
+                    name,
+                    failure_threshold=cfg.failure_threshold,
+                    failure_rate_threshold=cfg.failure_rate_threshold,
+                    window_s=cfg.failure_window_s,
+                    min_calls=cfg.min_calls,
+                    cooldown_s=cfg.cooldown_s,
+                    probe_timeout_s=cfg.probe_timeout_s,
+                    clock=self.clock,
+                    listeners=self._breaker_listeners,
                 )
             return found
 
@@ -176,7 +184,9 @@ class Guard:
     # -- shared pieces -----------------------------------------------------
 
     def _chain(self, model: str, fallbacks: Sequence[str] | None) -> tuple[str, ...]:
-        extra = self.fallbacks if fallbacks is None else check_fallbacks(fallbacks, self.config.allowed_models)
+        extra = (
+            self.fallbacks if fallbacks is None else check_fallbacks(fallbacks, self.config.allowed_models)
+        )
         if not extra:
             return (model,)
         return (model, *(m for m in extra if m != model))
@@ -188,8 +198,9 @@ class Guard:
         return float(tokens(model)) if callable(tokens) else float(tokens)
 
     def _run(self, model: str, start: float) -> RetryRun:
-        return RetryRun(self.retry, model, clock=self.clock, rng=self.rng, listeners=self._attempt_listeners,
-                        start=start)
+        return RetryRun(
+            self.retry, model, clock=self.clock, rng=self.rng, listeners=self._attempt_listeners, start=start
+        )
 
     @staticmethod
     def _record(breaker: CircuitBreaker, permit: Any, exc: BaseException) -> None:
@@ -210,7 +221,9 @@ class Guard:
 
     # -- sync driver -------------------------------------------------------
 
-    def _attempt_sync(self, invoke: Callable[[str], T], model: str, key: str, tenant: str, tokens: float) -> T:
+    def _attempt_sync(
+        self, invoke: Callable[[str], T], model: str, key: str, tenant: str, tokens: float
+    ) -> T:
         reservation = self.limiter.acquire(tenant, model, tokens)
         breaker = self.breaker(key)
         try:
@@ -231,8 +244,9 @@ class Guard:
         if reservation.takes:
             self.limiter.settle(reservation, reported_tokens(result))
 
-    def _one_model_sync(self, start: float, invoke: Callable[[str], T], model: str, key: str, tenant: str,
-                        tokens: float) -> T:
+    def _one_model_sync(
+        self, start: float, invoke: Callable[[str], T], model: str, key: str, tenant: str, tokens: float
+    ) -> T:
         run = self._run(model, start)
         try:
             # First attempt straight away; tenacity drives the retries only when
@@ -305,8 +319,9 @@ class Guard:
 
     # -- async driver ------------------------------------------------------
 
-    async def _attempt_async(self, invoke: Callable[[str], Awaitable[T]], model: str, key: str, tenant: str,
-                             tokens: float) -> T:
+    async def _attempt_async(
+        self, invoke: Callable[[str], Awaitable[T]], model: str, key: str, tenant: str, tokens: float
+    ) -> T:
         reservation = await self.limiter.aacquire(tenant, model, tokens)
         breaker = self.breaker(key)
         try:
@@ -324,8 +339,15 @@ class Guard:
             await self.limiter.asettle(reservation, reported_tokens(result))
         return result
 
-    async def _one_model_async(self, start: float, invoke: Callable[[str], Awaitable[T]], model: str, key: str,
-                               tenant: str, tokens: float) -> T:
+    async def _one_model_async(
+        self,
+        start: float,
+        invoke: Callable[[str], Awaitable[T]],
+        model: str,
+        key: str,
+        tenant: str,
+        tokens: float,
+    ) -> T:
         run = self._run(model, start)
         try:
             try:
@@ -381,16 +403,18 @@ class Guard:
         if not isinstance(model, str) or not model:
             from hive_middleware.errors import HiveValidationError
 
-            raise HiveValidationError("guarded completion needs model='...' (a litellm model name)",
-                                      field="model")
+            raise HiveValidationError(
+                "guarded completion needs model='...' (a litellm model name)", field="model"
+            )
         # The guard owns retries: the SDKs' own retries would hide attempts and Retry-After from it.
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("num_retries", 0)
         base = kwargs.get("api_base") or kwargs.get("base_url")
         return model, (lambda name: f"{name}@{base}") if base else (lambda name: name)
 
-    def completion(self, *, tenant: str | None = None, fallbacks: Sequence[str] | None = None,
-                   **kwargs: Any) -> Any:
+    def completion(
+        self, *, tenant: str | None = None, fallbacks: Sequence[str] | None = None, **kwargs: Any
+    ) -> Any:
         """``litellm.completion(**kwargs)``, guarded (see :meth:`execute`).
 
         Args:
@@ -415,11 +439,18 @@ class Guard:
         def invoke(name: str) -> Any:
             return fn(**{**kwargs, "model": name})
 
-        return self.execute(invoke, model=model, tenant=tenant, fallbacks=fallbacks,
-                            tokens=lambda name: estimate_call_tokens(kwargs, name), deployment=deployment)
+        return self.execute(
+            invoke,
+            model=model,
+            tenant=tenant,
+            fallbacks=fallbacks,
+            tokens=lambda name: estimate_call_tokens(kwargs, name),
+            deployment=deployment,
+        )
 
-    async def acompletion(self, *, tenant: str | None = None, fallbacks: Sequence[str] | None = None,
-                          **kwargs: Any) -> Any:
+    async def acompletion(
+        self, *, tenant: str | None = None, fallbacks: Sequence[str] | None = None, **kwargs: Any
+    ) -> Any:
         """``await litellm.acompletion(**kwargs)``, guarded (see :meth:`completion`)."""
         model, deployment = self._completion_kwargs(kwargs)
         fn = self._acompletion_fn
@@ -431,6 +462,11 @@ class Guard:
         def invoke(name: str) -> Awaitable[Any]:
             return fn(**{**kwargs, "model": name})
 
-        return await self.aexecute(invoke, model=model, tenant=tenant, fallbacks=fallbacks,
-                                   tokens=lambda name: estimate_call_tokens(kwargs, name),
-                                   deployment=deployment)
+        return await self.aexecute(
+            invoke,
+            model=model,
+            tenant=tenant,
+            fallbacks=fallbacks,
+            tokens=lambda name: estimate_call_tokens(kwargs, name),
+            deployment=deployment,
+        )

@@ -43,8 +43,13 @@ def set_default_guard(guard: Guard | None) -> None:
         _default = guard
 
 
-def guarded_completion(*, guard: Guard | None = None, tenant: str | None = None,
-                       fallbacks: Sequence[str] | None = None, **kwargs: Any) -> Any:
+def guarded_completion(
+    *,
+    guard: Guard | None = None,
+    tenant: str | None = None,
+    fallbacks: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> Any:
     """``litellm.completion(**kwargs)`` behind limiter → breaker → retry → fallbacks.
 
     Args:
@@ -64,8 +69,13 @@ def guarded_completion(*, guard: Guard | None = None, tenant: str | None = None,
     return (guard or default_guard()).completion(tenant=tenant, fallbacks=fallbacks, **kwargs)
 
 
-async def aguarded_completion(*, guard: Guard | None = None, tenant: str | None = None,
-                              fallbacks: Sequence[str] | None = None, **kwargs: Any) -> Any:
+async def aguarded_completion(
+    *,
+    guard: Guard | None = None,
+    tenant: str | None = None,
+    fallbacks: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> Any:
     """``await litellm.acompletion(**kwargs)`` guarded; see :func:`guarded_completion`."""
     return await (guard or default_guard()).acompletion(tenant=tenant, fallbacks=fallbacks, **kwargs)
 
@@ -75,12 +85,15 @@ def _accepts_model_kwarg(fn: Callable[..., Any]) -> bool:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any((p.name == "model" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or
-               p.kind is p.VAR_KEYWORD for p in params)
+    return any(
+        (p.name == "model" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or p.kind is p.VAR_KEYWORD
+        for p in params
+    )
 
 
-def _wrap(fn: F, *, model: str | None, tenant: str | None, guard: Guard | None,
-          fallbacks: Sequence[str] | None) -> F:
+def _wrap(
+    fn: F, *, model: str | None, tenant: str | None, guard: Guard | None, fallbacks: Sequence[str] | None
+) -> F:
     if fallbacks and not _accepts_model_kwarg(fn):
         raise HiveConfigError(
             f"@guarded(fallbacks=...) needs {fn.__qualname__} to take a 'model' keyword argument, "
@@ -111,7 +124,8 @@ def _wrap(fn: F, *, model: str | None, tenant: str | None, guard: Guard | None,
                 return cast(Awaitable[Any], fn(*args, **with_model(kwargs, chosen, primary)))
 
             return await (guard or default_guard()).aexecute(
-                invoke, model=primary, tenant=tenant, fallbacks=fallbacks or (), tokens=tokens)
+                invoke, model=primary, tenant=tenant, fallbacks=fallbacks or (), tokens=tokens
+            )
 
         return cast(F, async_wrapper)
 
@@ -123,7 +137,8 @@ def _wrap(fn: F, *, model: str | None, tenant: str | None, guard: Guard | None,
             return fn(*args, **with_model(kwargs, chosen, primary))
 
         return (guard or default_guard()).execute(
-            invoke, model=primary, tenant=tenant, fallbacks=fallbacks or (), tokens=tokens)
+            invoke, model=primary, tenant=tenant, fallbacks=fallbacks or (), tokens=tokens
+        )
 
     return cast(F, sync_wrapper)
 
@@ -134,7 +149,10 @@ def guarded(fn: F, /) -> F: ...
 
 @overload
 def guarded(
-    *, model: str | None = None, tenant: str | None = None, guard: Guard | None = None,
+    *,
+    model: str | None = None,
+    tenant: str | None = None,
+    guard: Guard | None = None,
     fallbacks: Sequence[str] | None = None,
 ) -> Callable[[F], F]: ...
 

@@ -147,7 +147,9 @@ class RateLimiter:
                     f"the call needs about {tokens:.0f} tokens but the token budget of model {model!r} "
                     f"holds at most {limit.token_spec.capacity:.0f}; shorten the messages or max_tokens, "
                     "or raise tokens_per_minute",
-                    field="tokens", tenant=tenant, model=model,
+                    field="tokens",
+                    tenant=tenant,
+                    model=model,
                 )
             takes.append(((tenant, model, "tokens"), limit.token_spec, float(tokens)))
         return tuple(takes)
@@ -156,11 +158,15 @@ class RateLimiter:
         return HiveRateLimited(
             f"rate limit for tenant {tenant!r} and model {model!r}: the next slot is {retry_after:.3f}s "
             f"away, more than the {self.max_wait_s}s this call may wait; retry later or raise the budget",
-            retry_after=retry_after, tenant=tenant, model=model, source="local",
+            retry_after=retry_after,
+            tenant=tenant,
+            model=model,
+            source="local",
         )
 
-    def reserve(self, tenant: str, model: str, tokens: float = 0.0, *,
-                max_wait_s: float | None = None) -> Reservation:
+    def reserve(
+        self, tenant: str, model: str, tokens: float = 0.0, *, max_wait_s: float | None = None
+    ) -> Reservation:
         """Take a slot without sleeping; the caller must wait ``reservation.wait`` itself.
 
         Raises:
@@ -177,8 +183,9 @@ class RateLimiter:
             raise self._refused(tenant, model, outcome.wait)
         return Reservation(tenant, model, float(tokens), outcome.wait, takes)
 
-    def acquire(self, tenant: str, model: str, tokens: float = 0.0, *,
-                max_wait_s: float | None = None) -> Reservation:
+    def acquire(
+        self, tenant: str, model: str, tokens: float = 0.0, *, max_wait_s: float | None = None
+    ) -> Reservation:
         """Reserve one request and ``tokens`` tokens, sleeping until the slot comes.
 
         Args:
@@ -203,8 +210,9 @@ class RateLimiter:
                 raise
         return reservation
 
-    async def aacquire(self, tenant: str, model: str, tokens: float = 0.0, *,
-                       max_wait_s: float | None = None) -> Reservation:
+    async def aacquire(
+        self, tenant: str, model: str, tokens: float = 0.0, *, max_wait_s: float | None = None
+    ) -> Reservation:
         """Async :meth:`acquire`; a cancelled wait gives the slot back."""
         takes = self._takes(tenant, model, tokens)
         if not takes:

@@ -45,8 +45,9 @@ def check_fallbacks(fallbacks: Iterable[str], allowed: Iterable[str] = ()) -> tu
     seen: set[str] = set()
     for model in models:
         if not isinstance(model, str) or not model.strip():
-            raise HiveConfigError(f"fallback model names must be non-empty strings, got {model!r}",
-                                  key="guard.fallbacks")
+            raise HiveConfigError(
+                f"fallback model names must be non-empty strings, got {model!r}", key="guard.fallbacks"
+            )
         if model in seen:
             raise HiveConfigError(f"fallback model {model!r} is listed twice", key="guard.fallbacks")
         seen.add(model)
@@ -54,6 +55,7 @@ def check_fallbacks(fallbacks: Iterable[str], allowed: Iterable[str] = ()) -> tu
             raise HiveConfigError(
                 f"fallback model {model!r} is unknown: litellm's model map does not list it and it is not "
                 "in guard.allowed_models; fix the name or add it to allowed_models",
-                key="guard.fallbacks", model=model,
+                key="guard.fallbacks",
+                model=model,
             )
     return models

@@ -81,18 +81,30 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, bool, str]] = [
-            ("max_attempts", isinstance(self.max_attempts, int) and self.max_attempts >= 1, "an integer >= 1"),
+            (
+                "max_attempts",
+                isinstance(self.max_attempts, int) and self.max_attempts >= 1,
+                "an integer >= 1",
+            ),
             ("deadline_s", math.isfinite(self.deadline_s) and self.deadline_s > 0, "> 0 seconds"),
-            ("initial_backoff_s", math.isfinite(self.initial_backoff_s) and self.initial_backoff_s >= 0,
-             ">= 0 seconds"),
-            ("max_backoff_s", math.isfinite(self.max_backoff_s) and self.max_backoff_s >= self.initial_backoff_s,
-             ">= initial_backoff_s"),
+            (
+                "initial_backoff_s",
+                math.isfinite(self.initial_backoff_s) and self.initial_backoff_s >= 0,
+                ">= 0 seconds",
+            ),
+            (
+                "max_backoff_s",
+                math.isfinite(self.max_backoff_s) and self.max_backoff_s >= self.initial_backoff_s,
+                ">= initial_backoff_s",
+            ),
             ("multiplier", math.isfinite(self.multiplier) and self.multiplier >= 1, ">= 1"),
             ("jitter", 0 <= self.jitter <= 1, "in [0, 1]"),
         ]
         for name, ok, want in checks:
             if not ok:
-                raise HiveConfigError(f"retry policy {name} must be {want}, got {getattr(self, name)!r}", key=name)
+                raise HiveConfigError(
+                    f"retry policy {name} must be {want}, got {getattr(self, name)!r}", key=name
+                )
 
     def backoff(self, attempt: int, draw: float) -> float:
         """Wait after failed attempt number ``attempt`` (1-based) given a uniform ``draw``."""
@@ -119,7 +131,9 @@ class RetryPolicy:
         if attempt >= self.max_attempts:
             return RetryDecision(False, delay, f"{self.max_attempts} attempts used")
         if elapsed + delay > self.deadline_s:
-            return RetryDecision(False, delay, f"waiting {delay:.3f}s would pass the {self.deadline_s:g}s deadline")
+            return RetryDecision(
+                False, delay, f"waiting {delay:.3f}s would pass the {self.deadline_s:g}s deadline"
+            )
         return RetryDecision(True, delay, "retryable")
 
 
@@ -175,9 +189,16 @@ class RetryRun:
         offset: Attempts made before tenacity took over.
     """
 
-    def __init__(self, policy: RetryPolicy, model: str, *, clock: Clock = SYSTEM_CLOCK,
-                 rng: random.Random | None = None, listeners: tuple[AttemptListener, ...] = (),
-                 start: float | None = None) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        model: str,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+        listeners: tuple[AttemptListener, ...] = (),
+        start: float | None = None,
+    ) -> None:
         self.policy = policy
         self.model = model
         self.clock = clock
@@ -196,13 +217,17 @@ class RetryRun:
         failure = self.failure if outcome != "success" else None
         decision = self.decision
         event = AttemptEvent(
-            self.model, attempt, outcome,
+            self.model,
+            attempt,
+            outcome,
             failure.kind if failure else None,
             failure.status_code if failure else None,
             failure.provider if failure else None,
             decision.delay if (decision is not None and outcome == "retry") else 0.0,
             failure.retry_after if failure else None,
-            self.clock.now() - self.start, self.clock.wall(), reason,
+            self.clock.now() - self.start,
+            self.clock.wall(),
+            reason,
         )
         for listener in self.listeners:
             try:
@@ -227,7 +252,9 @@ class RetryRun:
         """
         self.attempts = attempt
         self.failure = classify(exc)
-        self.decision = self.policy.decide(attempt, self.failure, self.clock.now() - self.start, self.rng.random())
+        self.decision = self.policy.decide(
+            attempt, self.failure, self.clock.now() - self.start, self.rng.random()
+        )
         if not self.failure.retryable:
             self._emit(attempt, "fatal", self.decision.reason)
             return False
@@ -267,13 +294,15 @@ def retrying(run: RetryRun) -> tenacity.Retrying:
     """A tenacity ``Retrying`` driven by ``run`` (sleeps on its clock; re-raises the last error)."""
     import tenacity
 
-    return tenacity.Retrying(retry=run.should_retry, wait=run.wait, stop=run.stop,
-                             sleep=run.clock.sleep, reraise=True)
+    return tenacity.Retrying(
+        retry=run.should_retry, wait=run.wait, stop=run.stop, sleep=run.clock.sleep, reraise=True
+    )
 
 
 def aretrying(run: RetryRun) -> tenacity.AsyncRetrying:
     """A tenacity ``AsyncRetrying`` driven by ``run`` (awaits its clock's ``asleep``)."""
     import tenacity
 
-    return tenacity.AsyncRetrying(retry=run.should_retry, wait=run.wait, stop=run.stop,
-                                  sleep=run.clock.asleep, reraise=True)
+    return tenacity.AsyncRetrying(
+        retry=run.should_retry, wait=run.wait, stop=run.stop, sleep=run.clock.asleep, reraise=True
+    )

@@ -24,8 +24,9 @@ class ManualClock:
             if false time stays frozen and sleeps are only recorded.
     """
 
-    def __init__(self, start: float = 1_000.0, *, wall_start: float = 1_700_000_000.0,
-                 advance_on_sleep: bool = True) -> None:
+    def __init__(
+        self, start: float = 1_000.0, *, wall_start: float = 1_700_000_000.0, advance_on_sleep: bool = True
+    ) -> None:
         self._lock = threading.Lock()
         self._t = start
         self._wall_offset = wall_start - start

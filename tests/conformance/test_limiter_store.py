@@ -16,6 +16,7 @@ def make_store(request: pytest.FixtureRequest) -> Callable[[], LimiterStore]:
 
 
 @pytest.mark.parametrize("check", LIMITER_STORE_CHECKS, ids=lambda c: c.__name__)
-def test_limiter_store_conformance(check: Callable[[Callable[[], LimiterStore]], None],
-                                   make_store: Callable[[], LimiterStore]) -> None:
+def test_limiter_store_conformance(
+    check: Callable[[Callable[[], LimiterStore]], None], make_store: Callable[[], LimiterStore]
+) -> None:
     check(make_store)

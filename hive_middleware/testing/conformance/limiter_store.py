@@ -63,7 +63,12 @@ def check_all_or_nothing_across_buckets(make: LimiterStoreFactory) -> None:
 def check_keys_are_isolated(make: LimiterStoreFactory) -> None:
     """Tenants, models and dimensions never share a bucket."""
     store = make()
-    for key in [KEY, ("other", "model", "requests"), ("tenant", "other", "requests"), ("tenant", "model", "tokens")]:
+    for key in [
+        KEY,
+        ("other", "model", "requests"),
+        ("tenant", "other", "requests"),
+        ("tenant", "model", "tokens"),
+    ]:
         assert store.reserve([(key, SPEC, 3)], 0.0, 0.0).granted
 
 

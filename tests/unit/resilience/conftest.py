@@ -25,7 +25,9 @@ def litellm() -> Any:
 
 
 def response(status: int, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, headers=headers or {}, request=httpx.Request("POST", "https://api.openai.com/v1"))
+    return httpx.Response(
+        status, headers=headers or {}, request=httpx.Request("POST", "https://api.openai.com/v1")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +38,9 @@ def errors(litellm: Any) -> Any:
         @staticmethod
         def rate_limit(retry_after: str | None = None, model: str = "gpt-4o") -> Exception:
             headers = {"retry-after": retry_after} if retry_after is not None else {}
-            return litellm.RateLimitError("slow down", llm_provider="openai", model=model,
-                                          response=response(429, headers))
+            return litellm.RateLimitError(
+                "slow down", llm_provider="openai", model=model, response=response(429, headers)
+            )
 
         @staticmethod
         def unavailable(model: str = "gpt-4o") -> Exception:

@@ -14,8 +14,27 @@ from hive_middleware.errors import HiveDataError
 
 @pytest.mark.slow
 def test_bench_guard_writes_the_contract_keys(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["bench", "guard", "--out", str(tmp_path), "--pairs", "20", "--window-s", "0.5",
-                                      "--windows", "1", "--rate", "40", "--tasks", "5", "--callers", "20"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "guard",
+            "--out",
+            str(tmp_path),
+            "--pairs",
+            "20",
+            "--window-s",
+            "0.5",
+            "--windows",
+            "1",
+            "--rate",
+            "40",
+            "--tasks",
+            "5",
+            "--callers",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads((tmp_path / "bench_guard.json").read_text())
     assert set(payload["overhead_ms"]) == {"p50", "p95"}

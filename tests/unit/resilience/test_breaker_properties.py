@@ -30,8 +30,17 @@ operation = st.one_of(
 def test_invariants_hold_for_any_sequence(ops: list[tuple[str, int]]) -> None:
     clock = ManualClock()
     events: list[BreakerEvent] = []
-    breaker = CircuitBreaker("m", failure_threshold=3, failure_rate_threshold=0.5, min_calls=4, window_s=20,
-                             cooldown_s=10, probe_timeout_s=None, clock=clock, listeners=[events.append])
+    breaker = CircuitBreaker(
+        "m",
+        failure_threshold=3,
+        failure_rate_threshold=0.5,
+        min_calls=4,
+        window_s=20,
+        cooldown_s=10,
+        probe_timeout_s=None,
+        clock=clock,
+        listeners=[events.append],
+    )
     outstanding: list[Permit] = []
     for op, arg in ops:
         if op == "call":
@@ -43,7 +52,9 @@ def test_invariants_hold_for_any_sequence(ops: list[tuple[str, int]]) -> None:
             clock.advance(arg)
         elif outstanding:
             permit = outstanding.pop(arg % len(outstanding))
-            {"ok": breaker.record_success, "fail": breaker.record_failure, "release": breaker.release}[op](permit)
+            {"ok": breaker.record_success, "fail": breaker.record_failure, "release": breaker.release}[op](
+                permit
+            )
         state = breaker.state
         live_probes = [p for p in outstanding if p.probe and p.generation == breaker.generation]
         # Never more than one probe of the current half-open period is out.

@@ -47,15 +47,22 @@ def test_refill_is_capped_and_adjust_refunds_or_charges() -> None:
     assert state.level == 10
 
 
-@pytest.mark.parametrize(("capacity", "rate"), [(0, 1), (0.5, 1), (1, 0), (1, -2), (float("inf"), 1), (1, float("nan"))])
+@pytest.mark.parametrize(
+    ("capacity", "rate"), [(0, 1), (0.5, 1), (1, 0), (1, -2), (float("inf"), 1), (1, float("nan"))]
+)
 def test_bad_specs_raise_config_error(capacity: float, rate: float) -> None:
     with pytest.raises(HiveConfigError):
         BucketSpec(capacity=capacity, refill_per_s=rate)
 
 
-@given(st.lists(st.floats(min_value=0, max_value=5), min_size=1, max_size=40),
-       st.floats(min_value=0.5, max_value=50), st.integers(min_value=1, max_value=20))
-def test_granted_units_never_exceed_capacity_plus_refill(gaps: list[float], rate: float, capacity: int) -> None:
+@given(
+    st.lists(st.floats(min_value=0, max_value=5), min_size=1, max_size=40),
+    st.floats(min_value=0.5, max_value=50),
+    st.integers(min_value=1, max_value=20),
+)
+def test_granted_units_never_exceed_capacity_plus_refill(
+    gaps: list[float], rate: float, capacity: int
+) -> None:
     spec = BucketSpec(capacity=capacity, refill_per_s=rate)
     state = BucketState(level=capacity, updated=0.0)
     now, granted_ready = 0.0, []

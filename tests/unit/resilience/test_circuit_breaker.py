@@ -38,8 +38,9 @@ def test_consecutive_failures_open_and_a_success_resets_the_count(clock: ManualC
 
 
 def test_failure_rate_over_the_window_opens(clock: ManualClock) -> None:
-    breaker = CircuitBreaker("m", failure_threshold=100, failure_rate_threshold=0.5, window_s=10, min_calls=6,
-                             clock=clock)
+    breaker = CircuitBreaker(
+        "m", failure_threshold=100, failure_rate_threshold=0.5, window_s=10, min_calls=6, clock=clock
+    )
     for failed in [True, False, True, False, True]:
         permit = breaker.before_call()
         (breaker.record_failure if failed else breaker.record_success)(permit)
@@ -50,8 +51,9 @@ def test_failure_rate_over_the_window_opens(clock: ManualClock) -> None:
 
 
 def test_old_failures_slide_out_of_the_window(clock: ManualClock) -> None:
-    breaker = CircuitBreaker("m", failure_threshold=100, failure_rate_threshold=0.5, window_s=10, min_calls=4,
-                             clock=clock)
+    breaker = CircuitBreaker(
+        "m", failure_threshold=100, failure_rate_threshold=0.5, window_s=10, min_calls=4, clock=clock
+    )
     fail(breaker, 1)
     breaker.record_success(breaker.before_call())
     fail(breaker, 1)
@@ -125,7 +127,9 @@ def test_released_or_timed_out_probe_is_replaced(clock: ManualClock) -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
-def test_a_failing_listener_never_breaks_the_call(clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_listener_never_breaks_the_call(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
     def boom(event: BreakerEvent) -> None:
         raise RuntimeError("listener bug")
 
@@ -151,8 +155,15 @@ def test_protect_records_outcomes(clock: ManualClock) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"failure_threshold": 0}, {"failure_rate_threshold": 1.5}, {"failure_rate_threshold": 0}, {"window_s": 0},
-     {"min_calls": 0}, {"cooldown_s": -1}, {"probe_timeout_s": 0}],
+    [
+        {"failure_threshold": 0},
+        {"failure_rate_threshold": 1.5},
+        {"failure_rate_threshold": 0},
+        {"window_s": 0},
+        {"min_calls": 0},
+        {"cooldown_s": -1},
+        {"probe_timeout_s": 0},
+    ],
 )
 def test_bad_configuration_raises(kwargs: dict[str, float]) -> None:
     with pytest.raises(HiveConfigError):

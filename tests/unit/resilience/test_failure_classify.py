@@ -25,16 +25,25 @@ from hive_middleware.resilience.classify import classify, parse_retry_after, to_
         ("context_window", "context_window", False, "success", 400),
     ],
 )
-def test_litellm_exceptions(errors: Any, factory: str, kind: str, retryable: bool, verdict: str, status: int) -> None:
+def test_litellm_exceptions(
+    errors: Any, factory: str, kind: str, retryable: bool, verdict: str, status: int
+) -> None:
     failure = classify(getattr(errors, factory)())
     assert (failure.kind, failure.retryable, failure.verdict, failure.status_code, failure.provider) == (
-        kind, retryable, verdict, status, "openai")
+        kind,
+        retryable,
+        verdict,
+        status,
+        "openai",
+    )
 
 
 def test_exceptions_raised_through_litellm_mock_response(litellm: Any, errors: Any) -> None:
     for exc, kind in [(errors.rate_limit("3"), "rate_limit"), (errors.bad_request(), "client")]:
         with pytest.raises(Exception) as info:
-            litellm.completion(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], mock_response=exc)
+            litellm.completion(
+                model="gpt-4o", messages=[{"role": "user", "content": "hi"}], mock_response=exc
+            )
         assert classify(info.value).kind == kind
     assert classify(info.value).retry_after is None
 
@@ -73,5 +82,7 @@ def test_translation_keeps_status_provider_and_hints(errors: Any) -> None:
     assert (err.status_code, err.provider, err.model, err.attempts) == (503, "openai", "gpt-4o", 3)
     assert "HTTP 503" in err.message and "fallback" in err.message
     limited = to_hive_error(errors.rate_limit("4"), "gpt-4o", classify(errors.rate_limit("4")), attempts=2)
-    assert isinstance(limited, HiveRateLimited) and limited.retry_after == 4.0 and limited.source == "provider"
+    assert (
+        isinstance(limited, HiveRateLimited) and limited.retry_after == 4.0 and limited.source == "provider"
+    )
     assert to_hive_error(ValueError(), "m", classify(ValueError()), attempts=1) is None

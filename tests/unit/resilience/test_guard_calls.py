@@ -42,12 +42,20 @@ class Script:
         return await self.litellm.acompletion(**self._next(kwargs))
 
 
-def make_guard(clock: ManualClock, script: Script, **config: Any) -> tuple[Guard, list[AttemptEvent], list[BreakerEvent]]:
+def make_guard(
+    clock: ManualClock, script: Script, **config: Any
+) -> tuple[Guard, list[AttemptEvent], list[BreakerEvent]]:
     attempts: list[AttemptEvent] = []
     changes: list[BreakerEvent] = []
     settings = {"initial_backoff_s": 1.0, "jitter": 0.0, **config}
-    guard = Guard(GuardConfig(**settings), clock=clock, completion_fn=script.completion,
-                  acompletion_fn=script.acompletion, on_attempt=[attempts.append], on_breaker=[changes.append])
+    guard = Guard(
+        GuardConfig(**settings),
+        clock=clock,
+        completion_fn=script.completion,
+        acompletion_fn=script.acompletion,
+        on_attempt=[attempts.append],
+        on_breaker=[changes.append],
+    )
     return guard, attempts, changes
 
 
@@ -60,10 +68,15 @@ def test_429_with_retry_after_then_success(clock: ManualClock, litellm: Any, err
     guard, attempts, _ = make_guard(clock, script)
     assert content(guarded_completion(guard=guard, model="gpt-4o", messages=MESSAGES)) == "hello"
     assert clock.sleeps == [5.0]
-    assert [(a.outcome, a.kind, a.delay) for a in attempts] == [("retry", "rate_limit", 5.0), ("success", None, 0.0)]
+    assert [(a.outcome, a.kind, a.delay) for a in attempts] == [
+        ("retry", "rate_limit", 5.0),
+        ("success", None, 0.0),
+    ]
 
 
-def test_persistent_503_raises_typed_model_error_with_cause(clock: ManualClock, litellm: Any, errors: Any) -> None:
+def test_persistent_503_raises_typed_model_error_with_cause(
+    clock: ManualClock, litellm: Any, errors: Any
+) -> None:
     script = Script(litellm, *[errors.unavailable() for _ in range(4)])
     guard, attempts, _ = make_guard(clock, script, max_attempts=4)
     with pytest.raises(HiveModelError) as info:
@@ -76,8 +89,9 @@ def test_persistent_503_raises_typed_model_error_with_cause(clock: ManualClock, 
 
 
 @pytest.mark.parametrize("factory", ["bad_request", "content_policy", "auth", "context_window"])
-def test_non_retryable_errors_are_not_retried_nor_fallen_back(clock: ManualClock, litellm: Any, errors: Any,
-                                                              factory: str) -> None:
+def test_non_retryable_errors_are_not_retried_nor_fallen_back(
+    clock: ManualClock, litellm: Any, errors: Any, factory: str
+) -> None:
     script = Script(litellm, getattr(errors, factory)())
     guard, _, _ = make_guard(clock, script, fallbacks=("gpt-4o-mini",))
     with pytest.raises(HiveModelError) as info:
@@ -95,8 +109,9 @@ def test_mock_response_exception_passed_by_the_caller(clock: ManualClock, litell
     assert clock.sleeps == [2.0]
 
 
-def test_breaker_opens_then_refuses_without_calling_then_probes(clock: ManualClock, litellm: Any,
-                                                                 errors: Any) -> None:
+def test_breaker_opens_then_refuses_without_calling_then_probes(
+    clock: ManualClock, litellm: Any, errors: Any
+) -> None:
     script = Script(litellm, *[errors.unavailable() for _ in range(3)])
     guard, _, changes = make_guard(clock, script, max_attempts=1, failure_threshold=3, cooldown_s=30)
     for _ in range(3):
@@ -118,8 +133,9 @@ def test_fallback_answers_when_primary_is_out(clock: ManualClock, litellm: Any, 
     assert [(a.model, a.outcome) for a in attempts][-1] == ("gpt-4o-mini", "success")
 
 
-def test_all_models_failing_raise_the_last_error_listing_the_others(clock: ManualClock, litellm: Any,
-                                                                     errors: Any) -> None:
+def test_all_models_failing_raise_the_last_error_listing_the_others(
+    clock: ManualClock, litellm: Any, errors: Any
+) -> None:
     script = Script(litellm, errors.unavailable(), errors.rate_limit("1"))
     guard, _, _ = make_guard(clock, script, max_attempts=1)
     with pytest.raises(HiveRateLimited) as info:
@@ -154,21 +170,34 @@ def test_local_rate_limit_is_typed_and_falls_back(clock: ManualClock, litellm: A
 def test_tokens_estimated_before_and_corrected_after(clock: ManualClock, litellm: Any) -> None:
     store = InMemoryLimiterStore()
     script = Script(litellm)
-    guard = Guard(GuardConfig(tokens_per_minute=10_000), clock=clock, store=store, completion_fn=script.completion)
+    guard = Guard(
+        GuardConfig(tokens_per_minute=10_000), clock=clock, store=store, completion_fn=script.completion
+    )
     guard.completion(model="gpt-4o", messages=MESSAGES, max_tokens=500, tenant="acme")
     # mock_response reports 30 total tokens: the 500-token completion budget came back.
     assert store.level(("acme", "gpt-4o", "tokens")) == pytest.approx(10_000 - 30)
 
 
 def test_message_estimate_matches_litellm_whole_list_count(litellm: Any) -> None:
-    messages = [*MESSAGES, {"role": "assistant", "content": "hi", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "a.py b.py"}, {"role": "user", "name": "bo", "content": "ok"}]
+    messages = [
+        *MESSAGES,
+        {
+            "role": "assistant",
+            "content": "hi",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "a.py b.py"},
+        {"role": "user", "name": "bo", "content": "ok"},
+    ]
     for model in ("gpt-4o", "claude-3-5-sonnet-20240620"):
-        assert estimate_message_tokens(messages, model) == litellm.token_counter(model=model, messages=messages)
+        assert estimate_message_tokens(messages, model) == litellm.token_counter(
+            model=model, messages=messages
+        )
 
 
-def test_deadline_stops_a_retry_that_would_wait_past_it(clock: ManualClock, litellm: Any, errors: Any) -> None:
+def test_deadline_stops_a_retry_that_would_wait_past_it(
+    clock: ManualClock, litellm: Any, errors: Any
+) -> None:
     script = Script(litellm, errors.rate_limit("50"))
     guard, attempts, _ = make_guard(clock, script, deadline_s=20)
     with pytest.raises(HiveRateLimited) as info:
@@ -212,16 +241,26 @@ def test_unknown_fallbacks_are_refused_at_construction(clock: ManualClock) -> No
         guard.completion(model="gpt-4o", messages=MESSAGES, fallbacks=["nope-model-x"])
 
 
-@pytest.mark.parametrize("bad", [{"requests_per_minute": -5}, {"tokens_per_minute": 0}, {"cooldown_s": 0},
-                                 {"failure_threshold": 0}, {"jitter": 2}, {"requests_per_minute": 0.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"requests_per_minute": -5},
+        {"tokens_per_minute": 0},
+        {"cooldown_s": 0},
+        {"failure_threshold": 0},
+        {"jitter": 2},
+        {"requests_per_minute": 0.5},
+    ],
+)
 def test_bad_guard_configuration_raises_config_error(bad: dict[str, float]) -> None:
     with pytest.raises(HiveConfigError):
         Guard(GuardConfig(**bad))
 
 
 def test_from_hive_config_takes_the_tenant(clock: ManualClock) -> None:
-    guard = Guard.from_config(HiveConfig.load(environ={}, tenant="acme", guard={"requests_per_minute": 5}),
-                              clock=clock)
+    guard = Guard.from_config(
+        HiveConfig.load(environ={}, tenant="acme", guard={"requests_per_minute": 5}), clock=clock
+    )
     assert guard.tenant == "acme" and guard.limiter.limit_for("x") is not None
 
 
@@ -321,4 +360,8 @@ def test_one_deadline_covers_the_fallbacks_too(clock: ManualClock, litellm: Any,
     assert clock.sleeps == [1.0, 2.0, 4.0]
     assert info.value.model == "gpt-4o-mini"
     last = attempts[-1]
-    assert (last.model, last.outcome, last.elapsed) == ("gpt-4o-mini", "give_up", 7.0) and "deadline" in last.reason
+    assert (last.model, last.outcome, last.elapsed) == (
+        "gpt-4o-mini",
+        "give_up",
+        7.0,
+    ) and "deadline" in last.reason

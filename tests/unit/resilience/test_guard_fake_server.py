@@ -40,7 +40,10 @@ def test_retry_after_from_a_real_429_is_honoured(clock: ManualClock, server: Fak
     assert len(server.requests) == 3  # no hidden SDK retries
     assert clock.sleeps == [2.0, 0.1]  # Retry-After, then plain backoff (0.05 * 2)
     assert [(e.status_code, e.retry_after, e.outcome) for e in events] == [
-        (429, 2.0, "retry"), (503, None, "retry"), (None, None, "success")]
+        (429, 2.0, "retry"),
+        (503, None, "retry"),
+        (None, None, "success"),
+    ]
 
 
 def test_persistent_503_opens_the_circuit(clock: ManualClock, server: FakeOpenAIServer) -> None:
@@ -55,7 +58,9 @@ def test_persistent_503_opens_the_circuit(clock: ManualClock, server: FakeOpenAI
     assert len(server.requests) == 4
 
 
-def test_429_beyond_the_deadline_surfaces_as_rate_limited(clock: ManualClock, server: FakeOpenAIServer) -> None:
+def test_429_beyond_the_deadline_surfaces_as_rate_limited(
+    clock: ManualClock, server: FakeOpenAIServer
+) -> None:
     server.push(Reply(429, {"retry-after": "600"}))
     with pytest.raises(HiveRateLimited) as info:
         call(make(clock, deadline_s=60), server)
@@ -67,6 +72,8 @@ def test_429_beyond_the_deadline_surfaces_as_rate_limited(clock: ManualClock, se
 async def test_async_path_against_the_server(clock: ManualClock, server: FakeOpenAIServer) -> None:
     server.push(Reply(429, {"retry-after-ms": "1500"}))
     guard = make(clock)
-    response = await guard.acompletion(model="openai/fake", api_base=server.url, api_key="x", messages=MESSAGES)
+    response = await guard.acompletion(
+        model="openai/fake", api_base=server.url, api_key="x", messages=MESSAGES
+    )
     assert response.choices[0].message.content == "ok"
     assert clock.sleeps == [1.5] and len(server.requests) == 2

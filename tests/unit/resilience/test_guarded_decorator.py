@@ -24,15 +24,17 @@ def guard(clock: ManualClock) -> Any:
     set_default_guard(None)
 
 
-def test_bare_decorator_retries_a_sync_function(guard: Guard, clock: ManualClock, litellm: Any,
-                                                errors: Any) -> None:
+def test_bare_decorator_retries_a_sync_function(
+    guard: Guard, clock: ManualClock, litellm: Any, errors: Any
+) -> None:
     script = [errors.unavailable(), "fine"]
 
     @guarded
     def ask(question: str) -> str:
         """Ask the model."""
-        response = litellm.completion(model="gpt-4o", messages=[{"role": "user", "content": question}],
-                                      mock_response=script.pop(0))
+        response = litellm.completion(
+            model="gpt-4o", messages=[{"role": "user", "content": question}], mock_response=script.pop(0)
+        )
         return str(response.choices[0].message.content)
 
     assert ask("hi") == "fine"
@@ -43,8 +45,9 @@ def test_bare_decorator_retries_a_sync_function(guard: Guard, clock: ManualClock
 
 
 @pytest.mark.anyio
-async def test_parametrised_decorator_on_async_function_with_fallback(clock: ManualClock, litellm: Any,
-                                                                      errors: Any) -> None:
+async def test_parametrised_decorator_on_async_function_with_fallback(
+    clock: ManualClock, litellm: Any, errors: Any
+) -> None:
     guard = Guard(GuardConfig(max_attempts=1), clock=clock)
     models: list[str] = []
 
@@ -69,8 +72,9 @@ def test_model_keyword_of_the_call_keys_the_breaker(guard: Guard, litellm: Any, 
     assert guard.breaker("gpt-4o-mini").state is BreakerState.OPEN
     with pytest.raises(HiveCircuitOpen):
         ask(model="gpt-4o-mini", messages=MESSAGES)
-    ok = guarded(guard=guard)(lambda *, model, messages: litellm.completion(model=model, messages=messages,
-                                                                          mock_response="ok"))
+    ok = guarded(guard=guard)(
+        lambda *, model, messages: litellm.completion(model=model, messages=messages, mock_response="ok")
+    )
     assert ok(model="gpt-4o", messages=MESSAGES).choices[0].message.content == "ok"
 
 

@@ -34,8 +34,12 @@ def test_refusal_is_typed_with_retry_after_and_takes_nothing(clock: ManualClock)
 
 
 def test_buckets_are_keyed_by_tenant_and_model_with_per_model_overrides(clock: ManualClock) -> None:
-    limiter = RateLimiter(RateLimit(requests=1, window_s=60), per_model={"big": RateLimit(requests=3, window_s=60)},
-                          clock=clock, max_wait_s=0)
+    limiter = RateLimiter(
+        RateLimit(requests=1, window_s=60),
+        per_model={"big": RateLimit(requests=3, window_s=60)},
+        clock=clock,
+        max_wait_s=0,
+    )
     limiter.acquire("a", "small")
     limiter.acquire("b", "small")  # another tenant has its own bucket
     limiter.acquire("a", "other")  # another model too
@@ -93,8 +97,14 @@ def test_request_larger_than_the_token_bucket_is_a_usage_error(clock: ManualCloc
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"requests": -1}, {"tokens": 0}, {"requests": 10, "window_s": 0}, {"requests": 1, "window_s": 60, "burst_s": 1},
-     {"requests": float("nan")}, {"tokens": 10, "burst_s": -3}],
+    [
+        {"requests": -1},
+        {"tokens": 0},
+        {"requests": 10, "window_s": 0},
+        {"requests": 1, "window_s": 60, "burst_s": 1},
+        {"requests": float("nan")},
+        {"tokens": 10, "burst_s": -3},
+    ],
 )
 def test_bad_limits_raise_config_error(kwargs: dict[str, float]) -> None:
     with pytest.raises(HiveConfigError):
@@ -138,7 +148,9 @@ def test_threads_race_for_a_bucket_without_double_spending() -> None:
 async def test_async_tasks_get_distinct_slots_and_cancellation_refunds() -> None:
     clock = ManualClock(advance_on_sleep=False)
     store = InMemoryLimiterStore()
-    limiter = RateLimiter(RateLimit(requests=2, window_s=2, burst_s=1), clock=clock, store=store, max_wait_s=100)
+    limiter = RateLimiter(
+        RateLimit(requests=2, window_s=2, burst_s=1), clock=clock, store=store, max_wait_s=100
+    )
     results = await asyncio.gather(*(limiter.aacquire("t", "m") for _ in range(6)))
     assert sorted(r.wait for r in results) == pytest.approx([0, 1, 2, 3, 4, 5])
     before = store.level(("t", "m", "requests"))
@@ -149,7 +161,9 @@ async def test_async_tasks_get_distinct_slots_and_cancellation_refunds() -> None
         async def asleep(self, seconds: float) -> None:
             await gate.wait()
 
-    blocking = RateLimiter(limiter.limit, clock=BlockingClock(advance_on_sleep=False), store=store, max_wait_s=100)
+    blocking = RateLimiter(
+        limiter.limit, clock=BlockingClock(advance_on_sleep=False), store=store, max_wait_s=100
+    )
     task = asyncio.create_task(blocking.aacquire("t", "m"))
     await asyncio.sleep(0)
     assert store.level(("t", "m", "requests")) == pytest.approx(before - 1)

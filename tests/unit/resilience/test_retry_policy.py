@@ -37,8 +37,14 @@ def test_decisions() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_attempts": 0}, {"deadline_s": 0}, {"initial_backoff_s": -1}, {"initial_backoff_s": 2, "max_backoff_s": 1},
-     {"multiplier": 0.5}, {"jitter": 1.5}],
+    [
+        {"max_attempts": 0},
+        {"deadline_s": 0},
+        {"initial_backoff_s": -1},
+        {"initial_backoff_s": 2, "max_backoff_s": 1},
+        {"multiplier": 0.5},
+        {"jitter": 1.5},
+    ],
 )
 def test_bad_policy_raises(kwargs: dict[str, float]) -> None:
     with pytest.raises(HiveConfigError):
@@ -47,8 +53,13 @@ def test_bad_policy_raises(kwargs: dict[str, float]) -> None:
 
 def test_sync_driver_retries_on_the_injected_clock(clock: ManualClock, errors: Any) -> None:
     events: list[AttemptEvent] = []
-    run = RetryRun(RetryPolicy(max_attempts=5, initial_backoff_s=1, jitter=0), "m", clock=clock,
-                   rng=random.Random(0), listeners=(events.append,))
+    run = RetryRun(
+        RetryPolicy(max_attempts=5, initial_backoff_s=1, jitter=0),
+        "m",
+        clock=clock,
+        rng=random.Random(0),
+        listeners=(events.append,),
+    )
     script = [errors.rate_limit("3"), errors.unavailable(), "ok"]
     for attempt in retrying(run):
         with attempt:
@@ -57,7 +68,10 @@ def test_sync_driver_retries_on_the_injected_clock(clock: ManualClock, errors: A
                 raise item
     assert clock.sleeps == [3.0, 2.0]
     assert [(e.attempt, e.outcome, e.kind) for e in events] == [
-        (1, "retry", "rate_limit"), (2, "retry", "server"), (3, "success", None)]
+        (1, "retry", "rate_limit"),
+        (2, "retry", "server"),
+        (3, "success", None),
+    ]
     assert events[0].retry_after == 3.0 and events[1].elapsed == 3.0
 
 
@@ -76,8 +90,12 @@ def test_non_retryable_error_is_raised_at_once(clock: ManualClock, errors: Any) 
 @pytest.mark.anyio
 async def test_async_driver_gives_up_at_max_attempts(clock: ManualClock, errors: Any) -> None:
     events: list[AttemptEvent] = []
-    run = RetryRun(RetryPolicy(max_attempts=3, initial_backoff_s=0.5, jitter=0), "m", clock=clock,
-                   listeners=(events.append,))
+    run = RetryRun(
+        RetryPolicy(max_attempts=3, initial_backoff_s=0.5, jitter=0),
+        "m",
+        clock=clock,
+        listeners=(events.append,),
+    )
     calls = 0
     with pytest.raises(type(errors.timeout())):
         async for attempt in aretrying(run):
