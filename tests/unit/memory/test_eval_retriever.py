@@ -1,0 +1,46 @@
+"""The memory engine as an eval Retriever: item ids out, tenant per namespace, neighbours linked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hive_middleware.evals.retrievers import RetrievalItem, Retriever
+from hive_middleware.memory.eval_retriever import MemoryEngineRetriever, make_retriever
+from hive_middleware.types import EdgeKind
+
+S1 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
+S2 = datetime(2023, 5, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def retriever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MemoryEngineRetriever:
+    monkeypatch.setenv("HIVE_MEMORY__EMBEDDER", "hashing")
+    made = make_retriever(tmp_path)
+    assert isinstance(made, Retriever)
+    return made
+
+
+def test_ingest_and_search_return_item_ids(retriever: MemoryEngineRetriever) -> None:
+    items = [
+        RetrievalItem("D1:1", "Caroline: I went to the LGBTQ support group yesterday.", S1),
+        RetrievalItem("D1:2", "Melanie: That sounds powerful! How did it feel?", S1),
+        RetrievalItem("D2:1", "Melanie: I painted a sunrise over the lake last week.", S2),
+    ]
+    try:
+        retriever.ingest("conv-1", items)
+        retriever.ingest("conv-2", [RetrievalItem("D1:1", "Bob: the support group met on Tuesday.", S1)])
+        assert retriever.store.graph.outbox_pending() == 0  # ingest waits for the vectors
+        top = retriever.search("conv-1", "When did Caroline go to the support group?", 2)
+        assert top[0] == "D1:1" and len(top) == 2 and set(top) <= {"D1:1", "D1:2", "D2:1"}
+        assert retriever.search("conv-2", "support group", 5) == ["D1:1"]
+        assert retriever.search("unknown", "support group", 5) == []
+        # Turns of one session are linked; the session boundary is not.
+        store = retriever.store
+        rid = {r.metadata["item_id"]: r.id for r in store.graph.scan("conv-1")}
+        assert store.graph.traverse("conv-1", [rid["D1:1"]], kinds=[EdgeKind.RELATED_TO]) == {rid["D1:2"]: 1}
+        assert store.graph.traverse("conv-1", [rid["D2:1"]], kinds=[EdgeKind.RELATED_TO]) == {}
+    finally:
+        retriever.close()
