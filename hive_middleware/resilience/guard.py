@@ -214,7 +214,9 @@ class Guard:
 
     @staticmethod
     def _translated(exc: BaseException, model: str, run: RetryRun) -> BaseException:
-        failure = run.failure if run.failure is not None else classify(exc)
+        # Classify the exception in hand: it may not be the last one the run judged
+        # (e.g. an interrupt during a backoff sleep must not pass for the 503 before it).
+        failure = classify(exc)
         delay = run.decision.delay if run.decision is not None else None
         err = to_hive_error(exc, model, failure, attempts=max(run.attempts, 1), retry_after=delay)
         return exc if err is None else err

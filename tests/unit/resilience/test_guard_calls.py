@@ -365,3 +365,14 @@ def test_one_deadline_covers_the_fallbacks_too(clock: ManualClock, litellm: Any,
         "give_up",
         7.0,
     ) and "deadline" in last.reason
+
+
+def test_an_interrupt_during_backoff_is_not_dressed_as_a_model_error(litellm: Any, errors: Any) -> None:
+    class InterruptingClock(ManualClock):
+        def sleep(self, seconds: float) -> None:
+            raise KeyboardInterrupt
+
+    script = Script(litellm, errors.unavailable())
+    guard = Guard(GuardConfig(), clock=InterruptingClock(), completion_fn=script.completion)
+    with pytest.raises(KeyboardInterrupt):
+        guard.completion(model="gpt-4o", messages=MESSAGES)
