@@ -399,6 +399,9 @@ class _Compressor:
                 continue
             if size < self.cfg.distill_min_chars:
                 continue
+            if self._summarizer_applies(s):
+                self._escalate(s, focus)  # on failure the original stays (compacted only)
+                continue
             drop_after = self.cfg.drop_after_turns
             if drop_after is not None and age > drop_after:
                 self._replace(s, Label.DROP, focus)  # long ago: the identifier index and handle are enough
@@ -427,9 +430,7 @@ class _Compressor:
                 self._replace(s, Label.DISTILL, (), distilled)
 
     def _shrink(self, s: _Slot, focus: tuple[str, ...]) -> None:
-        """DISTILL (or ESCALATE) ``s``; DROP it when no summary is shorter."""
-        if self._summarizer_applies(s) and self._escalate(s, focus):
-            return
+        """DISTILL ``s``; DROP it when no distilled form is shorter."""
         distilled = distill(s.info.ctype, s.info.compacted)
         if distilled is not None:
             self._replace(s, Label.DISTILL, focus, distilled)

@@ -1,0 +1,94 @@
+"""Artifact stores: the in-memory default and the memory-engine adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hive_middleware.compression import compress, expand
+from hive_middleware.compression.artifacts import InMemoryArtifactStore, make_handle
+from hive_middleware.compression.memory_artifacts import MemoryArtifactStore
+from hive_middleware.errors import HiveNotFoundError, HiveValidationError
+from hive_middleware.memory.store import MemoryStore
+from hive_middleware.testing.memory import InMemoryGraphStore
+from hive_middleware.types import EdgeKind, MemoryKind
+
+
+def test_handles_are_short_stable_and_content_derived() -> None:
+    h = make_handle("abc")
+    assert h == make_handle("abc") and h != make_handle("abd")
+    assert h.startswith("h-") and len(h) == 14
+
+
+def test_in_memory_round_trip_and_eviction() -> None:
+    store = InMemoryArtifactStore(max_bytes=10)
+    store.put("h-1", "12345", {"turn": 1})
+    store.put("h-1", "12345", {"turn": 1})  # idempotent
+    assert store.get("h-1") == "12345" and len(store) == 1
+    store.put("h-2", "1234567", {"turn": 2})
+    assert "h-1" not in store  # evicted: over the size bound
+    with pytest.raises(HiveNotFoundError):
+        store.get("h-1")
+    with pytest.raises(HiveValidationError):
+        InMemoryArtifactStore(max_bytes=0)
+
+
+def test_round_trip_keeps_unicode_and_line_ends_byte_for_byte() -> None:
+    text = "OBSERVATION:\nline one\r\n  naïve → 中文 🚀\r\n\x1b[31mred\x1b[0m\n" * 200
+    msgs = [
+        {"role": "user", "content": "task"},
+        {"role": "assistant", "content": "```\ncat f\n```"},
+        {"role": "user", "content": text},
+        {"role": "assistant", "content": "```\nls\n```"},
+        {"role": "user", "content": "OBSERVATION:\na\nb"},
+        {"role": "assistant", "content": "```\nls -la\n```"},
+        {"role": "user", "content": "OBSERVATION:\nc"},
+        {"role": "assistant", "content": "```\npwd\n```"},
+        {"role": "user", "content": "OBSERVATION:\nd"},
+        {"role": "assistant", "content": "```\nwhoami\n```"},
+        {"role": "user", "content": "OBSERVATION:\ne"},
+    ]
+    store = InMemoryArtifactStore()
+    result = compress(msgs, artifacts=store)
+    assert 2 in result.handles
+    assert expand(result.handles[2], artifacts=store).encode() == text.encode()
+
+
+@pytest.fixture
+def memory_store() -> MemoryStore:
+    return MemoryStore(InMemoryGraphStore(), namespace=("acme", "agent-1"))
+
+
+def test_memory_store_adapter_keeps_originals_as_artifacts_attached_to_turns(memory_store: MemoryStore) -> None:
+    adapter = MemoryArtifactStore(memory_store, conversation="run-7")
+    adapter.put("h-aaaaaaaaaaaa", "first original", {"turn": 3, "role": "tool", "content_type": "file_view"})
+    adapter.put("h-aaaaaaaaaaaa", "first original", {"turn": 3})  # already there: no new version
+    adapter.put("h-bbbbbbbbbbbb", "second original\n", {"turn": 5, "role": "user"})
+    assert adapter.get("h-aaaaaaaaaaaa") == "first original"
+    assert adapter.get("h-bbbbbbbbbbbb") == "second original\n"
+    record = memory_store.recall("h-aaaaaaaaaaaa")
+    assert record is not None and record.kind is MemoryKind.ARTIFACT
+    assert len(memory_store.history("h-aaaaaaaaaaaa")) == 1
+    turn = memory_store.recall("turn:run-7:3")
+    assert turn is not None
+    edges = memory_store.graph.edges("acme", record.id)
+    assert any(e.kind is EdgeKind.ATTACHED_TO and e.src == record.id and e.dst == turn.id for e in edges)
+    with pytest.raises(HiveNotFoundError):
+        adapter.get("h-cccccccccccc")
+
+
+def test_compress_and_expand_through_the_memory_store(memory_store: MemoryStore, tmp_path: Path) -> None:
+    listing = "\n".join(f"/repo/src/pkg_{i}/module_{i}.py" for i in range(300))
+    msgs = [
+        {"role": "system", "content": "Agent."},
+        {"role": "user", "content": "Find the module."},
+        {"role": "assistant", "content": "```\nfind /repo -name '*.py'\n```"},
+        {"role": "user", "content": listing},
+    ]
+    for k in range(4):
+        msgs += [{"role": "assistant", "content": f"```\nls /repo/{k}\n```"}, {"role": "user", "content": f"file_{k}.txt"}]
+    adapter = MemoryArtifactStore(memory_store)
+    result = compress(msgs, artifacts=adapter)
+    assert 3 in result.handles
+    assert expand(result.handles[3], artifacts=adapter) == listing
