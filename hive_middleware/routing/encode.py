@@ -114,28 +114,29 @@ def encode_state(state: AgentState, templates: TemplateSet, spec: FeatureSpec) -
     fillable = templates.fillable(cands)
     n = len(templates)
     cwd = facts.cwd
-    fills: list[str | None] = [None] * n
-    norms: list[str | None] = [None] * n
+    # Const templates are always fillable and stored in matching form: they are set
+    # in bulk; only the other fillable templates are filled one by one.
+    consts = templates.const_norms
+    fills: list[str | None] = list(consts)
+    norms: list[str | None] = list(consts)
     group_list = list(range(n + 1))
-    first: dict[str, int] = {}
-    executed_idx: list[int] = []
-    repeat_idx: list[int] = []
+    first: dict[str, int] = dict(templates.const_index)
+    for i, c in enumerate(consts):
+        if c is not None:
+            group_list[i] = first[c]
     match = templates.match
     past = {match(a, cwd) for a in facts.past_actions}
     last_norm = match(facts.last_action, cwd) if facts.last_action else None
-    consts = templates.const_norms
+    executed_idx = [templates.const_index[c] for c in templates.const_set.intersection(past)]
+    repeat_idx: list[int] = []
+    if last_norm is not None and last_norm in templates.const_index:
+        repeat_idx.append(templates.const_index[last_norm])
     # Plain Python ints and lists here: per-element NumPy indexing costs ~10x more.
-    for i in np.flatnonzero(fillable).tolist():
-        const = consts[i]
-        filled: str | None
-        if const is not None:
-            # A const template's command is stored in matching form; no fill or parse needed.
-            filled = norm = const
-        else:
-            filled = templates.fill(i, facts, cands)
-            if filled is None:
-                continue
-            norm = match(filled, cwd)
+    for i in templates.other_indices[fillable[templates.other_indices]].tolist():
+        filled = templates.fill(i, facts, cands)
+        if filled is None:
+            continue
+        norm = match(filled, cwd)
         fills[i] = filled
         norms[i] = norm
         group_list[i] = first.setdefault(norm, i)

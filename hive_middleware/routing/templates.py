@@ -285,6 +285,12 @@ class TemplateSet:
             t.command if t.source == "const" and self.match(t.command, None) == t.command else None
             for t in self.templates
         )
+        self.const_index: dict[str, int] = {}
+        for i, c in enumerate(self.const_norms):
+            if c is not None:
+                self.const_index.setdefault(c, i)
+        self.const_set = frozenset(self.const_index)
+        self.other_indices = np.array([i for i, c in enumerate(self.const_norms) if c is None], dtype=np.intp)
 
     def __len__(self) -> int:
         return len(self.templates)
