@@ -20,7 +20,6 @@ and never breaks the call (hooks fail open, the guard itself fails closed).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import math
@@ -240,11 +239,10 @@ class CircuitBreaker:
         if self._probe_ticket is not None and (
             self.probe_timeout_s is None or now < self._probe_started + self.probe_timeout_s
         ):
-            wait = (
-                self.cooldown_s
-                if self.probe_timeout_s is None
-                else (self._probe_started + self.probe_timeout_s - now)
-            )
+            # The probe usually answers long before its timeout: suggest at most a cooldown.
+            wait = self.cooldown_s
+            if self.probe_timeout_s is not None:
+                wait = min(wait, self._probe_started + self.probe_timeout_s - now)
             raise self._refusal(wait, "half-open with a probe in flight")
         permit = Permit(self.name, next(self._tickets), self._generation, True)
         self._probe_ticket = permit.ticket
@@ -375,7 +373,7 @@ class CircuitBreaker:
             else:
                 self.record_success(permit)
             raise
-        except (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit):
+        except BaseException:
             self.release(permit)
             raise
         else:
