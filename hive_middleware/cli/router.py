@@ -73,6 +73,69 @@ def train_command(
     )
 
 
+@router_app.command("oracle")
+def oracle_command(
+    data: Annotated[
+        list[Path],
+        typer.Option("--data", help="Folder of .traj runs (or one .traj file); repeat for several."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for router_oracle.json/.md.")],
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="Router model directory; default: the packaged model.")
+    ] = None,
+) -> None:
+    """Oracle coverage per folder: the share of steps that some template of the model reproduces exactly.
+
+    Runs the model was trained on are skipped. Also lists the templates that reproduce the most steps.
+    """
+    from collections import Counter
+
+    from hive_middleware.evals.report import markdown_table, write_report
+    from hive_middleware.evals.trajectories import iter_trajectories, trajectory_files
+    from hive_middleware.routing.encode import encode_state, match_labels
+    from hive_middleware.routing.policy import default_model_dir, load_policy
+
+    trajectory_files(data)
+    policy = load_policy(model_dir or default_model_dir())
+    model = policy.model
+    groups: dict[str, dict[str, Any]] = {}
+    for run in iter_trajectories(data):
+        if run.run_id in policy.training_runs:
+            continue
+        g = groups.setdefault(run.group, {"runs": 0, "steps": 0, "covered": 0, "by_template": Counter()})
+        g["runs"] += 1
+        for step in run.steps:
+            enc = encode_state(step.state, model.templates, model.spec)
+            labels, _ = match_labels(enc, model.templates, step.action)
+            g["steps"] += 1
+            if labels.any():
+                g["covered"] += 1
+                for i in labels.nonzero()[0]:
+                    g["by_template"][model.templates.names[int(i)]] += 1
+    if not groups:
+        raise HiveDataError("every run given was a training run of the model; pass other runs")
+    payload = {
+        "matching": model.templates.matching,
+        "n_templates": len(model.templates),
+        "per_group": {
+            name: {
+                "oracle_coverage": g["covered"] / g["steps"] if g["steps"] else None,
+                "n_runs": g["runs"],
+                "n_steps": g["steps"],
+                "top_templates": dict(g["by_template"].most_common(10)),
+            }
+            for name, g in groups.items()
+        },
+    }
+    md = "# Template oracle coverage\n\n" + markdown_table(
+        ["group", "oracle coverage", "runs", "steps"],
+        [[n, e["oracle_coverage"], e["n_runs"], e["n_steps"]] for n, e in payload["per_group"].items()],
+    )
+    written = write_report(out, "router_oracle", payload, md)
+    Console(stderr=True).print(md)
+    Console(stderr=True).print(f"wrote {written['json']}")
+
+
 def _write_train_report(out: Path, summary: dict[str, Any]) -> None:
     """``train_report.{json,md,png}`` beside the model: precision-coverage curves out-of-fold and held out."""
     from hive_middleware.evals.report import markdown_table, write_report

@@ -46,6 +46,13 @@ def test_train_eval_and_bench(shared_data: Path, tmp_path: Path) -> None:
     assert payload["n_runs"] == 8 - len(trained)
     assert payload["split"]["excluded_model_training_runs"] == len(trained)
 
+    oracle = tmp_path / "oracle"
+    result = runner.invoke(app, ["router", "oracle", "--model", str(model), "--data", str(data), "--out", str(oracle)])
+    if len(trained) < 8:
+        assert result.exit_code == 0, result.output
+        group = json.loads((oracle / "router_oracle.json").read_text())["per_group"]["sweagent_lm32b_swebv"]
+        assert 0.0 <= group["oracle_coverage"] <= 1.0 and group["n_runs"] == 8 - len(trained)
+
     bench = tmp_path / "bench"
     result = runner.invoke(
         app, ["bench", "route", "--model", str(model), "--data", str(data), "--out", str(bench), "--batch", "2000",
