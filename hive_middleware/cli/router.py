@@ -114,22 +114,19 @@ def oracle_command(
                     g["by_template"][model.templates.names[int(i)]] += 1
     if not groups:
         raise HiveDataError("every run given was a training run of the model; pass other runs")
-    payload = {
-        "matching": model.templates.matching,
-        "n_templates": len(model.templates),
-        "per_group": {
-            name: {
-                "oracle_coverage": g["covered"] / g["steps"] if g["steps"] else None,
-                "n_runs": g["runs"],
-                "n_steps": g["steps"],
-                "top_templates": dict(g["by_template"].most_common(10)),
-            }
-            for name, g in groups.items()
-        },
+    per_group: dict[str, dict[str, Any]] = {
+        name: {
+            "oracle_coverage": g["covered"] / g["steps"] if g["steps"] else None,
+            "n_runs": g["runs"],
+            "n_steps": g["steps"],
+            "top_templates": dict(g["by_template"].most_common(10)),
+        }
+        for name, g in groups.items()
     }
+    payload = {"matching": model.templates.matching, "n_templates": len(model.templates), "per_group": per_group}
     md = "# Template oracle coverage\n\n" + markdown_table(
         ["group", "oracle coverage", "runs", "steps"],
-        [[n, e["oracle_coverage"], e["n_runs"], e["n_steps"]] for n, e in payload["per_group"].items()],
+        [[n, e["oracle_coverage"], e["n_runs"], e["n_steps"]] for n, e in per_group.items()],
     )
     written = write_report(out, "router_oracle", payload, md)
     Console(stderr=True).print(md)
