@@ -51,6 +51,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 # name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
     "AsyncMemoryStore": "hive_middleware.memory.store",
+    "CompressionResult": "hive_middleware.compression.compressor",
+    "compress": "hive_middleware.compression.compressor",
+    "expand": "hive_middleware.compression.artifacts",
     "MemoryDraft": "hive_middleware.memory.store",
     "MemoryStore": "hive_middleware.memory.store",
     "SearchResult": "hive_middleware.memory.retrieval",
@@ -76,6 +79,7 @@ __all__ = [
     "AsyncHiveStack",
     "AgentState",
     "CircuitBreaker",
+    "CompressionResult",
     "Edge",
     "EdgeKind",
     "Guard",
@@ -111,6 +115,8 @@ __all__ = [
     "__version__",
     "agent",
     "aguarded_completion",
+    "compress",
+    "expand",
     "guarded",
     "guarded_completion",
     "load_policy",

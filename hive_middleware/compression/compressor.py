@@ -96,14 +96,16 @@ class CompressionResult:
             ``by_type`` (tokens before/after per content type), ``by_label``
             (message counts), ``budget``, ``budget_met``, ``budget_impossible``,
             ``model``, ``token_counts_cached`` and ``escalate_failures``.
-        handles: Message index -> artifact handle of its original.
+        handles: Artifact handle -> index of the (first) message whose original it
+            holds; iterating gives the handles. ``labels[i].handle`` gives the
+            handle of message ``i``.
         budget_met: False only when a budget was given and could not be met.
     """
 
     messages: list[Message]
     labels: list[MessageLabel]
     stats: dict[str, Any]
-    handles: dict[int, str]
+    handles: dict[str, int]
     budget_met: bool = True
 
 
@@ -674,7 +676,7 @@ class _Compressor:
         labels: list[MessageLabel] = []
         by_type: dict[str, dict[str, int]] = {}
         by_label: dict[str, int] = {}
-        handles: dict[int, str] = {}
+        handles: dict[str, int] = {}
         for s, before, after in zip(self.slots, original_costs, costs, strict=True):
             labels.append(
                 MessageLabel(
@@ -693,7 +695,7 @@ class _Compressor:
             t["tokens_after"] += after
             by_label[s.label.value] = by_label.get(s.label.value, 0) + 1
             if s.handle is not None and s.label not in (Label.CORE, Label.COMPACT):
-                handles[s.index] = s.handle
+                handles.setdefault(s.handle, s.index)
         tokens_before = list_tokens(original_costs)
         tokens_after = list_tokens(costs)
         stats: dict[str, Any] = {

@@ -51,8 +51,8 @@ def test_round_trip_keeps_unicode_and_line_ends_byte_for_byte() -> None:
     ]
     store = InMemoryArtifactStore()
     result = compress(msgs, artifacts=store)
-    assert 2 in result.handles
-    assert expand(result.handles[2], artifacts=store).encode() == text.encode()
+    assert result.labels[2].handle in result.handles
+    assert expand(result.labels[2].handle or "", artifacts=store).encode() == text.encode()
 
 
 @pytest.fixture
@@ -90,5 +90,5 @@ def test_compress_and_expand_through_the_memory_store(memory_store: MemoryStore,
         msgs += [{"role": "assistant", "content": f"```\nls /repo/{k}\n```"}, {"role": "user", "content": f"file_{k}.txt"}]
     adapter = MemoryArtifactStore(memory_store)
     result = compress(msgs, artifacts=adapter)
-    assert 3 in result.handles
-    assert expand(result.handles[3], artifacts=adapter) == listing
+    assert result.labels[3].handle in result.handles
+    assert expand(result.labels[3].handle or "", artifacts=adapter) == listing

@@ -60,7 +60,7 @@ def test_every_handle_expands_to_the_original_byte_for_byte(artifacts: InMemoryA
     msgs = tool_transcript()
     result = compress(msgs, artifacts=artifacts)
     assert result.handles
-    for index, handle in result.handles.items():
+    for handle, index in result.handles.items():
         assert expand(handle, artifacts=artifacts) == msgs[index]["content"]
         assert handle in result.messages[index]["content"]
 

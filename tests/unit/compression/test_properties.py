@@ -96,6 +96,6 @@ def test_deterministic_and_every_handle_round_trips(msgs: list[dict[str, Any]]) 
     b = compress(copy.deepcopy(msgs), artifacts=InMemoryArtifactStore(), budget=200)
     assert a.messages == b.messages
     assert a.labels == b.labels
-    for index, handle in a.handles.items():
+    for handle, index in a.handles.items():
         assert expand(handle, artifacts=store) == msgs[index]["content"]
         assert a.labels[index].label not in (Label.CORE, Label.COMPACT)
