@@ -11,9 +11,11 @@ a candidate is *comparable* when it has the same kind and, if the new memory has
 a key, the same key — an explicit different key means a different memory):
 
 1. **Same key.** A comparable candidate with the new key (the newest if several):
-   near-identical content -> ``NOOP`` (confirm it); a negated statement whose
-   positive form matches it -> ``INVALIDATE`` it; anything else -> ``UPDATE``
-   (supersede it).
+   exactly the same content, metadata, tags and ``valid_from`` (those the new
+   memory gives) -> ``NOOP`` (confirm it); a negated statement whose positive
+   form matches it -> ``INVALIDATE`` it; anything else -> ``UPDATE`` (supersede
+   it). A keyed write is the caller setting a value, so any change, even of
+   case or of metadata only, makes a new version.
 2. **Identical content.** A comparable candidate whose ``norm`` equals the new
    one -> ``NOOP`` (confirm it). For event kinds (episodic, sensory) the two must
    also share ``valid_from``: the same words at another time are another event.
@@ -160,6 +162,8 @@ class NewMemory:
         kind: Its cognitive kind.
         namespace: Its namespace; candidates from another namespace are ignored.
         valid_from: World time it became true (events use it to tell repeats apart).
+        metadata: Its metadata (``None``: not compared).
+        tags: Its tags (``None``: not compared).
     """
 
     content: str
@@ -167,6 +171,8 @@ class NewMemory:
     kind: MemoryKind = MemoryKind.SEMANTIC
     namespace: tuple[str, ...] = ()
     valid_from: datetime | None = None
+    metadata: Mapping[str, Any] | None = None
+    tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +282,17 @@ def _is_duplicate(norm: str, salient: tuple[str, ...], prep: _Prepared, policy: 
     return score if score >= policy.duplicate_ratio else None
 
 
+def _same_value_set(new: NewMemory, record: Candidate) -> bool:
+    """Whether a keyed write would store exactly what ``record`` already holds."""
+    if new.content.strip() != record.content.strip():
+        return False
+    if new.metadata is not None and dict(new.metadata) != dict(record.metadata):
+        return False
+    if new.tags is not None and tuple(new.tags) != tuple(getattr(record, "tags", ()) or ()):
+        return False
+    return new.valid_from is None or getattr(record, "valid_from", None) == new.valid_from
+
+
 def _newest(preps: Sequence[_Prepared]) -> _Prepared:
     # Newest recorded first; the smallest id breaks ties so the choice is order-independent.
     return min(preps, key=lambda p: (-p.recorded_at, p.record.id))
@@ -309,14 +326,14 @@ def decide(
         same_key = [p for p in comparable if p.record.key == new.key]
         if same_key:
             # A key has one current version; if several slipped in, prefer the one that agrees.
-            twins = [p for p in same_key if p.norm == norm]
-            target = min(twins, key=lambda p: p.record.id) if twins else _newest(same_key)
-            dup = 100.0 if twins else _is_duplicate(norm, salient, target, policy)
-            if dup is not None:
+            twins = [p for p in same_key if _same_value_set(new, p.record)]
+            if twins:
+                target = min(twins, key=lambda p: p.record.id)
                 return WriteDecision(
                     WriteAction.NOOP, target.record.id, f"same key {new.key!r} and same content: confirmed",
-                    policy.confirm_delta, dup,
+                    policy.confirm_delta, 100.0,
                 )
+            target = _newest(same_key)
             if positive is not None and new_cue is not None and new_cue.negated:
                 hit = _negation_target(new_cue, positive, [target], policy)
                 if hit is not None:

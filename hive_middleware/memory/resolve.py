@@ -19,9 +19,10 @@ answer into ops that one transaction applies:
 Kind rules applied here: prospective triggers and procedural steps are
 validated; working memories without a key take one of
 ``MemoryConfig.working_slots`` slot keys of their task (``working:<task>:<i>``),
-the oldest slot being superseded when all are taken. Events (episodic, sensory)
-are compared by key only: reading keyword candidates for every event would cost
-each write a search, and repeated events are not duplicates.
+the oldest slot being superseded when all are taken. Keyed memories are compared
+with their key's current version only. Events (episodic, sensory) are compared
+by key only: reading keyword candidates for every event would cost each write a
+search, and repeated events are not duplicates.
 """
 
 from __future__ import annotations
@@ -231,14 +232,18 @@ def plan_write(
                 candidates[current.id] = current
         if slots is not None:
             candidates.update({r.id: r for r in slots.values() if r is not None})
-        elif record.kind not in EVENT_KINDS and config.conflict_candidates > 0:
+        elif record.key is None and record.kind not in EVENT_KINDS and config.conflict_candidates > 0:
+            # A keyed memory is compared with its key's current version only.
             candidates.update({r.id: r for r in _keyword_candidates(graph, record, config.conflict_candidates)})
         if pending is not None:
             candidates.update({p.id: p for p in pending.candidates(record)})
     decision: WriteDecision | None = None
     if candidates:
         decision = decide(
-            NewMemory(record.content, record.key, record.kind, record.namespace, record.valid_from),
+            NewMemory(
+                record.content, record.key, record.kind, record.namespace, record.valid_from,
+                metadata=record.metadata, tags=record.tags,
+            ),
             list(candidates.values()),
         )
     if decision is not None and decision.op is WriteAction.NOOP and decision.target_id is not None:

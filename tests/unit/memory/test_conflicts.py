@@ -66,9 +66,18 @@ def test_same_key_new_content_updates_newest_version() -> None:
     assert "same key" in d.reason
 
 
-def test_same_key_near_identical_content_confirms() -> None:
-    d = decide(new("The deploy runs at noon!", key="deploy"), [rec("r1", "the deploy runs at noon", key="deploy")])
-    assert (d.op, d.target_id) == (WriteAction.NOOP, "r1")
+def test_same_key_same_content_confirms_but_any_change_updates() -> None:
+    cand = [rec("r1", "the deploy runs at noon", key="deploy")]
+    same = decide(new("the deploy runs at noon ", key="deploy", metadata={}, tags=()), cand)
+    assert (same.op, same.target_id) == (WriteAction.NOOP, "r1")
+    # A keyed write sets a value: a change of case, metadata, tags or valid time is a new version.
+    for changed in (
+        new("The deploy runs at noon!", key="deploy"),
+        new("the deploy runs at noon", key="deploy", metadata={"v": 2}),
+        new("the deploy runs at noon", key="deploy", tags=("ops",)),
+        new("the deploy runs at noon", key="deploy", valid_from=datetime(2024, 1, 1, tzinfo=UTC)),
+    ):
+        assert decide(changed, cand).op is WriteAction.UPDATE
 
 
 def test_same_key_changed_number_is_update_not_duplicate() -> None:

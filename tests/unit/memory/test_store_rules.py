@@ -117,9 +117,12 @@ def test_negation_invalidates_and_contradicts(make_store: MakeStore) -> None:
 def test_same_key_identical_content_confirms(make_store: MakeStore) -> None:
     store = make_store()
     first = store.remember("deploy at noon", key="deploy")
-    again = store.remember("Deploy at noon!", key="deploy")
+    again = store.remember("deploy at noon", key="deploy")
     assert again.id == first.id
     assert len(store.history("deploy")) == 1
+    # Same content with new metadata is a new value (a key-value put), not a duplicate.
+    changed = store.remember("deploy at noon", key="deploy", metadata={"value": {"n": 2}})
+    assert changed.id != first.id and store.recall("deploy") == changed
 
 
 def test_events_repeat_and_are_not_merged(make_store: MakeStore) -> None:
