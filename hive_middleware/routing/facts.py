@@ -61,6 +61,7 @@ OBS_SIGNALS: tuple[str, ...] = (
     "success_word",
     "command_not_found",
     "view_listing",
+    "edit_failed",
 )
 
 _PY_RUN = re.compile(r"^(?:cd\s+\S+\s*&&\s*)?(?:python3?|bash|sh|node|java|ruby|go\s+run|\./\S+)\b")
@@ -81,6 +82,7 @@ _ACI_FILE = re.compile(r"^\[File: (\S+) \((\d+) lines total\)\]", re.M)
 _NO_MATCH_WORDS = ("no matches found", "did not match any", "no such file")
 _NOT_FOUND_WORDS = ("no such file or directory", "not found", "does not exist", "cannot find")
 _SYNTAX_WORDS = ("syntaxerror", "syntax error", "e999", "compilation error", "error: ")
+_EDIT_FAILED_WORDS = ("no replacement was performed", "did not appear verbatim", "your proposed edit has introduced")
 _SUCCESS_WORDS = ("success", "passed", "fixed", "works", "all tests")
 
 _VIEW_SRE = re.compile(r"^str_replace_editor view (\S+)(?:\s+--view_range (-?\d+) (-?\d+))?\s*$")
@@ -222,6 +224,8 @@ def _signals(action: str, obs: str, kind: str) -> frozenset[str]:
         out.add("command_not_found")
     if "result of running `cat -n`" in head or head.startswith("[File:"):
         out.add("view_listing")
+    if _any(start, _EDIT_FAILED_WORDS):
+        out.add("edit_failed")
     return frozenset(out)
 
 
@@ -333,6 +337,7 @@ class StateFacts:
         last_run_signals: Observation signals of the most recent run/test/build step.
         edited_own_script: The latest edit was to a file the agent created (its
             own script) rather than to the repository.
+        edited_run_target: The latest edited file is named in the latest run command.
     """
 
     steps: tuple[StepFacts, ...]
@@ -351,6 +356,7 @@ class StateFacts:
     n_steps: int
     last_run_signals: frozenset[str]
     edited_own_script: bool
+    edited_run_target: bool
 
 
 _WINDOW = 32  # how far back the fillers look; older steps matter little
@@ -411,4 +417,5 @@ def state_facts(state: AgentState) -> StateFacts:
         n_steps=len(history),
         last_run_signals=last_run_signals or frozenset(),
         edited_own_script=last_edited is not None and last_edited in created,
+        edited_run_target=bool(last_edited and runs and last_edited.rsplit("/", 1)[-1] in runs[0]),
     )

@@ -16,7 +16,8 @@ Feature spec :data:`FEATURE_SPEC_VERSION` (blocks, in order):
 * ``step``: log-bucketed step index and a clipped scalar.
 * ``state``: edits since the last run, number of distinct runs and created
   files, dialect, env facts known, last action repeated, whether the latest
-  edit was to the agent's own created script, size of each
+  edit was to the agent's own created script / to the file the latest run
+  command names, size of each
   argument source (hits, line hits, frames, runs ...).
 * ``fillable``: which templates of the model can be filled now.
 * ``executed`` / ``repeat``: per template, whether the command it proposes was
@@ -128,7 +129,7 @@ class FeatureSpec:
             ("sig_last", 2 * _NS),
             ("sig_run", _NS),
             ("step", len(_STEP_BUCKETS) + 1),
-            ("state", 13 + len(_SOURCES_SIZED)),
+            ("state", 14 + len(_SOURCES_SIZED)),
             ("fillable", self.n_templates),
             ("executed", self.n_templates),
             ("repeat", self.n_templates),
@@ -213,10 +214,12 @@ class FeatureSpec:
             ones.append(st + 11)
         if facts.edited_own_script:
             ones.append(st + 12)
+        if facts.edited_run_target:
+            ones.append(st + 13)
         idx += [off["step"] + len(_STEP_BUCKETS), st + 4, st + 5]
         vals += [min(step_index, 100) / 100.0, len(facts.runs) / 4.0, len(facts.created) / 4.0]
         for k, name in enumerate(_SOURCES_SIZED):
-            idx.append(st + 13 + k)
+            idx.append(st + 14 + k)
             vals.append(min(source_sizes.get(name, 0), 8) / 8.0)
         out = np.zeros(self.dim, dtype=np.float32)
         out[ones] = 1.0
