@@ -98,4 +98,6 @@ class SnapshotMixin:
             if (e.src in tenant_of or e.src in existing) and (e.dst in tenant_of or e.dst in existing)
         )
         self._commit([RestoreRecords(content.records, edges, embed=self._embed_queued)])
+        # Restored records carry old stamps, which an incremental reader would skip.
+        self.__dict__.pop("_prospective_index", None)
         return len(content.records)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from hive_middleware.adapters.sqlite_graph import SQLiteGraphStore
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hive_middleware.config import MemoryConfig
 from hive_middleware.errors import HiveValidationError
@@ -284,3 +286,25 @@ async def test_async_twins(make_store: MakeStore) -> None:
     await astore.remember("Alice lives in Paris")
     assert len(await astore.consolidate()) == 1
     assert (await astore.sweep()).evicted == ()
+
+
+_FACTS = [
+    "Alice lives in Paris", "Alice moved to Berlin", "alice lives in paris.", "Bob works at Acme",
+    "Bob no longer works at Acme", "Alice likes green tea", "Alice likes green tea and oolong",
+    "The build server is now down", "The build server is now up", "Alice's email is a@x.org",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(_FACTS), min_size=1, max_size=12))
+def test_no_two_current_facts_say_the_same_thing(contents: list[str]) -> None:
+    from hive_middleware.memory.cues import normalize_text, single_cue
+
+    store = MemoryStore(InMemoryGraphStore(), namespace=NS, start_worker=False)
+    for content in contents:
+        store.remember(content, kind=SEM)
+    current = [r for r in store.graph.scan("acme") if r.expired_at is None]
+    norms = [normalize_text(r.content) for r in current]
+    assert len(norms) == len(set(norms))
+    slots = [c.slot for r in current if (c := single_cue(r.content)) is not None and not c.negated]
+    assert len(slots) == len(set(slots))  # one current value per entity/attribute

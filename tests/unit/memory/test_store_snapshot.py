@@ -35,6 +35,8 @@ def source(tmp_path: Path) -> Iterator[MemoryStore]:
     store.remember("run pytest", key="proc", kind=MemoryKind.PROCEDURAL, metadata={"steps": ["pytest -q"]})
     store.remember("other agent note", namespace=("acme", "a2"))
     store.remember("globex secret plan", namespace=("globex", "g1"))
+    store.remember("call the lawyer", kind=MemoryKind.PROSPECTIVE, metadata={"trigger": "contract"},
+                   namespace=("acme", "a2"))
     store.wait_indexed(10)
     yield store
     store.close()
@@ -43,11 +45,11 @@ def source(tmp_path: Path) -> Iterator[MemoryStore]:
 def test_round_trip_keeps_history_time_and_edges(source: MemoryStore, tmp_path: Path) -> None:
     path = tmp_path / "mem.hsnap"
     summary = source.snapshot(path)
-    assert summary.total_records == 8
+    assert summary.total_records == 9
     assert [e.namespace for e in summary.namespaces] == [("acme", "a1"), ("acme", "a2"), ("globex", "g1")]
     target = _open(tmp_path / "target")
     try:
-        assert target.restore(path) == 8
+        assert target.restore(path) == 9
         for tenant in ("acme", "globex"):
             assert list(target.graph.scan(tenant)) == list(source.graph.scan(tenant))
         assert [(v.record, v.superseded_by) for v in target.history("alice.city")] == [
@@ -73,13 +75,16 @@ def test_selective_restore_and_reads(source: MemoryStore, tmp_path: Path) -> Non
     size = path.stat().st_size
     assert read_summary(path).bytes_read < size
     one = read_namespace(path, ("acme", "a2"))
-    assert [r.content for r in one.records] == ["other agent note"] and one.bytes_read < size
+    assert [r.content for r in one.records] == ["other agent note", "call the lawyer"] and one.bytes_read < size
     target = _open(tmp_path / "target")
     try:
+        assert target.prospective_matches("anything") == []
         assert target.restore(path, tenant="globex") == 1
         assert target.graph.tenants() == ["globex"]
-        assert target.restore(path, namespaces=[("acme", "a2")]) == 1
-        assert [r.content for r in target.graph.scan("acme")] == ["other agent note"]
+        assert target.restore(path, namespaces=[("acme", "a2")]) == 2
+        assert [r.content for r in target.graph.scan("acme")] == ["other agent note", "call the lawyer"]
+        fired = target.prospective_matches("the contract is ready", namespace=("acme",))
+        assert [r.content for r in fired] == ["call the lawyer"]
     finally:
         target.close()
 
