@@ -414,6 +414,15 @@ def route_command(
     }
     if engine_name is None:
         result["note"] = "no --model given: the router engine is not measured"
+    sweep = getattr(policies.get("hive"), "with_threshold", None)
+    if callable(sweep):
+        # The engine answers only above its threshold, so its own curve is one corner; re-route
+        # at threshold 0 (escalations by OOD or "no template" stay) for the full precision-coverage curve.
+        with console.status("precision-coverage sweep of the engine"):
+            swept = run_route_eval(split.eval_files, {"hive": sweep(0.0)}, "hive")
+        if swept.get("curve"):
+            result["curve"] = swept["curve"]
+            result["curve_note"] = "engine re-routed at threshold 0; each point answers steps with confidence >= threshold"
     paths = write_report(out, "route", result, route_markdown(result), route_plot(result))
     print_table(
         f"routing: {result['n_runs']} runs, {result['n_steps']} steps",

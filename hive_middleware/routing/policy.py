@@ -11,6 +11,7 @@ the decision is escalated with a reason.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections import OrderedDict
@@ -59,6 +60,14 @@ class RouterPolicy:
         self._mean = cal.maha_mean
         self._prec = cal.maha_precision
         self._unseen = cal.unseen
+
+    def with_threshold(self, threshold: float) -> RouterPolicy:
+        """A policy on the same model answering at ``threshold`` instead of the calibrated one.
+
+        For precision-coverage sweeps; out-of-distribution states still escalate.
+        """
+        cal = dataclasses.replace(self.model.calibration, threshold=float(threshold))
+        return RouterPolicy(dataclasses.replace(self.model, calibration=cal, weights=self._weights))
 
     @property
     def training_runs(self) -> frozenset[str]:

@@ -92,3 +92,14 @@ def test_predicted_type_is_an_action_type(policy: RouterPolicy, lm32b_runs: list
     from hive_middleware.evals.actions import ACTION_TYPES
 
     assert policy.predict_type(lm32b_runs[0].steps[5].state) in ACTION_TYPES
+
+
+def test_with_threshold_sweeps_without_touching_the_original(policy: RouterPolicy, lm32b_runs: list[Trajectory]) -> None:
+    states = [s.state for s in lm32b_runs[0].steps]
+    low = policy.with_threshold(0.0)
+    high = policy.with_threshold(1.01)
+    answered_low = sum(not d.escalated for d in low.route_many(states))
+    answered = sum(not d.escalated for d in policy.route_many(states))
+    assert answered_low >= answered
+    assert all(d.escalated for d in high.route_many(states))
+    assert policy.model.calibration.threshold not in (0.0, 1.01)
