@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from hive_middleware.evals.retrievers import Retriever
 
 _BASELINES = ("bm25", "vector")
+_THREADS_OPTION = typer.Option(
+    "--torch-threads",
+    help="Torch CPU threads for embedding models (process-wide). 1 keeps single-query latency low and "
+    "steady on a busy machine; 0 leaves torch's default.",
+    min=0,
+)
 _ENGINE_OPTION = typer.Option(
     "--engine/--no-engine",
     help="Also evaluate the memory engine when hive_middleware.memory.eval_retriever exists (the default).",
@@ -63,6 +69,19 @@ def _retrievers(
         yield engine, baselines
 
 
+def _limit_torch_threads(threads: int, baseline_names: list[str], use_engine: bool) -> None:
+    """Apply --torch-threads when a model will run (the vector baseline or the engine's embedder)."""
+    if threads < 1 or not ("vector" in baseline_names or use_engine):
+        return
+    from hive_middleware.evals.locomo_eval import load_engine_factory
+
+    if "vector" not in baseline_names and load_engine_factory() is None:
+        return  # BM25 only: don't pay torch's import for nothing
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 @contextmanager
 def _progress_bar(console: Console) -> Iterator[Callable[[str, int, int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -101,6 +120,7 @@ def locomo_command(
         ),
     ] = "bm25,vector",
     engine: Annotated[bool, _ENGINE_OPTION] = True,
+    torch_threads: Annotated[int, _THREADS_OPTION] = 1,
 ) -> None:
     """Evidence recall@k on LoCoMo (per category; adversarial apart) and search latency.
 
@@ -112,18 +132,31 @@ def locomo_command(
 
     console = Console()
     ks = parse_ks(k)
+    seconds: dict[str, float] = {}
     names = _parse_baselines(baselines, _BASELINES)
     start = time.perf_counter()
+    _limit_torch_threads(torch_threads, names, engine)
     with (
         _retrievers(names, engine) as (engine_retriever, baseline_retrievers),
         _progress_bar(console) as progress,
     ):
-        payload = run_locomo_eval(data, ks, engine_retriever, baseline_retrievers, on_progress=progress)
+        payload = run_locomo_eval(
+            data, ks, engine_retriever, baseline_retrievers, on_progress=progress, method_seconds=seconds
+        )
     wall_s = time.perf_counter() - start
     written = write_report(
-        out, "locomo", payload, locomo_markdown(payload, data=data, wall_s=wall_s), plot_locomo(payload)
+        out,
+        "locomo",
+        payload,
+        locomo_markdown(payload, data=data, wall_s=wall_s, method_seconds=seconds),
+        plot_locomo(payload),
     )
-    console.print(locomo_markdown(payload, wall_s=wall_s), markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        locomo_markdown(payload, wall_s=wall_s, method_seconds=seconds),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"wrote {', '.join(str(p) for p in written.values())}", highlight=False)
 
 
@@ -147,6 +180,7 @@ def long_horizon_command(
         ),
     ] = "bm25",
     engine: Annotated[bool, _ENGINE_OPTION] = True,
+    torch_threads: Annotated[int, _THREADS_OPTION] = 1,
 ) -> None:
     """Hit rate (all required keywords in the top 10) and current_first (in the top 3) on a long dialogue.
 
@@ -164,6 +198,7 @@ def long_horizon_command(
     console = Console()
     names = _parse_baselines(baselines, _BASELINES)
     start = time.perf_counter()
+    _limit_torch_threads(torch_threads, names, engine)
     with (
         _retrievers(names, engine) as (engine_retriever, baseline_retrievers),
         _progress_bar(console) as progress,

@@ -226,6 +226,7 @@ def run_locomo_eval(
     baselines: Mapping[str, Retriever],
     *,
     on_progress: ProgressFn | None = None,
+    method_seconds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the engine (if any) and every baseline on the same LoCoMo files.
 
@@ -235,6 +236,8 @@ def run_locomo_eval(
         engine: The memory engine's retriever, or ``None`` when there is none yet.
         baselines: Name -> baseline retriever (``bm25``, ``vector``).
         on_progress: Called after each conversation of each method.
+        method_seconds: If given, filled with each method's wall time (ingest
+            plus every search), by method name.
 
     Returns:
         The ``locomo.json`` payload: ``engine`` (its name or ``None``), the
@@ -250,16 +253,17 @@ def run_locomo_eval(
     if not ks or min(ks) < 1:
         raise HiveValidationError(f"ks must be positive integers, got {list(ks)}", field="k")
     conversations = _read_all(paths)
-    results = {
-        name: evaluate_retriever(conversations, r, ks, method=name, on_progress=on_progress)
-        for name, r in baselines.items()
-    }
+    seconds = method_seconds if method_seconds is not None else {}
+
+    def timed(name: str, retriever: Retriever) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = evaluate_retriever(conversations, retriever, ks, method=name, on_progress=on_progress)
+        seconds[name] = time.perf_counter() - start
+        return result
+
+    results = {name: timed(name, r) for name, r in baselines.items()}
     engine_name = None if engine is None else retriever_name(engine, "engine")
-    top: dict[str, Any] | None = None
-    if engine is not None:
-        top = evaluate_retriever(
-            conversations, engine, ks, method=engine_name or "engine", on_progress=on_progress
-        )
+    top = None if engine is None else timed(engine_name or "engine", engine)
     n_questions = sum(1 for c in conversations for q in c.questions if q.evidence and q.category in _SCORED)
     return {
         "engine": engine_name,
@@ -294,7 +298,11 @@ def _group_recall(result: Mapping[str, Any], group: str, k: str) -> float | None
 
 
 def locomo_markdown(
-    payload: Mapping[str, Any], *, data: Sequence[str | Path] = (), wall_s: float | None = None
+    payload: Mapping[str, Any],
+    *,
+    data: Sequence[str | Path] = (),
+    wall_s: float | None = None,
+    method_seconds: Mapping[str, float] | None = None,
 ) -> str:
     """The Markdown summary: recall@k per method and category, and search latency."""
     methods = _methods(payload)
@@ -317,9 +325,14 @@ def locomo_markdown(
         lines.append("Data: " + ", ".join(str(d) for d in data))
     lines.append(f"Scored questions (categories 1-4 with evidence): {payload['n_questions']}")
     if payload.get("engine") is None:
-        lines.append("Engine: none available (module " + ENGINE_MODULE + " not found); baselines only.")
+        lines.append(f"Engine: not evaluated (--no-engine, or no module {ENGINE_MODULE}); baselines only.")
     if wall_s is not None:
         lines.append(f"Run time: {wall_s:.1f} s")
+    if method_seconds:
+        lines.append(
+            "Per method (ingest + searches): "
+            + ", ".join(f"{n} {s:.1f} s" for n, s in method_seconds.items())
+        )
     lines += ["", markdown_table(header, [[_cell(v) for v in row] for row in rows])]
     return "\n".join(lines)
 

@@ -177,7 +177,7 @@ def long_horizon_markdown(
             f"Questions: {len(questions)} ({sum(q.asks_current for q in questions)} ask for a current value)"
         )
     if payload.get("engine") is None:
-        lines.append("Engine: none available; baselines only.")
+        lines.append("Engine: not evaluated (--no-engine, or no engine module); baselines only.")
     if wall_s is not None:
         lines.append(f"Run time: {wall_s:.1f} s")
     header = ["method", "hit_rate", "current_first", *categories]

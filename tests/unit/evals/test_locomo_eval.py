@@ -140,7 +140,12 @@ def test_turn_text_includes_shared_photo_caption(tmp_path: Path) -> None:
 
 def test_payload_without_engine_has_null_top_level(small_file: Path) -> None:
     bm25, scripted = BM25Retriever(), ScriptedRetriever(RANKINGS)
-    payload = run_locomo_eval([small_file], (5, 10), None, {"bm25": bm25, "vector": scripted})
+    seconds: dict[str, float] = {}
+    payload = run_locomo_eval(
+        [small_file], (5, 10), None, {"bm25": bm25, "vector": scripted}, method_seconds=seconds
+    )
+    assert set(seconds) == {"bm25", "vector"} and all(s >= 0 for s in seconds.values())
+    assert "Per method (ingest + searches): bm25" in locomo_markdown(payload, method_seconds=seconds)
     assert set(payload) == TOP_KEYS
     assert payload["engine"] is None
     assert all(payload[key] is None for key in ("recall_at_k", "by_category", "adversarial", "latency_ms"))
