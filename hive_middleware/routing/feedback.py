@@ -12,7 +12,9 @@
 * :meth:`FeedbackLearner.update_policy` fine-tunes a copy of the network on
   part of the buffer and adopts it only if it is no worse than the current one
   on the held-out rest (guarded A/B on exact-action accuracy, ties broken by
-  log-likelihood); otherwise the current weights stay.
+  log-likelihood); otherwise the current weights stay. The calibration
+  (temperature, threshold, OOD statistics) is kept from training: fine-tuning
+  is small by design, and re-calibrating needs held-out runs, not a buffer.
 """
 
 from __future__ import annotations

@@ -5,8 +5,11 @@ For a state it encodes the features, runs the MLP (NumPy, no torch needed to
 serve), masks templates whose arguments cannot be filled, sums the calibrated
 probability of templates that propose the same command, and answers only when
 that confidence clears the threshold chosen for the target precision and the
-state is in distribution (Mahalanobis distance of the hidden layer). Otherwise
-the decision is escalated with a reason.
+state is in distribution (Mahalanobis distance of the hidden layer, and no
+input feature that was never active in training). Otherwise the decision is
+escalated with a reason. :meth:`RouterPolicy.decide_with_type` also returns the
+predicted next action type (the type of the answered action; else the type
+head's guess; on out-of-distribution states, the type of the last action).
 """
 
 from __future__ import annotations
