@@ -51,8 +51,10 @@ class MemoryConfig(_Section):
     max_content_chars: int = Field(100_000, gt=0, description="Largest content accepted by remember().")
     embedder: str = Field("minilm", description="'minilm' (packaged all-MiniLM-L6-v2) or 'hashing' (tests).")
     outbox_batch: int = Field(64, gt=0, description="Outbox rows embedded per worker batch.")
-    rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
-    weight_vector: float = Field(1.0, ge=0, description="RRF weight of the vector signal.")
+    rrf_k: int = Field(
+        10, gt=0, description="Reciprocal-rank-fusion constant (small: the top ranks of each signal dominate)."
+    )
+    weight_vector: float = Field(0.7, ge=0, description="RRF weight of the vector signal.")
     weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 signal.")
     weight_graph: float = Field(0.5, ge=0, description="RRF weight of graph expansion.")
     weight_recency: float = Field(0.0, ge=0, description="RRF weight of recency (newest valid_from first).")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import operator
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
 from hive_middleware.integrations.session import HiveEvent, HiveSession, _maybe_async, action_of_call
 from hive_middleware.integrations.tool_cache import ToolOutputCache, hive_expand_tool
@@ -56,8 +56,9 @@ from hive_middleware.types import Action, Message, RouteDecision
 
 __all__ = ["HiveAgentState", "HiveMiddleware", "RouteCheck", "thread_of", "to_langchain", "to_openai"]
 
-RouteCheck = Callable[[RouteDecision, list[Message]], Action | None]
-"""Sees every routed action before it is used; returns a replacement or ``None`` to keep it."""
+RouteCheck = Callable[[RouteDecision, list[Message]], Action | Literal[False] | None]
+"""Sees every routed action before it is used: returns a replacement action, ``None``
+to keep it, or ``False`` to veto it (the model is called instead)."""
 
 
 class HiveAgentState(AgentState[Any]):
@@ -124,6 +125,11 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         expand_tool: Register the ``hive_expand(handle)`` tool with the agent.
         route_check: See :data:`RouteCheck`.
         on_event: Called with every :class:`HiveEvent`.
+        recall_every: Recall again after this many tool results within one user
+            turn (a new user turn always recalls); between recalls the memory
+            message of the last recall is reused.
+        write_behind: Write memories from a background thread (see
+            :meth:`flush`), so the agent never waits on storage.
     """
 
     state_schema = HiveAgentState
@@ -144,12 +150,15 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         expand_tool: bool = True,
         route_check: RouteCheck | None = None,
         on_event: Callable[[HiveEvent], None] | None = None,
+        recall_every: int = 5,
+        write_behind: bool = True,
     ) -> None:
         super().__init__()
         self.session = HiveSession(
             stack, agent=agent, compress=compress, recall_k=recall_k, route=route, remember=remember,
-            budget=budget, model=model, shell_tool=shell_tool, on_event=on_event,
+            budget=budget, model=model, shell_tool=shell_tool, on_event=on_event, write_behind=write_behind,
         )
+        self.recall_every = max(1, recall_every)
         if tool_cache is not None and tool_cache.read_only_tools is None:
             raise HiveValidationError(
                 "the tool cache given to HiveMiddleware must name its read-only tools "
@@ -215,11 +224,28 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         content = memory.get("content") if memory is not None else None
         return content if isinstance(content, str) else None
 
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait for queued memory writes (write-behind mode); True when all are done."""
+        return bool(self.session.flush(timeout))
+
+    def _due(self, state: HiveAgentState, items: list[Any]) -> bool:
+        if items or "hive_memory" not in state:
+            return True  # a new user turn, or never recalled in this conversation
+        messages = state["messages"]
+        since_turn = 0
+        for m in reversed(messages):
+            if isinstance(m, HumanMessage):
+                break
+            since_turn += isinstance(m, ToolMessage)
+        return since_turn > 0 and since_turn % self.recall_every == 0
+
     def before_model(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Remember a new user turn and recall memories for the coming model call."""
+        """Remember a new user turn; recall memories on a new turn and every ``recall_every`` results."""
         events: list[HiveEvent] = []
         thread, items = self._turn_items(state)
         self.session.remember(items, events)
+        if not self._due(state, items):
+            return {"hive_events": [e.as_dict() for e in events]} if events else None
         memory = self._recall(to_openai(state["messages"]), thread, events)
         return self._recall_update(events, memory)
 
@@ -228,16 +254,24 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         events: list[HiveEvent] = []
         thread, items = self._turn_items(state)
         await self.session.aremember(items, events)
+        if not self._due(state, items):
+            return {"hive_events": [e.as_dict() for e in events]} if events else None
         memory = await self._arecall(to_openai(state["messages"]), thread, events)
         return self._recall_update(events, memory)
 
     # -- wrap_model_call: route, or call the model with the compressed view ----
 
-    def _routed(self, decision: RouteDecision, messages: list[Message], events: list[HiveEvent]) -> AIMessage:
+    def _checked(self, decision: RouteDecision | None, messages: list[Message],
+                 events: list[HiveEvent]) -> AIMessage | None:
+        """The routed tool-call message, or ``None`` when nothing was routed or the check vetoed it."""
+        if decision is None or decision.action is None:
+            return None
         action = decision.action
-        assert action is not None
         if self.route_check is not None:
             replacement = self.route_check(decision, messages)
+            if replacement is False:
+                self.session.emit(events, "route_vetoed", routed=action.command)
+                return None
             if replacement is not None:
                 self.session.emit(events, "route_replaced", routed=action.command, used=replacement.command)
                 action = replacement
@@ -295,8 +329,9 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         events: list[HiveEvent] = []
         openai = to_openai(request.messages)
         decision = self.session.route(openai, tools=_tool_names(request.tools), events=events)
-        if decision is not None:
-            return self._result(self._routed(decision, openai, events), events)
+        routed = self._checked(decision, openai, events)
+        if routed is not None:
+            return self._result(routed, events)
         # Recall already happened in before_model; compression happens here.
         saved = self.session.recall_k
         self.session.recall_k = 0
@@ -315,8 +350,9 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         events: list[HiveEvent] = []
         openai = to_openai(request.messages)
         decision = await self.session.aroute(openai, tools=_tool_names(request.tools), events=events)
-        if decision is not None:
-            return self._result(self._routed(decision, openai, events), events)
+        routed = self._checked(decision, openai, events)
+        if routed is not None:
+            return self._result(routed, events)
         saved = self.session.recall_k
         self.session.recall_k = 0
         try:

@@ -27,6 +27,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -192,6 +194,9 @@ class HiveSession:
         model: Model name for token counting (default: the stack's).
         shell_tool: Tool that runs a routed shell command (``{"command": ...}``).
         on_event: Called with every :class:`HiveEvent` (a failing listener is logged).
+        write_behind: Write memories from a background thread so hooks never wait
+            on storage; order is kept (a cause is written before its effects).
+            Call :meth:`flush` to wait for them.
     """
 
     def __init__(
@@ -207,8 +212,13 @@ class HiveSession:
         model: str | None = None,
         shell_tool: str = "bash",
         on_event: Callable[[HiveEvent], None] | None = None,
+        write_behind: bool = False,
     ) -> None:
         self.stack = stack
+        self.write_behind = write_behind
+        self._queue: queue.Queue[list[tuple[str, str, str | None, dict[str, Any]]] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
         self.agent = agent
         self.compress_enabled = compress
         self.recall_k = recall_k
@@ -460,16 +470,9 @@ class HiveSession:
             return content
         return content[:MEMORY_CONTENT_CHARS] + f"\n[... {len(content) - MEMORY_CONTENT_CHARS} more characters]"
 
-    def remember(
+    def _write_now(
         self, items: list[tuple[str, str, str | None, dict[str, Any]]], events: list[HiveEvent]
     ) -> int:
-        """Write ``(key, content, caused_by key, metadata)`` items in order; returns how many were written.
-
-        A cause is given by key; it resolves to the record id this session wrote
-        under that key (or the current record of the key).
-        """
-        if not self.remember_enabled:
-            return 0
         written = 0
         for key, content, cause, metadata in items:
             if not content.strip():
@@ -481,6 +484,65 @@ class HiveSession:
                 written += 1
             except Exception as exc:
                 self._failed(events, "remember", exc)
+        return written
+
+    def _drain(self) -> None:
+        while True:
+            items = self._queue.get()
+            try:
+                if items is None:
+                    return
+                self._write_now(items, [])
+            except Exception:  # the writer never dies on one bad batch
+                logger.exception("hive background memory write failed")
+            finally:
+                self._queue.task_done()
+
+    def _enqueue(self, items: list[tuple[str, str, str | None, dict[str, Any]]]) -> None:
+        with self._writer_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._drain, name="hive-memory-writer", daemon=True)
+                self._writer.start()
+        self._queue.put(items)
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every queued memory write is done (write-behind mode); True when drained."""
+        if self._writer is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def close(self) -> None:
+        """Finish queued writes and stop the writer thread."""
+        if self._writer is not None:
+            self.flush()
+            self._queue.put(None)
+            self._writer.join(timeout=5)
+            self._writer = None
+
+    def remember(
+        self, items: list[tuple[str, str, str | None, dict[str, Any]]], events: list[HiveEvent]
+    ) -> int:
+        """Write ``(key, content, caused_by key, metadata)`` items in order; returns how many.
+
+        A cause is given by key; it resolves to the record id this session wrote
+        under that key (or the current record of the key). In write-behind mode
+        the items are queued and the count is of queued items.
+        """
+        if not self.remember_enabled:
+            return 0
+        items = [item for item in items if item[1].strip()]
+        if not items:
+            return 0
+        if self.write_behind:
+            self._enqueue(items)
+            self.emit(events, "remembered", count=len(items), keys=[k for k, *_ in items][:8], queued=True)
+            return len(items)
+        written = self._write_now(items, events)
         if written:
             self.emit(events, "remembered", count=written, keys=[k for k, *_ in items][:8])
         return written
@@ -488,9 +550,11 @@ class HiveSession:
     async def aremember(
         self, items: list[tuple[str, str, str | None, dict[str, Any]]], events: list[HiveEvent]
     ) -> int:
-        """Async :meth:`remember`."""
+        """Async :meth:`remember` (write-behind mode queues without waiting)."""
         if not self.remember_enabled:
             return 0
+        if self.write_behind:
+            return self.remember(items, events)
         written = 0
         for key, content, cause, metadata in items:
             if not content.strip():

@@ -1,10 +1,10 @@
-"""``hive demo``: what hive-middleware does today, on a small example transcript.
+"""``hive demo``: recorded agent runs replayed through a LangGraph agent, without and with Hive.
 
-Runs offline in seconds on ``examples/transcripts`` (an 8-step SWE-agent 1.x
-run: find a bug, view the file, run the tests, edit, re-run, submit) or on
-any ``--data`` path: the reader's per-step view, token counts, action types,
-and the compression and routing figures of the baselines (and of the engines
-once installed).
+Runs offline on ``examples/transcripts`` (small SWE-agent 1.x runs written for
+this project) or on any ``--data`` path: model calls, input tokens, routed steps
+(and wrong routes), memories written, a why() chain and Hive's time per step.
+``--baselines`` adds the reader's per-step view and the compression and routing
+baselines.
 """
 
 from __future__ import annotations
@@ -144,53 +144,95 @@ def _compress_rows(demo: dict[str, Any]) -> list[list[Any]]:
 
 @app.command("demo")
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory for demo.json and demo.md.")] = Path(
+    out: Annotated[Path, typer.Option("--out", help="Directory for demo.json, demo.md and demo.png.")] = Path(
         "hive-demo"
     ),
     data: Annotated[
         list[Path] | None,
         typer.Option(
-            "--data", help="A .traj file or folder to show instead of the bundled example; repeatable."
+            "--data", help="A .traj file or folder to replay instead of the bundled example; repeatable."
         ),
     ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Replay at most this many runs (the first by file name).")
+    ] = 20,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="Router model directory (default: the packaged model).")
+    ] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option("--embedder", help="Memory embedder: 'minilm' (default, packaged) or 'hashing' (fast)."),
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option("--baselines", help="Also print the per-step reader view and compression baselines.")
+    ] = False,
 ) -> None:
-    """Show what hive-middleware does today on a small example agent run (offline, seconds).
+    """Replay recorded agent runs through a real LangGraph agent twice, without and with Hive (offline).
 
-    Reads the run step by step (the state and message list the agent had), counts tokens, types each
-    action, and measures the compression and routing baselines (and the engines once installed).
+    A scripted chat model replays the recorded actions and the tool replays the recorded observations, so
+    the only difference is Hive: model calls saved by the router, input tokens saved by compression,
+    memories written, a why() chain, and Hive's time per step. A routed action that differs from the
+    recorded one is counted as wrong, shown, and replaced by the recorded one.
     """
-    from rich.table import Table
+    from importlib import import_module
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hive_middleware.evals.report import write_report
+    from hive_middleware.evals.trajectories import count_trajectory_files
 
+    # The replay drives a LangGraph agent: it lives with the integrations and is loaded
+    # by name, so the core never imports an integration.
+    replay = import_module("hive_middleware.integrations.demo_replay")
     paths = list(data) if data else [example_transcripts()]
+    total = min(limit, count_trajectory_files(paths))
+    subset = f"the first {total} runs by file name" if total < count_trajectory_files(paths) else "all runs"
     console = Console()
-    with console.status("reading and measuring"):
-        demo = build_demo(paths)
-    for run in demo["runs"]:
-        table = Table(title=f"{run['run_id']}: {run['format_version']}, {run['exit_status']}")
-        for col in ("#", "type", "action", "obs tok", "ctx raw", "ctx last5", "ids"):
-            table.add_column(col, no_wrap=col != "action")
-        for s in run["steps"]:
-            table.add_row(
-                str(s["index"]),
-                s["action_type"],
-                _first_line(s["action"], 30),
-                str(s["observation_tokens"]),
-                str(s["context_tokens_raw"]),
-                str(s["context_tokens_last_5_masking"]),
-                str(len(s["reused_identifiers"])),
-            )
-        console.print(table)
-    summary = Table(title="compression over every step")
-    for col in ("method", "token_ratio", "identifier_retention"):
-        summary.add_column(col)
-    for name, ratio, retention in _compress_rows(demo):
-        summary.add_row(
-            name,
-            "n/a" if ratio is None else f"{ratio:.3f}",
-            "n/a" if retention is None else f"{retention:.3f}",
-        )
-    console.print(summary)
-    written = write_report(out, "demo", demo, demo_markdown(demo))
-    console.print(f"wrote {written['json']} and {written['md']}")
+    with console.status("opening the Hive stack (memory, router)"):
+        stack, cleanup = replay.open_demo_stack(model_dir, None, embedder)
+    try:
+        totals = replay.DemoTotals()
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("replaying", total=total)
+            for traj in replay.iter_runs(paths, limit):
+                progress.update(task, description=f"replaying {traj.run_id[:40]}")
+                totals.add(replay.replay_trajectory(traj, stack))
+                progress.advance(task)
+        payload = replay.summarize(totals, stack, data=[str(p) for p in paths], subset=subset)
+    finally:
+        cleanup()
+    markdown = replay.demo_markdown(payload)
+    if baselines:
+        extra = build_demo(paths)
+        payload["baselines"] = {"compress": extra["compress"], "route": extra["route"]}
+        markdown += "\n" + demo_markdown(extra)
+    _print_summary(console, payload)
+    written = write_report(out, "demo", payload, markdown, replay.plot_demo(payload))
+    console.print(f"wrote {', '.join(str(p) for p in written.values())}")
+
+
+def _print_summary(console: Console, payload: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{payload['runs']} runs, {payload['steps']} steps ({payload['subset']})")
+    for col in ("", "without Hive", "with Hive"):
+        table.add_column(col)
+    table.add_row("LLM calls", str(payload["llm_calls"]["without"]), str(payload["llm_calls"]["with"]))
+    table.add_row("input tokens", f"{payload['input_tokens']['without']:,}", f"{payload['input_tokens']['with']:,}")
+    console.print(table)
+    routed = payload["routed"]
+    console.print(
+        f"routed: {routed['answered']} answered, {routed['wrong']} wrong "
+        f"({routed['wrong_rate']:.1%}); memories written: {payload['memories_written']}; "
+        f"Hive time per step p50 {payload['overhead_ms']['p50']:.2f} ms, p95 {payload['overhead_ms']['p95']:.2f} ms"
+    )
+    for wrong in routed["wrong_examples"][:5]:
+        console.print(f"  wrong route in {wrong['run']} step {wrong['step']}: routed {wrong['routed'][:60]!r}, "
+                      f"recorded {wrong['recorded'][:60]!r}", highlight=False, markup=False)
+    chain = payload["why"]["chain"]
+    if chain:
+        console.print(f"why({payload['why']['key']}):")
+        for link in chain:
+            console.print(f"  {link.get('hop')} {link.get('edge')} -> [{link.get('type')}] "
+                          f"{str(link.get('content', ''))[:90]}", highlight=False, markup=False)

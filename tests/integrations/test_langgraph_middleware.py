@@ -60,8 +60,10 @@ def test_agent_routes_compresses_and_remembers(make_stack: Any) -> None:
     events: list[Any] = []
     calls: list[str] = []
     model = _model()
-    agent = create_agent(model, tools=_tools(calls), middleware=[HiveMiddleware(stack, on_event=events.append)])
+    middleware = HiveMiddleware(stack, on_event=events.append)
+    agent = create_agent(model, tools=_tools(calls), middleware=[middleware])
     out = agent.invoke({"messages": [{"role": "user", "content": "Where do the compute functions live?"}]})
+    assert middleware.flush()  # memory writes happen behind the agent
 
     # The router answered the step after `ls` without the model: 4 model calls for 5 AI turns.
     assert calls == ["grep -rn compute src", "grep -rn compute src -i", "ls", "cat README.md"]
