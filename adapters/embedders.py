@@ -89,7 +89,8 @@ class MiniLMEmbedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return [[float(x) for x in row] for row in vectors.tolist()]
+        rows: list[list[float]] = vectors.tolist()  # C-level conversion; floats already
+        return rows
 
 
 def _load(path: str, device: str) -> Any:
