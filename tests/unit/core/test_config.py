@@ -12,7 +12,7 @@ def test_defaults_when_nothing_is_set(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     cfg = HiveConfig.load(environ={})
     assert cfg.data_dir == ".hive"
-    assert cfg.memory.rrf_k == 60
+    assert cfg.memory.rrf_k == 10
 
 
 def test_precedence_kwargs_over_env_over_file_over_defaults(tmp_path: Path) -> None:
