@@ -53,6 +53,7 @@ def bench_guard(
     from hive_middleware.resilience import bench
 
     console = Console(stderr=True)
+    load_before = os.getloadavg()[0]  # latency figures depend on how busy the machine is
     with Progress(console=console, transient=True) as progress:
         step = progress.add_task("overhead (bare vs guarded mock calls)", total=pairs)
         overhead = bench.measure_overhead(pairs=pairs, tick=lambda: progress.advance(step))
@@ -81,6 +82,7 @@ def bench_guard(
             "limiter": {"asyncio": rate_async, "threads": rate_threads},
             "half_open": probes,
             "retry_after": retry_after,
+            "machine": {"cpu_count": os.cpu_count(), "loadavg_1m": [load_before, os.getloadavg()[0]]},
         },
     }
     rows = [

@@ -130,7 +130,7 @@ def finish(
         guard.limiter.cancel(admission.reservation)
         return
     breaker.record_success(permit)
-    if admission.reservation.takes:
+    if admission.reservation.counts_tokens:
         guard.limiter.settle(admission.reservation, reported_tokens(response))
 
 
@@ -138,7 +138,7 @@ async def afinish(
     guard: Guard, admission: Admission, *, response: Any = None, error: BaseException | None = None
 ) -> None:
     """Async :func:`finish` (a shared limiter store is updated without blocking)."""
-    if error is None and response is not None and admission.reservation.takes:
+    if error is None and response is not None and admission.reservation.counts_tokens:
         admission.breaker.record_success(admission.permit)
         await guard.limiter.asettle(admission.reservation, reported_tokens(response))
         return

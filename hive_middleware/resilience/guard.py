@@ -243,7 +243,7 @@ class Guard:
         return result
 
     def _settle(self, reservation: Reservation, result: Any) -> None:
-        if reservation.takes:
+        if reservation.counts_tokens:
             self.limiter.settle(reservation, reported_tokens(result))
 
     def _one_model_sync(
@@ -337,7 +337,7 @@ class Guard:
             self._record(breaker, permit, exc)
             raise
         breaker.record_success(permit)
-        if reservation.takes:
+        if reservation.counts_tokens:
             await self.limiter.asettle(reservation, reported_tokens(result))
         return result
 
@@ -408,9 +408,11 @@ class Guard:
             raise HiveValidationError(
                 "guarded completion needs model='...' (a litellm model name)", field="model"
             )
-        # The guard owns retries: the SDKs' own retries would hide attempts and Retry-After from it.
+        # The guard owns retries: the provider SDK's own (openai's default is 2) would hide
+        # attempts and Retry-After from it. litellm's wrapper retries only when
+        # ``litellm.num_retries`` is set globally (``num_retries=0`` cannot override that,
+        # litellm reads ``0 or litellm.num_retries``), so leave that global unset.
         kwargs.setdefault("max_retries", 0)
-        kwargs.setdefault("num_retries", 0)
         base = kwargs.get("api_base") or kwargs.get("base_url")
         return model, (lambda name: f"{name}@{base}") if base else (lambda name: name)
 
@@ -423,7 +425,8 @@ class Guard:
             tenant: Tenant to charge (default: the guard's).
             fallbacks: Fallback models for this call (default: the configured ones).
             **kwargs: litellm ``completion`` arguments; ``model`` is required. The
-                SDK retries (``max_retries``, ``num_retries``) default to 0.
+                The provider SDK's retries (``max_retries``) default to 0; keep
+                ``litellm.num_retries`` unset, or litellm retries underneath.
 
         Returns:
             litellm's response for the first model that answered. With

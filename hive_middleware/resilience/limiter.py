@@ -94,6 +94,11 @@ class Reservation:
     wait: float
     takes: tuple[BucketTake, ...] = field(repr=False)
 
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether a token bucket was charged (so reported usage should settle it)."""
+        return bool(self.takes) and self.takes[-1][0][2] == "tokens"  # the token take is always last
+
 
 class RateLimiter:
     """Token-bucket limiter keyed by tenant and model, sync and async.

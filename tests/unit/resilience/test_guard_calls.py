@@ -226,7 +226,7 @@ def test_sdk_retries_are_off_and_deployments_have_their_own_breakers(clock: Manu
     guard = Guard(GuardConfig(), clock=clock, completion_fn=record)
     guard.completion(model="openai/m", messages=MESSAGES, api_base="http://a:1/v1")
     guard.completion(model="openai/m", messages=MESSAGES, api_base="http://b:1/v1", max_retries=3)
-    assert seen[0]["max_retries"] == 0 and seen[0]["num_retries"] == 0 and seen[1]["max_retries"] == 3
+    assert seen[0]["max_retries"] == 0 and seen[1]["max_retries"] == 3
     assert set(guard.breakers) == {"openai/m@http://a:1/v1", "openai/m@http://b:1/v1"}
 
 
