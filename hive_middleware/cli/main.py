@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.demo",
     "hive_middleware.cli.guard",
     "hive_middleware.cli.memory",
+    "hive_middleware.cli.compress",
 )
 
 for _name in _COMMAND_MODULES:

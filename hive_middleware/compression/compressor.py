@@ -51,7 +51,7 @@ from hive_middleware.compression.content_types import (
     observation_body,
 )
 from hive_middleware.compression.distillers import distill
-from hive_middleware.compression.identifiers import extract_identifiers
+from hive_middleware.compression.identifiers import extract_identifiers, scan_identifiers
 from hive_middleware.compression.labels import Label, MessageLabel
 from hive_middleware.compression.staleness import find_stale, view_region
 from hive_middleware.compression.token_costs import list_tokens, message_tokens
@@ -60,9 +60,11 @@ from hive_middleware.config import DEFAULT_MODEL, CompressionConfig, HiveConfig
 from hive_middleware.errors import HiveValidationError
 from hive_middleware.types import Message, message_text, validate_messages
 
-__all__ = ["CompressionResult", "compress"]
+__all__ = ["CompressionResult", "clear_caches", "compress"]
 
 # Value of each type when a budget forces more compression: lowest goes first.
+_INSTRUCTION = ContentType.USER_INSTRUCTION
+_SYSTEM = ContentType.SYSTEM
 _VALUE: dict[ContentType, int] = {
     ContentType.OTHER: 0,
     ContentType.COMMAND_OUTPUT: 1,
@@ -170,7 +172,7 @@ def _line_index(text: str) -> dict[str, int]:
     for n, line in enumerate(text.split("\n")):
         if len(line) > 4 * _FOCUS_LINE_CHARS:
             continue
-        for ident in extract_identifiers(line):
+        for ident in scan_identifiers(line):
             index.setdefault(ident, n)
     return index
 
@@ -209,6 +211,20 @@ def _indexable(text: str) -> tuple[str, ...]:
 
 
 _LINE_SUFFIX = re.compile(r":\d+$")
+
+
+@lru_cache(maxsize=16_384)
+def _identifier_set(text: str) -> frozenset[str]:
+    return frozenset(extract_identifiers(text))
+
+
+@lru_cache(maxsize=8_192)
+def _index_meta(text: str, task: str) -> tuple[frozenset[str], dict[str, int], dict[str, int]]:
+    """The indexable identifiers of ``text`` with their salience rank and position."""
+    ranked = _ranked_indexable(text, task)
+    rank = {ident: r for r, (_pos, ident) in enumerate(ranked)}
+    position = {ident: pos for pos, ident in ranked}
+    return frozenset(rank), rank, position
 
 
 @lru_cache(maxsize=8_192)
@@ -506,29 +522,27 @@ class _Compressor:
         visible: set[str] = set()
         replaced: list[_Slot] = []
         for s in self.slots:
-            if s.label in (Label.CORE, Label.COMPACT):
-                visible.update(extract_identifiers(s.info.body if s.body is None else s.body))
+            if s.label is Label.CORE or s.label is Label.COMPACT:
+                visible.update(_identifier_set(s.info.body if s.body is None else s.body))
             else:
                 replaced.append(s)
                 if s.body:
-                    visible.update(extract_identifiers(s.body))
+                    visible.update(_identifier_set(s.body))
                 for line in s.focus:
-                    visible.update(extract_identifiers(line))
+                    visible.update(_identifier_set(line))
         cap = self.cfg.max_index_identifiers
-        task = next((s.info.body for s in self.slots if s.info.ctype is ContentType.USER_INSTRUCTION), "")
+        task = next((s.info.body for s in self.slots if s.info.ctype is _INSTRUCTION), "")
         for s in replaced:
             s.index_line = ""
             if s.bare or cap == 0:
                 continue
-            picked: list[tuple[int, str]] = []
-            for pos, ident in _ranked_indexable(s.info.compacted, task):
-                if ident not in visible:
-                    picked.append((pos, ident))
-                    if len(picked) >= cap:
-                        break
-            if picked:
-                picked.sort()
-                missing = [ident for _pos, ident in picked]
+            ids, rank, position = _index_meta(s.info.compacted, task)
+            missing_set = ids - visible
+            if missing_set:
+                chosen = (
+                    heapq.nsmallest(cap, missing_set, key=rank.__getitem__) if len(missing_set) > cap else missing_set
+                )
+                missing = sorted(chosen, key=position.__getitem__)
                 visible.update(missing)
                 s.index_line = "identifiers: " + " ".join(missing)
             if self._replaced_size(s) >= _MIN_SAVING * len(s.info.body):
@@ -748,3 +762,19 @@ def compress(
     store = artifacts if artifacts is not None else default_artifact_store()
     engine = _Compressor(checked, cfg=cfg, model=model or default_model, store=store, budget=budget)
     return engine.run()
+
+
+def clear_caches() -> None:
+    """Forget every per-content result (classification, distillations, identifiers,
+    token counts) so the next call pays full price (benchmarks of cold calls, tests)."""
+    from hive_middleware.compression import distillers, identifiers, staleness, token_costs, transcript
+
+    for fn in (
+        _info, _action_only, _handle, _identifier_set, _index_meta, _line_count, _line_index, _indexable, _ranked_indexable, _parts,
+        _text_parts, _split_lines,
+        distillers.distill_assistant_turn, distillers.distill_command_output, distillers.distill_error,
+        distillers.distill_file_view, distillers.distill_patch, distillers.distill_search_results,
+        distillers.distill_test_output, identifiers.extract_identifiers, staleness.view_region,
+        staleness._near_identical, token_costs._cached, transcript.action_of_text,
+    ):
+        fn.cache_clear()

@@ -62,7 +62,6 @@ _TAIL = 1_500
 _SAMPLE_LINES = 30
 
 _OBSERVATION_PREFIX = "OBSERVATION:"
-_NO_OUTPUT = "Your command ran successfully and did not produce any output"
 # SWE-agent 0.x appends the editor state and a prompt to every observation.
 _PROMPT_FOOTER = re.compile(r"\n?\(Open file: [^\n]*\)\n\(Current directory: [^\n]*\)\n?bash-\$\s*$")
 
@@ -103,15 +102,37 @@ _GREP_LINE = re.compile(
 # cat -n style (number, tab) or an abbreviated view; "N:" lines are grep -n hits.
 _LINE_NUMBERED = re.compile(r"^\s*\d+(?:\t|\s{1,2}\S| \.\.\.)")
 _BARE_PATH = re.compile(r"^(?:\.{0,2}/)?(?:[\w@+.\-]+/)+[\w@+.\-]*$|^[\w@+\-]+\.\w{1,6}$")
-# Assistant text that carries an action (SWE-agent markup, fenced command).
-_ACTION_MARKUP = re.compile(r"<function=[\w\-]+>|^```[\w-]*\n.*\n```\s*$", re.S | re.M)
+_FUNCTION_MARKUP = re.compile(r"<function=[\w\-]+>")
+_FOOTER_HINT = "(Current directory: "
+_OUTPUT_STARTS = (
+    "OBSERVATION:", "Observation:", "observation:",
+    "Your command ran successfully and did not produce any output",
+)
+_USER_OUTPUT_STARTS = (
+    "Here's the result of running `cat -n`", "[File: ", "<NOTE>This file is too large", "<NOTE>Taking the first",
+    "diff --git", "Traceback (most recent call last)",
+)
+# Literal hints that must be present before the slower patterns above are run.
+_DIFF_HINTS = ("\n+++ ", "+++ b/", "+++ /dev/null")
+_TEST_HINTS = (
+    "test session starts", "passed", "failed", "PASSED", "FAILED", "Ran ", "Tests run:", "collected ",
+    " ... ok", " ... FAIL", " ... ERROR", "OK (", "FAILED (", "ERROR ", "XFAIL", "SKIPPED",
+)
+_TRACEBACK_HINTS = (
+    "Traceback (most recent call last)", "Exception in thread", "\tat ", "    at ", "Caused by: ", "panicked at", "panic: "
+)
+_ERROR_HINTS = (
+    "rror", "xception", "fatal", "FATAL", "command not found", "No such file", "did not appear verbatim",
+    "Invalid `", "Usage: ", "cannot be used if", "syntax error", "does not exist", "No replacement",
+    "Permission denied", "not found", "unexpected EOF", "E0", "E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "E9",
+)
 
 
 def observation_body(text: str) -> str:
     """The tool output inside an observation: without ``OBSERVATION:`` or a prompt footer."""
-    if text[:12].upper() == _OBSERVATION_PREFIX:
+    if text.startswith(_OUTPUT_STARTS[:3]):
         text = text[len(_OBSERVATION_PREFIX) :].lstrip("\r\n ")
-    if text.endswith("$") or text.endswith("$ "):
+    if text.endswith(("$", "$ ")) and _FOOTER_HINT in text[-400:]:
         text = _PROMPT_FOOTER.sub("", text)
     return text
 
@@ -119,6 +140,31 @@ def observation_body(text: str) -> str:
 def _sample_lines(head: str) -> list[str]:
     lines = head.split("\n", _SAMPLE_LINES)[:_SAMPLE_LINES]
     return [ln.rstrip("\r") for ln in lines if ln.strip()]
+
+
+def _any_in(text: str, literals: tuple[str, ...]) -> bool:
+    # Substring tests run in C and skip most texts before any regex has to scan them.
+    return any(lit in text for lit in literals)
+
+
+def _is_diff(head: str) -> bool:
+    if head.startswith("diff --git"):
+        return True
+    return _any_in(head, _DIFF_HINTS) and _DIFF_START.search(head) is not None and _DIFF_CONFIRM.search(head) is not None
+
+
+def _is_test(text: str) -> bool:
+    return bool(text) and _any_in(text, _TEST_HINTS) and _TEST_MARKERS.search(text) is not None
+
+
+def _is_traceback(text: str) -> bool:
+    if not text or not _any_in(text, _TRACEBACK_HINTS):
+        return False
+    return "Traceback (most recent call last)" in text or _TRACEBACK_MARKERS.search(text) is not None
+
+
+def _has_error_line(text: str) -> bool:
+    return _any_in(text, _ERROR_HINTS) and _ERROR_LINE.search(text) is not None
 
 
 def classify_output(text: str) -> ContentType:
@@ -134,23 +180,23 @@ def classify_output(text: str) -> ContentType:
     stripped = body.lstrip()
     if not stripped:
         return ContentType.OTHER
-    if stripped.startswith(_FILE_VIEW_PREFIXES) or _EDITED_SNIPPET.match(stripped):
+    if stripped.startswith(_FILE_VIEW_PREFIXES) or (
+        stripped.startswith("The file ") and _EDITED_SNIPPET.match(stripped) is not None
+    ):
         return ContentType.FILE_VIEW
     head = stripped[:_HEAD]
-    if head.startswith("diff --git") or (_DIFF_START.search(head) and _DIFF_CONFIRM.search(head)):
+    if _is_diff(head):
         return ContentType.PATCH_DIFF
     tail = stripped[-_TAIL:] if len(stripped) > _HEAD else ""
-    if _TEST_MARKERS.search(head) or (tail and _TEST_MARKERS.search(tail)):
+    if _is_test(head) or _is_test(tail):
         return ContentType.TEST_OUTPUT
     if stripped.startswith(_LISTING_PREFIXES):
         return ContentType.SEARCH_RESULTS
+    if _is_traceback(head) or _is_traceback(tail):
+        return ContentType.ERROR_TRACEBACK
     lines = _sample_lines(head)
     n = len(lines)
-    traceback = _TRACEBACK_MARKERS.search(head) or (tail and _TRACEBACK_MARKERS.search(tail))
-    if traceback:
-        return ContentType.ERROR_TRACEBACK
-    first = "\n".join(lines[:3])
-    if _ERROR_LINE.search(first) or (n <= 12 and _ERROR_LINE.search(head)):
+    if _has_error_line("\n".join(lines[:3])) or (n <= 12 and _has_error_line(head)):
         return ContentType.ERROR_TRACEBACK
     numbered = grep = paths = 0
     for line in lines:
@@ -169,11 +215,18 @@ def classify_output(text: str) -> ContentType:
 
 def _looks_like_output(text: str) -> bool:
     """Whether a ``user`` message is really an environment observation."""
-    if text[:12].upper() == _OBSERVATION_PREFIX or text.startswith(_NO_OUTPUT):
+    if text.startswith(_OUTPUT_STARTS):
         return True
-    if text.endswith("$") or text.endswith("$ "):
+    if text.endswith(("$", "$ ")) and _FOOTER_HINT in text[-400:]:
         return _PROMPT_FOOTER.search(text[-400:]) is not None
     return False
+
+
+def _is_action(text: str) -> bool:
+    """Assistant text that carries an action: SWE-agent markup or a closing fenced command."""
+    if "<function=" in text:
+        return _FUNCTION_MARKUP.search(text) is not None
+    return text.rstrip().endswith("```") and text.count("```") >= 2
 
 
 def classify_message(message: Mapping[str, Any]) -> ContentType:
@@ -195,19 +248,17 @@ def classify_message(message: Mapping[str, Any]) -> ContentType:
     if role == "assistant":
         if message.get("tool_calls"):
             return ContentType.TOOL_CALL
-        if "<function=" in text or "```" in text:
-            return ContentType.TOOL_CALL if _ACTION_MARKUP.search(text) else ContentType.ASSISTANT_REASONING
-        return ContentType.ASSISTANT_REASONING
+        return ContentType.TOOL_CALL if _is_action(text) else ContentType.ASSISTANT_REASONING
     if role in ("tool", "function"):
         return classify_output(text)
     if role == "user":
         if _looks_like_output(text):
             return classify_output(text)
-        kind = classify_output(text) if text[:1] in ("[", "H", "<", "d", "T", "/", "-") else None
-        if kind in (ContentType.FILE_VIEW, ContentType.PATCH_DIFF) or (
-            kind is ContentType.ERROR_TRACEBACK and text.startswith("Traceback")
-        ):
-            return kind
+        if text.startswith(_USER_OUTPUT_STARTS):
+            # Pasted output: a file view, a diff or a traceback.
+            if text.startswith(_FILE_VIEW_PREFIXES):
+                return ContentType.FILE_VIEW
+            return ContentType.PATCH_DIFF if text.startswith("diff --git") else ContentType.ERROR_TRACEBACK
         return ContentType.USER_INSTRUCTION
     return ContentType.OTHER
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["extract_identifiers"]
+__all__ = ["extract_identifiers", "scan_identifiers"]
 
 _PATH = re.compile(r"(?<![\w/.\-])(?:\.{0,2}/)?(?:[\w@+\-][\w@+.\-]*/)+[\w@+\-][\w@+.\-]*(?::\d+)?")
 _EXTENSIONS = (
@@ -39,7 +39,7 @@ _MIN_DOTTED_PART = 2  # "a.b" is usually prose or maths; "np.zeros" is an attrib
 
 @lru_cache(maxsize=16_384)
 def extract_identifiers(text: str) -> tuple[str, ...]:
-    """Identifiers in ``text``, unique, in order of first appearance.
+    """Identifiers in ``text``, unique, in order of first appearance (cached by text).
 
     Args:
         text: Any message text.
@@ -47,6 +47,11 @@ def extract_identifiers(text: str) -> tuple[str, ...]:
     Returns:
         Paths, ``file:line`` pointers and code-like symbols (see the module doc).
     """
+    return scan_identifiers(text)
+
+
+def scan_identifiers(text: str) -> tuple[str, ...]:
+    """:func:`extract_identifiers` without the cache (for one-off fragments such as single lines)."""
     seen: dict[str, None] = {}
     for m in _PATH.finditer(text):
         tok = m.group(0).rstrip(".")

@@ -79,6 +79,6 @@ def test_compress_keeps_the_original_when_the_summariser_fails(mocked_litellm: d
     assert result.stats["escalate_failures"] > 0
     for msg in result.messages:
         assert "slow provider" not in str(msg.get("content"))
-    failed = [lab for lab in result.labels if msgs[lab.index]["role"] == "tool"][0]
+    failed = next(lab for lab in result.labels if msgs[lab.index]["role"] == "tool")
     assert failed.label in (Label.CORE, Label.COMPACT)
     assert result.messages[failed.index]["content"] == msgs[failed.index]["content"]
