@@ -92,3 +92,22 @@ def test_compress_and_expand_through_the_memory_store(memory_store: MemoryStore,
     result = compress(msgs, artifacts=adapter)
     assert result.labels[3].handle in result.handles
     assert expand(result.labels[3].handle or "", artifacts=adapter) == listing
+
+
+def test_near_duplicate_originals_stay_apart_on_a_real_sqlite_store(tmp_path: Path) -> None:
+    from hive_middleware.adapters.sqlite_graph import SQLiteGraphStore
+
+    from hive_middleware.testing.memory import HashingEmbedder, InMemoryVectorIndex
+
+    graph = SQLiteGraphStore(tmp_path / "hive")
+    store = MemoryStore(graph, InMemoryVectorIndex(), HashingEmbedder(128), namespace=("acme", "a1"), on_close=graph.close)
+    try:
+        adapter = MemoryArtifactStore(store)
+        base = "\n".join(f"line {i} of the file view with value_{i}" for i in range(50))
+        texts = [base, base + "\nextra line", "The file is now fixed. Tests pass.", "The file is now fixed. Tests pass!"]
+        for turn, text in enumerate(texts):
+            adapter.put(make_handle(text), text, {"turn": turn})
+        for text in texts:
+            assert adapter.get(make_handle(text)) == text
+    finally:
+        store.close()
