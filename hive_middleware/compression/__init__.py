@@ -18,9 +18,11 @@ if TYPE_CHECKING:
         InMemoryArtifactStore,
         expand,
     )
-    from hive_middleware.compression.compressor import CompressionResult, compress
+    from hive_middleware.compression.compressor import CompressionResult, clear_caches, compress
     from hive_middleware.compression.content_types import ContentType, classify_message
+    from hive_middleware.compression.eval_classifier import eval_classifier
     from hive_middleware.compression.labels import Label, MessageLabel
+    from hive_middleware.compression.memory_artifacts import MemoryArtifactStore
 
 _LAZY: dict[str, str] = {
     "EXPAND_TOOL": "hive_middleware.compression.artifacts",
@@ -28,6 +30,9 @@ _LAZY: dict[str, str] = {
     "InMemoryArtifactStore": "hive_middleware.compression.artifacts",
     "expand": "hive_middleware.compression.artifacts",
     "CompressionResult": "hive_middleware.compression.compressor",
+    "MemoryArtifactStore": "hive_middleware.compression.memory_artifacts",
+    "clear_caches": "hive_middleware.compression.compressor",
+    "eval_classifier": "hive_middleware.compression.eval_classifier",
     "compress": "hive_middleware.compression.compressor",
     "ContentType": "hive_middleware.compression.content_types",
     "classify_message": "hive_middleware.compression.content_types",
@@ -42,9 +47,12 @@ __all__ = [
     "ContentType",
     "InMemoryArtifactStore",
     "Label",
+    "MemoryArtifactStore",
     "MessageLabel",
     "classify_message",
+    "clear_caches",
     "compress",
+    "eval_classifier",
     "expand",
 ]
 
