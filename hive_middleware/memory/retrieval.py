@@ -19,6 +19,7 @@ and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -131,6 +132,7 @@ def hybrid_search(
     min_confidence: float | None = None,
     embed_query: Callable[[str], list[float]] | None = None,
     hide: Callable[[MemoryRecord], bool] | None = None,
+    executor: Executor | None = None,
 ) -> list[SearchResult]:
     """Rank the records of ``namespace`` (and below) for ``query``; see the module docstring.
 
@@ -147,6 +149,8 @@ def hybrid_search(
         tags: Keep only records carrying all these tags.
         min_confidence: Keep only records at least this confident.
         embed_query: Overrides ``embedder.embed`` for the query (a cache).
+        executor: If given, the vector branch (query embedding + index query)
+            runs there while this thread runs the keyword search.
         hide: Drops records it returns true for (sensory memories past their TTL).
 
     Returns:
@@ -159,11 +163,21 @@ def hybrid_search(
     filtered = filtered or len(namespace) > 1 or as_of is not None
     depth = max(config.search_candidates, k * 2) * (4 if filtered else 1)
 
+    def vector_ranking() -> list[str]:
+        assert vectors is not None and embedder is not None
+        vector = embed_query(query) if embed_query is not None else embedder.embed([query])[0]
+        return [rid for rid, _ in vectors.query(tenant, vector, depth)]
+
+    use_vectors = vectors is not None and embedder is not None and config.weight_vector > 0
+    pending: Future[list[str]] | None = None
+    if use_vectors and executor is not None:
+        pending = executor.submit(vector_ranking)
     rankings: dict[str, list[str]] = {}
     rankings["bm25"] = [rid for rid, _ in graph.keyword_search(tenant, query, depth)]
-    if vectors is not None and embedder is not None and config.weight_vector > 0:
-        vector = embed_query(query) if embed_query is not None else embedder.embed([query])[0]
-        rankings["vector"] = [rid for rid, _ in vectors.query(tenant, vector, depth)]
+    if pending is not None:
+        rankings["vector"] = pending.result()
+    elif use_vectors:
+        rankings["vector"] = vector_ranking()
 
     records: dict[str, MemoryRecord] = {}
 

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -163,6 +165,8 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
             if start_worker:
                 self.worker.start()
         self._query_vector = lru_cache(maxsize=256)(self._embed_one)
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -577,7 +581,19 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
             tags=None if tags is None else check_tags(tags),
             min_confidence=None if min_confidence is None else check_confidence(min_confidence),
             embed_query=self._query_vector if self.embedder is not None else None,
+            executor=self._vector_executor(),
         )
+
+    def _vector_executor(self) -> ThreadPoolExecutor | None:
+        # A worker thread embeds the query and asks the vector index while the calling
+        # thread runs the keyword search (torch and SQLite release the GIL).
+        if self.embedder is None or self.vectors is None:
+            return None
+        if self._executor is None:
+            with self._executor_lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hive-search")
+        return self._executor
 
     # -- indexing, erase, lifecycle ----------------------------------------------------------
 
@@ -627,6 +643,8 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         self._closed = True
         if self.worker is not None:
             self.worker.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         if self._on_close is not None:
             self._on_close()
 
