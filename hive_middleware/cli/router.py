@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -247,6 +248,8 @@ def bench_route_command(
         "repeats": repeats,
         "torch_threads": torch.get_num_threads(),
         "gc_frozen_after_loading": True,
+        "load_average_1m": os.getloadavg()[0],
+        "cpu_count": os.cpu_count(),
         "n_states": len(states),
         "n_runs": len(runs),
         "feature_dim": model.spec.dim,
