@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import mmap
 import os
 import re
@@ -70,6 +71,9 @@ __all__ = ["SQLiteGraphStore", "fts_query"]
 DB_FILE = "graph.sqlite3"
 STAMP_FILE = "change.stamp"
 _BUSY_TIMEOUT_MS = 30_000
+_CHECKPOINT_EVERY_S = 0.5
+_CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
+_log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -219,6 +223,9 @@ class SQLiteGraphStore:
         except sqlite3.Error as exc:
             raise HiveStorageError(f"cannot initialise {self.path}: {exc}", path=str(self.path)) from exc
         self._stamp_map = self._open_stamp_file()
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="hive-sqlite-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     @classmethod
     def from_path(
@@ -243,6 +250,10 @@ class SQLiteGraphStore:
             # Erased rows are overwritten on disk, not just unlinked.
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA cache_size=-32000")
+            # Checkpoints run in a background thread (see _checkpoint_loop), not
+            # inside whichever commit happens to cross the WAL threshold: that
+            # commit would pay for copying and syncing the whole WAL.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.Error as exc:
             raise HiveStorageError(f"cannot open {self.path}: {exc}", path=str(self.path)) from exc
         self._local.conn = conn
@@ -260,6 +271,26 @@ class SQLiteGraphStore:
             return mmap.mmap(fd, 8)
         finally:
             os.close(fd)
+
+    def _checkpoint_loop(self) -> None:
+        wal = self.path.with_name(self.path.name + "-wal")
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            while not self._stop_checkpoints.wait(_CHECKPOINT_EVERY_S):
+                try:
+                    if wal.exists() and wal.stat().st_size > _CHECKPOINT_WAL_BYTES:
+                        # PASSIVE never blocks writers or readers; frames still in
+                        # use are copied on a later round.
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except (OSError, sqlite3.Error):
+                    _log.warning("WAL checkpoint of %s failed; retrying later", self.path, exc_info=True)
+        except sqlite3.Error:
+            _log.warning("cannot open a checkpoint connection to %s", self.path, exc_info=True)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def change_stamp(self) -> int:
         """See :meth:`GraphStore.change_stamp`."""
@@ -761,6 +792,9 @@ class SQLiteGraphStore:
         if self._closed:
             return
         self._closed = True
+        self._stop_checkpoints.set()
+        if self._checkpointer.is_alive() and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=5)
         with self._all_lock:
             for conn in self._all:
                 # A connection created in another thread may refuse; it is
@@ -768,5 +802,11 @@ class SQLiteGraphStore:
                 with contextlib.suppress(sqlite3.ProgrammingError):
                     conn.close()
             self._all.clear()
+        # Fold the WAL into the database so the directory is compact when closed.
+        with contextlib.suppress(sqlite3.Error):
+            final = sqlite3.connect(self.path, isolation_level=None)
+            final.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            final.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            final.close()
         self._stamp_map.close()
 
