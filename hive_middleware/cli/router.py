@@ -24,7 +24,7 @@ def train_command(
         typer.Option("--data", help="Folder of .traj runs (or one .traj file); repeat for several."),
     ],
     out: Annotated[Path, typer.Option("--out", help="Model directory to write (weights.safetensors + manifest.json).")],
-    hidden: Annotated[int, typer.Option(help="Hidden width of the MLP.")] = 48,
+    hidden: Annotated[int, typer.Option(help="Hidden width of the MLP.")] = 32,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 25,
     folds: Annotated[int, typer.Option(help="Cross-fitting folds (by run) for calibration.")] = 4,
     target_precision: Annotated[float, typer.Option(help="Exact-action precision the threshold targets.")] = 0.95,

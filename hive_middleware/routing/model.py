@@ -83,7 +83,7 @@ def fit_network(
     *,
     n_templates: int,
     n_types: int,
-    hidden: int = 48,
+    hidden: int = 32,
     epochs: int = 25,
     lr: float = 3e-3,
     weight_decay: float = 1e-4,

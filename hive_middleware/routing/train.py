@@ -121,7 +121,7 @@ def build_dataset(trajectories: Iterable[Trajectory], templates: TemplateSet, sp
 class TrainConfig:
     """Knobs of ``hive router train`` (defaults are what the shipped numbers use)."""
 
-    hidden: int = 48
+    hidden: int = 32
     epochs: int = 25
     folds: int = 4
     target_precision: float = 0.95
@@ -204,6 +204,7 @@ def train_router(
     fold_of = np.array([_bucket(r, "fold") % cfg.folds for r in ds.run_ids])
     oof_logits = np.zeros((len(ds), n_t + 1), dtype=np.float32)
     oof_dist = np.zeros(len(ds))
+    oof_type = np.zeros(len(ds), dtype=np.int64)
     for k in range(cfg.folds):
         tr, te = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
         if len(te) == 0 or len(tr) == 0:
@@ -213,6 +214,7 @@ def train_router(
         mean, prec = mahalanobis_stats(h_tr)
         h_te, out_te = w.forward(ds.x[te])
         oof_logits[te] = out_te[:, : n_t + 1]
+        oof_type[te] = out_te[:, n_t + 1 :].argmax(axis=1)
         d = h_te - mean
         oof_dist[te] = np.einsum("ij,jk,ik->i", d, prec, d)
 
@@ -277,6 +279,7 @@ def train_router(
         "oof": {
             "coverage": float(answered.mean()),
             "precision": float(ok[answered].mean()) if answered.any() else float("nan"),
+            "type_top1": float((oof_type == ds.y_type).mean()),
             "curve": curve[:: max(1, len(curve) // 60)],
         },
         "heldout": heldout_eval,
