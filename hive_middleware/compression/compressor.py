@@ -39,6 +39,7 @@ from typing import Any
 from hive_middleware.compression.artifacts import (
     EXPAND_TOOL,
     ArtifactStore,
+    InMemoryArtifactStore,
     default_artifact_store,
     make_handle,
 )
@@ -352,6 +353,7 @@ class _Compressor:
         self.store = store
         self.budget = budget
         self.escalate_failures = 0
+        self.original_costs: list[int] = []
         self.slots: list[_Slot] = []
         after_action = False
         for i, msg in enumerate(messages):
@@ -581,7 +583,12 @@ class _Compressor:
         return out  # type: ignore[return-value]
 
     def _costs(self, rendered: list[Message]) -> list[int]:
-        return [message_tokens(m, self.model) for m in rendered]
+        # A message kept verbatim costs what its original costs: price each content once.
+        self.original_costs = [message_tokens(s.message, self.model) for s in self.slots]
+        return [
+            before if s.label is Label.CORE else message_tokens(m, self.model)
+            for s, m, before in zip(self.slots, rendered, self.original_costs, strict=True)
+        ]
 
     # -- budget --------------------------------------------------------------------
 
@@ -670,9 +677,12 @@ class _Compressor:
 
     def _store_originals(self) -> None:
         """Put the original of every replaced message into the artifact store."""
+        known = self.store if isinstance(self.store, InMemoryArtifactStore) else None
         for s in self.slots:
             if s.label in (Label.CORE, Label.COMPACT) or s.handle is None:
                 continue
+            if known is not None and s.handle in known:
+                continue  # re-sent message: its original is already stored
             content = s.message.get("content")
             self.store.put(
                 s.handle,
@@ -686,7 +696,7 @@ class _Compressor:
             )
 
     def _result(self, rendered: list[Message], costs: list[int], budget_met: bool) -> CompressionResult:
-        original_costs = [message_tokens(s.message, self.model) for s in self.slots]
+        original_costs = self.original_costs
         labels: list[MessageLabel] = []
         by_type: dict[str, dict[str, int]] = {}
         by_label: dict[str, int] = {}
@@ -703,11 +713,12 @@ class _Compressor:
                     superseded_by=s.superseded_by if s.label is Label.STALE else None,
                 )
             )
-            t = by_type.setdefault(s.info.ctype.value, {"messages": 0, "tokens_before": 0, "tokens_after": 0})
+            # StrEnum members are their values as dict keys (and in JSON).
+            t = by_type.setdefault(s.info.ctype, {"messages": 0, "tokens_before": 0, "tokens_after": 0})
             t["messages"] += 1
             t["tokens_before"] += before
             t["tokens_after"] += after
-            by_label[s.label.value] = by_label.get(s.label.value, 0) + 1
+            by_label[s.label] = by_label.get(s.label, 0) + 1
             if s.handle is not None and s.label not in (Label.CORE, Label.COMPACT):
                 handles.setdefault(s.handle, s.index)
         tokens_before = list_tokens(original_costs)
