@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -83,6 +84,8 @@ class HiveCallback(CustomLogger):
         stack_factory: Builds the stack when none was given.
         tenant_of: Tenant of a proxy request from its ``UserAPIKeyAuth`` and data
             (default: team, then user, then the key alias, else the guard's tenant).
+        write_behind: Write memories from a background thread (the proxy
+            instance does; call ``flush()`` to wait for them).
     """
 
     def __init__(
@@ -95,12 +98,14 @@ class HiveCallback(CustomLogger):
         remember: bool = True,
         stack_factory: Callable[[], Any] = _default_stack,
         tenant_of: Callable[[Any, Mapping[str, Any]], str | None] | None = None,
+        write_behind: bool = False,
     ) -> None:
         super().__init__()
         self._stack = stack
         self._guard = guard
         self._factory = stack_factory
-        self._options = {"compress": compress, "recall_k": recall_k, "remember": remember}
+        self._options = {"compress": compress, "recall_k": recall_k, "remember": remember,
+                         "write_behind": write_behind}
         self._session: HiveSession | None = None
         self._build_lock = threading.Lock()
         self._tenant_of = tenant_of
@@ -124,10 +129,13 @@ class HiveCallback(CustomLogger):
                         from hive_middleware.resilience.guard import Guard
 
                         self._guard = Guard.from_config()
+                # Memory writes go through a background writer: SQLite commits
+                # must not stall the proxy's event loop.
                 self._session = HiveSession(
                     self._stack, agent="litellm", route=False,
                     compress=bool(self._options["compress"]), recall_k=int(self._options["recall_k"]),
                     remember=bool(self._options["remember"]), on_event=self._keep,
+                    write_behind=bool(self._options["write_behind"]),
                 )
         return self._session
 
@@ -136,6 +144,10 @@ class HiveCallback(CustomLogger):
             return self._session
         # Building the stack opens stores and may load an embedder: keep it off the event loop.
         return await asyncio.to_thread(self._ready)
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait for queued memory writes; True when all are done."""
+        return True if self._session is None else bool(self._session.flush(timeout))
 
     @property
     def guard(self) -> Any:
@@ -404,5 +416,18 @@ def _sync_callback(stack: Any) -> HiveCallback:
     return found
 
 
-proxy_handler_instance = HiveCallback()
-"""The instance a LiteLLM proxy config names: ``callbacks: hive_middleware.integrations.litellm.proxy_handler_instance``."""
+def _proxy_recall_k() -> int:
+    raw = os.environ.get("LITELLM_HIVE_RECALL_K", "3")
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        logger.warning("LITELLM_HIVE_RECALL_K=%r is not an integer; using 3", raw)
+        return 3
+
+
+proxy_handler_instance = HiveCallback(recall_k=_proxy_recall_k(), write_behind=True)
+"""The instance a LiteLLM proxy config names: ``callbacks: hive_middleware.integrations.litellm.proxy_handler_instance``.
+
+Its stack is ``HiveStack.from_config()`` (``HIVE_*`` variables, ``hive.toml``), built on the
+first request; ``LITELLM_HIVE_RECALL_K`` sets the memories injected per request (default 3,
+0 turns recall off)."""

@@ -19,9 +19,11 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.router",
     "hive_middleware.cli.data",
     "hive_middleware.cli.demo",
+    "hive_middleware.cli.proxy_bench",
     "hive_middleware.cli.guard",
     "hive_middleware.cli.memory",
     "hive_middleware.cli.compress",
+    "hive_middleware.cli.bench_conflicts",
 )
 
 for _name in _COMMAND_MODULES:
