@@ -53,6 +53,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from rapidfuzz import fuzz
@@ -203,24 +204,32 @@ class _Prepared:
     recorded_at: int
 
 
-def _tokens(norm: str) -> list[str]:
-    return [t.strip(".:") for t in _TOKEN.findall(norm) if t.strip(".:")]
+@lru_cache(maxsize=16_384)
+def _tokens(norm: str) -> tuple[str, ...]:
+    return tuple(t.strip(".:") for t in _TOKEN.findall(norm) if t.strip(".:"))
 
 
 def _salient(tokens: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(t for t in tokens if _SALIENT.search(t)))
 
 
-def _prepare(record: Candidate) -> _Prepared:
-    norm = normalize_text(record.content)
+@lru_cache(maxsize=16_384)
+def _features(content: str) -> tuple[str, frozenset[str], tuple[str, ...], Cue | None]:
+    # The same records are candidates for many writes; derive their forms once.
+    norm = normalize_text(content)
     tokens = _tokens(norm)
+    return norm, frozenset(tokens), _salient(tokens), single_cue(content)
+
+
+def _prepare(record: Candidate) -> _Prepared:
+    norm, tokens, salient, cue = _features(record.content)
     recorded_at = getattr(record, "recorded_at", 0)
     return _Prepared(
         record=record,
         norm=norm,
-        tokens=frozenset(tokens),
-        salient=_salient(tokens),
-        cue=single_cue(record.content),
+        tokens=tokens,
+        salient=salient,
+        cue=cue,
         recorded_at=recorded_at if isinstance(recorded_at, int) else 0,
     )
 

@@ -124,6 +124,17 @@ class Cue:
         """``(entity, attribute)``: what two cues must share to be about the same thing."""
         return (self.entity, self.attribute)
 
+    @property
+    def fact_key(self) -> str | None:
+        """``fact:<entity>:<attribute>``, the memory key of this slot's current value.
+
+        ``None`` for a negation, an unparsed (``*``) attribute or no entity: those
+        state no value to hold.
+        """
+        if self.negated or self.attribute == "*" or not self.entity:
+            return None
+        return f"fact:{self.entity}:{self.attribute}"
+
 
 @lru_cache(maxsize=16_384)
 def normalize_text(text: str) -> str:

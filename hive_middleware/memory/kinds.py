@@ -216,7 +216,7 @@ def consolidate(records: Iterable[MemoryRecord], *, min_support: int = 1) -> lis
             continue
         facts.append(
             Consolidation(
-                key=f"fact:{entity}:{attribute}",
+                key=latest.fact_key or f"fact:{entity}:{attribute}",
                 content=_render(latest),
                 entity=entity,
                 attribute=attribute,

@@ -16,6 +16,12 @@ answer into ops that one transaction applies:
   target (``target --confirmed_by--> observation``) and the target's confidence
   rises (``remember`` returns the target).
 
+A keyless semantic memory that states one entity/attribute cue ("Alice moved
+to Berlin") is stored under the derived key ``fact:<entity>:<attribute>`` (the
+key consolidation and the LLM extractor use too), so the slot's current value is
+found by one indexed lookup, and an update supersedes it in the adapter's
+transaction; a keyed target keeps its own key.
+
 Kind rules applied here: prospective triggers and procedural steps are
 validated; working memories without a key take one of
 ``MemoryConfig.working_slots`` slot keys of their task (``working:<task>:<i>``),
@@ -225,15 +231,25 @@ def plan_write(
         slots = _working_slots(graph, record, config.working_slots, pending)
 
     candidates: dict[str, MemoryRecord] = {}
+    derived: str | None = None
     if config.resolve_conflicts:
         if record.key is not None:
             current = graph.current(record.namespace, record.key)
             if current is not None:
                 candidates[current.id] = current
+        elif record.kind is MemoryKind.SEMANTIC:
+            cue = single_cue(record.content)
+            derived = cue.fact_key if cue is not None else None
+            if derived is not None:
+                held = pending.with_key(record.namespace, derived) if pending is not None else None
+                held = held or graph.current(record.namespace, derived)
+                if held is not None:
+                    candidates[held.id] = held
         if slots is not None:
             candidates.update({r.id: r for r in slots.values() if r is not None})
-        elif record.key is None and record.kind not in EVENT_KINDS and config.conflict_candidates > 0:
-            # A keyed memory is compared with its key's current version only.
+        elif record.key is None and not candidates and record.kind not in EVENT_KINDS and config.conflict_candidates > 0:
+            # A keyed memory is compared with its key's current version only; a fact
+            # whose slot is already held is decided against that holder.
             candidates.update({r.id: r for r in _keyword_candidates(graph, record, config.conflict_candidates)})
         if pending is not None:
             candidates.update({p.id: p for p in pending.candidates(record)})
@@ -262,11 +278,17 @@ def plan_write(
             reason = f"working slot {oldest.key} reused: the oldest of {config.working_slots} slots"
         return WritePlan((PutRecord(record, supersede=True, links=links, reason=reason, embed=embed),), record, None, decision)
 
+    if derived is not None:
+        record = dataclasses.replace(record, key=derived)
     if decision is None or target is None or decision.op is WriteAction.ADD:
         return WritePlan((PutRecord(record, supersede=True, links=links, reason=reason, embed=embed),), record, None, decision)
 
     extra = EdgeKind.SUPERSEDES if decision.op is WriteAction.UPDATE else EdgeKind.CONTRADICTS
-    same_slot = target.key is not None and target.namespace == record.namespace and record.key in (None, target.key)
+    same_slot = (
+        target.key is not None
+        and target.namespace == record.namespace
+        and record.key in (None, target.key, derived)
+    )
     if same_slot:
         record = dataclasses.replace(record, key=target.key)
         # The adapter closes the old version and links supersedes itself.

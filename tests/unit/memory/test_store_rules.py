@@ -95,6 +95,9 @@ def test_cue_update_supersedes_the_old_fact(make_store: MakeStore) -> None:
     assert [s.record.id for s in store.why(new.id)] == [old.id]
     then = store.search("Alice Paris", as_of=old.recorded_at)
     assert [r.record.id for r in then] == [old.id]
+    # A keyless fact lives under its slot's derived key, found by one lookup.
+    assert (old.key, new.key) == ("fact:alice:location", "fact:alice:location")
+    assert store.recall("fact:alice:location") == new
 
 
 def test_cue_update_of_a_keyed_fact_takes_its_key(make_store: MakeStore) -> None:
