@@ -130,7 +130,7 @@ def _stream(rng: random.Random, directory: Path, statements: int) -> dict[str, A
 
 def run_conflict_bench(
     *, records: int = 10_000, writes: int = 300, repeats: int = 3, candidates: int = 5, seed: int = 0,
-    progress: ProgressFn | None = None,
+    statements: int = 1_000, progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Run every measurement (see the module docstring) and return the payload."""
     note = progress or (lambda _: None)
@@ -160,7 +160,7 @@ def run_conflict_bench(
                 finally:
                     store.close()
         note("fact stream")
-        stream = _stream(rng, Path(tmp) / "stream", 1_000)
+        stream = _stream(rng, Path(tmp) / "stream", statements)
     return {
         "records": records,
         "writes": writes,
