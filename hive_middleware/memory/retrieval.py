@@ -8,8 +8,10 @@ Each signal produces a ranking of record ids:
 * ``graph``: neighbours (one hop, any edge kind) of the strongest fused hits,
   ranked by the rank of the hit they hang off, so context around a good hit
   (the turn before and after, the cause, the superseded version) comes along;
-* ``recency``: candidates ordered newest first by ``valid_from`` (falling back
-  to ``recorded_at``); off unless ``weight_recency`` > 0.
+* ``recency``: the strongest candidates ordered newest first by ``valid_from``
+  (falling back to ``recorded_at``), weighted ``weight_recency``, plus
+  ``weight_recency_present`` when the query asks about the present ("now",
+  "currently", "latest"...; see :func:`present_intent`).
 
 Candidates are then filtered by time (current versions only, or what was known
 and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
@@ -18,6 +20,7 @@ and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -29,7 +32,7 @@ from hive_middleware.memory.records import namespace_has_prefix
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
 from hive_middleware.types import MemoryKind, MemoryRecord
 
-__all__ = ["AsOf", "SearchResult", "hybrid_search", "rrf_fuse", "visible"]
+__all__ = ["AsOf", "SearchResult", "hybrid_search", "present_intent", "rrf_fuse", "visible"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,25 @@ def rrf_fuse(
     return [(record_id, score, ranks[record_id]) for record_id, score in ordered]
 
 
+_PRESENT_CUES = frozenset({"now", "current", "currently", "nowadays", "presently", "latest", "anymore", "still"})
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def present_intent(query: str) -> tuple[bool, str]:
+    """Whether ``query`` asks about the present ("now", "currently", "latest" ...), and
+    the query without those cue words for keyword matching.
+
+    The cues say *when*, not *what*: matched as keywords they rank turns that
+    merely say "now" above the fact asked about, so they become a time signal
+    (recency) instead.
+    """
+    words = _WORD.findall(query)
+    kept = [w for w in words if w.lower() not in _PRESENT_CUES]
+    if len(kept) == len(words):
+        return False, query
+    return True, " ".join(kept) if kept else query
+
+
 def _recency_key(record: MemoryRecord) -> float:
     moment = record.valid_from or hlc_to_datetime(record.recorded_at)
     return moment.timestamp()
@@ -173,7 +195,8 @@ def hybrid_search(
     if use_vectors and executor is not None:
         pending = executor.submit(vector_ranking)
     rankings: dict[str, list[str]] = {}
-    rankings["bm25"] = [rid for rid, _ in graph.keyword_search(tenant, query, depth)]
+    present, keyword_query = present_intent(query)
+    rankings["bm25"] = [rid for rid, _ in graph.keyword_search(tenant, keyword_query, depth)]
     if pending is not None:
         rankings["vector"] = pending.result()
     elif use_vectors:
@@ -210,7 +233,7 @@ def hybrid_search(
         "vector": config.weight_vector,
         "bm25": config.weight_bm25,
         "graph": config.weight_graph,
-        "recency": config.weight_recency,
+        "recency": config.weight_recency + (config.weight_recency_present if present else 0.0),
     }
 
     if config.expand_top > 0 and config.weight_graph > 0:
@@ -222,9 +245,13 @@ def hybrid_search(
             expanded.extend(sorted(reached, key=lambda rid: (reached[rid], rid)))
         rankings["graph"] = keep(list(dict.fromkeys(expanded)))
 
-    if config.weight_recency > 0:
-        pool = {rid for ids in rankings.values() for rid in ids}
-        rankings["recency"] = sorted(pool, key=lambda rid: (-_recency_key(records[rid]), rid))
+    if weights["recency"] > 0:
+        # Order the strongest candidates newest first: among things that match,
+        # the latest statement is the one that holds now.
+        pool = [rid for rid, _, _ in rrf_fuse(rankings, weights | {"recency": 0.0}, config.rrf_k)[: max(k, 10)]]
+        rankings["recency"] = sorted(
+            pool, key=lambda rid: (-_recency_key(records[rid]), -records[rid].recorded_at, rid)
+        )
 
     fused = rrf_fuse(rankings, weights, config.rrf_k)[:k]
     return [
