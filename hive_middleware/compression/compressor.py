@@ -34,7 +34,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from hive_middleware.compression.artifacts import (
     EXPAND_TOOL,
@@ -300,9 +300,43 @@ def _resolve_config(config: CompressionConfig | HiveConfig | None) -> tuple[Comp
     )
 
 
+_PLAIN_ROLES = frozenset({"system", "user", "assistant", "developer"})
+
+
+@lru_cache(maxsize=65_536)
+def _text_ok(text: str, max_chars: int) -> bool:
+    if len(text) > max_chars:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _all_plain_and_valid(messages: object, max_chars: int) -> bool:
+    """Fast path: every message is ``{role, content: str}`` with known-good text (cached by text).
+
+    Such a list has no tool pairing to check, so validation reduces to the
+    per-text checks, which an agent loop re-sending the same messages has
+    already paid for. Anything else goes through ``validate_messages``.
+    """
+    if not isinstance(messages, list):
+        return False
+    for msg in messages:
+        if type(msg) is not dict or len(msg) != 2:
+            return False
+        content = msg.get("content")
+        if type(content) is not str or msg.get("role") not in _PLAIN_ROLES or not _text_ok(content, max_chars):
+            return False
+    return True
+
+
 def _check_input(messages: object, budget: int | None, max_chars: int) -> list[Message]:
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
         raise HiveValidationError(f"budget must be a positive number of tokens or None, got {budget!r}", field="budget")
+    if _all_plain_and_valid(messages, max_chars):
+        return cast("list[Message]", list(messages))  # type: ignore[call-overload]
     checked = validate_messages(messages, max_chars=max_chars)
     for i, msg in enumerate(checked):
         content = msg.get("content")
@@ -335,6 +369,42 @@ def _stale_body(slot: _Slot) -> str:
     if region is not None:
         return f"[view of {region.path} lines {region.start}-{region.end}]"
     return ""
+
+
+@lru_cache(maxsize=512)
+def _index_lines(entries: tuple[tuple[Any, ...], ...], task: str, cap: int) -> tuple[str, ...]:
+    """The identifier-index line of each replaced message (see ``index_identifiers``).
+
+    ``entries`` has one item per message: ``(text,)`` for a kept message, else
+    ``(body, focus lines, original, bare)``. A pure function of them, cached, so
+    a list sent again costs one lookup.
+    """
+    visible: set[str] = set()
+    for entry in entries:
+        if len(entry) == 1:
+            visible.update(_identifier_set(entry[0]))
+            continue
+        if entry[0]:
+            visible.update(_identifier_set(entry[0]))
+        for line in entry[1]:
+            visible.update(_identifier_set(line))
+    out: list[str] = []
+    for entry in entries:
+        if len(entry) == 1:
+            continue
+        if entry[3] or cap == 0:
+            out.append("")
+            continue
+        ids, rank, position = _index_meta(entry[2], task)
+        missing_set = ids - visible
+        if not missing_set:
+            out.append("")
+            continue
+        chosen = heapq.nsmallest(cap, missing_set, key=rank.__getitem__) if len(missing_set) > cap else missing_set
+        missing = sorted(chosen, key=position.__getitem__)
+        visible.update(missing)
+        out.append("identifiers: " + " ".join(missing))
+    return tuple(out)
 
 
 class _Compressor:
@@ -521,34 +591,20 @@ class _Compressor:
         whose distinctive parts the task mentions come first (an agent reuses what
         it is working on), then the earliest.
         """
-        visible: set[str] = set()
-        replaced: list[_Slot] = []
-        for s in self.slots:
-            if s.label is Label.CORE or s.label is Label.COMPACT:
-                visible.update(_identifier_set(s.info.body if s.body is None else s.body))
-            else:
-                replaced.append(s)
-                if s.body:
-                    visible.update(_identifier_set(s.body))
-                for line in s.focus:
-                    visible.update(_identifier_set(line))
-        cap = self.cfg.max_index_identifiers
+        replaced = [s for s in self.slots if s.label is not Label.CORE and s.label is not Label.COMPACT]
+        entries = tuple(
+            (s.info.body if s.body is None else s.body,)
+            if s.label is Label.CORE or s.label is Label.COMPACT
+            else (s.body or "", s.focus, s.info.compacted, s.bare)
+            for s in self.slots
+        )
         task = next((s.info.body for s in self.slots if s.info.ctype is _INSTRUCTION), "")
-        for s in replaced:
-            s.index_line = ""
-            if s.bare or cap == 0:
-                continue
-            ids, rank, position = _index_meta(s.info.compacted, task)
-            missing_set = ids - visible
-            if missing_set:
-                chosen = (
-                    heapq.nsmallest(cap, missing_set, key=rank.__getitem__) if len(missing_set) > cap else missing_set
-                )
-                missing = sorted(chosen, key=position.__getitem__)
-                visible.update(missing)
-                s.index_line = "identifiers: " + " ".join(missing)
+        lines = _index_lines(entries, task, self.cfg.max_index_identifiers)
+        for s, line in zip(replaced, lines, strict=True):
+            s.index_line = line
             if self._replaced_size(s) >= _MIN_SAVING * len(s.info.body):
                 self._restore(s)  # the stub would not be shorter: keep the original (it shows everything)
+
 
     def _replaced_size(self, s: _Slot) -> int:
         return len(s.body or "") + len(s.index_line) + len(s.note) + sum(len(f) + 1 for f in s.focus)
@@ -781,7 +837,7 @@ def clear_caches() -> None:
     from hive_middleware.compression import distillers, identifiers, staleness, token_costs, transcript
 
     for fn in (
-        _info, _action_only, _handle, _identifier_set, _index_meta, _line_count, _line_index, _indexable, _ranked_indexable, _parts,
+        _info, _action_only, _handle, _identifier_set, _index_meta, _text_ok, _index_lines, _line_count, _line_index, _indexable, _ranked_indexable, _parts,
         _text_parts, _split_lines,
         distillers.distill_assistant_turn, distillers.distill_command_output, distillers.distill_error,
         distillers.distill_file_view, distillers.distill_patch, distillers.distill_search_results,
