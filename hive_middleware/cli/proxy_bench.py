@@ -56,7 +56,7 @@ def _config_path() -> Path:
 def _start_proxy(workdir: Path, port: int, key: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     import httpx
 
-    from hive_middleware.errors import HiveRuntimeError
+    from hive_middleware.errors import HiveDependencyError, HiveRuntimeError
 
     litellm_bin = Path(sys.executable).with_name("litellm")
     log = (workdir / "proxy.log").open("w")
@@ -69,7 +69,12 @@ def _start_proxy(workdir: Path, port: int, key: str, env: dict[str, str]) -> sub
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise HiveRuntimeError(f"the proxy exited: {(workdir / 'proxy.log').read_text()[-2000:]}")
+            text = (workdir / "proxy.log").read_text()
+            if "Missing dependency" in text or "No module named" in text:
+                raise HiveDependencyError(
+                    "the LiteLLM proxy's dependencies are not installed; pip install 'litellm[proxy]' "
+                    f"({text.strip().splitlines()[-1] if text.strip() else 'import failed'})")
+            raise HiveRuntimeError(f"the proxy exited: {text[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=1).status_code == 200:
                 return process

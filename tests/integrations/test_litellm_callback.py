@@ -182,7 +182,8 @@ def test_sync_wrapper_compresses_guards_and_remembers(make_stack: Any) -> None:
 
 
 def test_proxy_hook_rejects_with_429_and_503_and_rewrites_otherwise(make_stack: Any) -> None:
-    from fastapi import HTTPException
+    fastapi = pytest.importorskip("fastapi", reason="the LiteLLM proxy extras (fastapi) are not installed")
+    HTTPException = fastapi.HTTPException
 
     stack = make_stack(guard=Guard(GuardConfig(requests_per_minute=1, max_wait_s=0, failure_threshold=1)))
     cb = HiveCallback(stack, recall_k=0)
