@@ -19,6 +19,10 @@ def bench_conflicts(
     writes: Annotated[int, typer.Option("--writes", min=10, help="remember() calls timed per kind and repeat.")] = 300,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Repeated runs; figures are medians.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic memories.")] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="LoCoMo JSON file: use its turns as the notes instead of synthetic ones."),
+    ] = None,
 ) -> None:
     """Measure conflict resolution; writes OUT/bench_conflicts.json (+ .md).
 
@@ -46,7 +50,14 @@ def bench_conflicts(
             progress.update(task, description=label)
             progress.advance(task)
 
-        payload = run_conflict_bench(records=records, writes=writes, repeats=repeats, seed=seed, progress=note)
+        texts = None
+        if data is not None:
+            from hive_middleware.evals.locomo import read_locomo
+
+            texts = [t.text for conv in read_locomo(data) for t in conv.turns]
+        payload = run_conflict_bench(
+            records=records, writes=writes, repeats=repeats, seed=seed, texts=texts, progress=note
+        )
     rows = [[name, v["p50"], v["p95"], v["p99"]] for name, v in payload["remember_ms"].items()]
     stream = payload["stream"]
     markdown = (

@@ -25,10 +25,11 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hive_middleware.errors import HiveDataError
 from hive_middleware.evals.report import percentile
 from hive_middleware.memory.conflicts import NewMemory, decide
 from hive_middleware.types import MemoryKind, MemoryRecord
@@ -130,9 +131,22 @@ def _stream(rng: random.Random, directory: Path, statements: int) -> dict[str, A
 
 def run_conflict_bench(
     *, records: int = 10_000, writes: int = 300, repeats: int = 3, candidates: int = 5, seed: int = 0,
-    statements: int = 1_000, progress: ProgressFn | None = None,
+    statements: int = 1_000, texts: Sequence[str] | None = None, progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
-    """Run every measurement (see the module docstring) and return the payload."""
+    """Run every measurement (see the module docstring) and return the payload.
+
+    Args:
+        texts: Real notes to use instead of synthetic ones (e.g. LoCoMo turns):
+            the first ``records`` fill the store, the next ``writes`` are timed.
+
+    Raises:
+        HiveDataError: ``texts`` holds fewer than ``records + writes`` notes.
+    """
+    if texts is not None and len(texts) < records + writes:
+        raise HiveDataError(
+            f"--data holds {len(texts)} notes; --records {records} + --writes {writes} need more",
+            field="records",
+        )
     note = progress or (lambda _: None)
     rng = random.Random(seed)
     runs: dict[str, list[dict[str, float]]] = {"episodic": [], "semantic": [], "semantic_unresolved": []}
@@ -142,7 +156,7 @@ def run_conflict_bench(
         for rep in range(repeats):
             note(f"repeat {rep + 1}/{repeats}")
             decide_runs.append(_decide_us(rng, candidates, 2_000))
-            base = [_filler(rng, i) for i in range(records)]
+            base = list(texts[:records]) if texts is not None else [_filler(rng, i) for i in range(records)]
             for resolve in (True, False):
                 store = _open(Path(tmp) / f"r{rep}-{resolve}", resolve)
                 try:
@@ -150,18 +164,22 @@ def run_conflict_bench(
                     for lo in range(0, records, 1_000):
                         store.remember_many([{"content": t, "kind": MemoryKind.SEMANTIC} for t in base[lo : lo + 1_000]])
                     many["resolved" if resolve else "unresolved"].append(records / (time.perf_counter() - start))
-                    texts = [_filler(rng, records + i) for i in range(writes)]
+                    timed = (
+                        list(texts[records : records + writes]) if texts is not None
+                        else [_filler(rng, records + i) for i in range(writes)]
+                    )
                     kinds = [("semantic", MemoryKind.SEMANTIC), ("episodic", MemoryKind.EPISODIC)] if resolve else [
                         ("semantic_unresolved", MemoryKind.SEMANTIC)
                     ]
                     for name, kind in kinds:
-                        lat = _latencies(store, texts, kind)
+                        lat = _latencies(store, timed, kind)
                         runs[name].append({f"p{q}": percentile(lat, q) for q in (50, 95, 99)})
                 finally:
                     store.close()
         note("fact stream")
         stream = _stream(rng, Path(tmp) / "stream", statements)
     return {
+        "notes": "synthetic" if texts is None else "data",
         "records": records,
         "writes": writes,
         "repeats": repeats,
