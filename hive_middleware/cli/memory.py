@@ -26,7 +26,7 @@ def bench_memory(
     """Measure the memory engine on the embedded defaults; writes OUT/bench_memory.json (+ .md, .png).
 
     Keys: remember_ms {p50,p95,p99} (durable ack, worker running),
-    remember_many_per_s, recall_per_s (warm exact-key), recall_cold_per_s,
+    remember_many_per_s, remember_many_keyed_per_s, recall_per_s (warm exact-key), recall_cold_per_s,
     search_ms {p50,p95,p99} at --memories records, index_records_per_s.
     """
     from hive_middleware.errors import HiveDataError
@@ -66,6 +66,7 @@ def bench_memory(
         ["remember p99 (ms)", payload["remember_ms"]["p99"], f"<= {targets['remember_p99_ms']:g}"],
         ["exact-key recall (/s)", payload["recall_per_s"], f">= {targets['recall_per_s']:g}"],
         ["remember_many (/s)", payload["remember_many_per_s"], f">= {targets['remember_many_per_s']:g}"],
+        ["remember_many keyed (/s)", payload["remember_many_keyed_per_s"], ""],
         ["search p50 (ms)", payload["search_ms"]["p50"], ""],
         ["remember p50 (ms)", payload["remember_ms"]["p50"], ""],
         ["cold recall (/s)", payload["recall_cold_per_s"], ""],
