@@ -75,9 +75,9 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "Action",
-    "AsyncMemoryStore",
-    "AsyncHiveStack",
     "AgentState",
+    "AsyncHiveStack",
+    "AsyncMemoryStore",
     "CircuitBreaker",
     "CompressionResult",
     "Edge",
