@@ -280,6 +280,9 @@ class TemplateSet:
         for i, t in enumerate(self.templates):
             by_source[t.source].append((i, t.k))
         self._by_source = {s: (np.array([i for i, _ in v]), np.array([k for _, k in v])) for s, v in by_source.items()}
+        # For the one-shot fillability test: each template's source position and rank.
+        self._source_pos = np.array([self._sources.index(t.source) for t in self.templates], dtype=np.intp)
+        self._ranks = np.array([t.k for t in self.templates], dtype=np.intp)
         # Const commands are mined in matching form; without a cwd-dependent rule they stay fixed.
         self.const_norms: tuple[str | None, ...] = tuple(
             t.command if t.source == "const" and self.match(t.command, None) == t.command else None
@@ -306,10 +309,9 @@ class TemplateSet:
 
     def fillable(self, cands: dict[str, list[Arg]]) -> np.ndarray:
         """Boolean mask: which templates can be filled given the candidates."""
-        mask = np.zeros(len(self.templates), dtype=bool)
-        for source, (idx, ks) in self._by_source.items():
-            mask[idx] = ks <= len(cands[source])
-        return mask
+        # One gather and one comparison instead of two NumPy calls per source.
+        sizes = np.array([len(cands[s]) for s in self._sources], dtype=np.intp)
+        return np.asarray(self._ranks <= sizes[self._source_pos])
 
     def fill(self, index: int, facts: StateFacts, cands: dict[str, list[Arg]]) -> str | None:
         """Fill template ``index``."""

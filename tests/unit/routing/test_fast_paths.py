@@ -1,0 +1,96 @@
+"""The fast feature paths give exactly the features and decisions of the plain definitions."""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hive_middleware.evals.trajectories import Trajectory, read_trajectory
+from hive_middleware.routing import features
+from hive_middleware.routing.encode import encode_state
+from hive_middleware.routing.policy import default_model_dir, load_policy
+from hive_middleware.routing.templates import TemplateSet
+
+
+def _reference_hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
+    """The n-gram bucket definition, written plainly."""
+    hashes = [zlib.crc32(t.encode("utf-8", "surrogatepass")) for t in features._TOKEN.findall(text.lower())]
+    out = {(h ^ salt) % buckets for h in hashes}
+    out.update(((a * 1_000_003) ^ b ^ (salt * 7)) % buckets for a, b in itertools.pairwise(hashes))
+    return tuple(sorted(out))
+
+
+@pytest.fixture(scope="module")
+def mixed_runs(shared_data: Path) -> list[Trajectory]:
+    """Two runs from each trajectory folder (both tool dialects, Python and Java)."""
+    runs: list[Trajectory] = []
+    for folder in sorted((shared_data / "trajectories").iterdir()):
+        if folder.is_dir():
+            runs += [read_trajectory(f) for f in sorted(folder.glob("*.traj"))[:2]]
+    return runs
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "x",
+        "a b",
+        "Traceback (most recent call last):\n  File \"/repo/x.py\", line 3, in <module>\n" * 8,
+        "naïve café ÅNGSTRÖM ＦＵＬＬ width ٣٤ digits\u00a0nbsp \u2028 sep " * 6,
+        "lone surrogate \ud800 and emoji \U0001f600 " * 10,
+        " ".join(f"tok{i}" for i in range(200)),
+    ],
+)
+@pytest.mark.parametrize(("buckets", "salt"), [(96, 1), (64, 2), (32, 3)])
+def test_fast_hashing_equals_the_definition(text: str, buckets: int, salt: int) -> None:
+    features._hashed.cache_clear()
+    assert features._hashed(text, buckets, salt) == _reference_hashed(text, buckets, salt)
+    assert features._hashed(text, buckets, salt) == _reference_hashed(text, buckets, salt)  # from the caches
+
+
+def test_fast_hashing_equals_the_definition_on_real_steps(mixed_runs: list[Trajectory]) -> None:
+    checked = 0
+    for run in mixed_runs:
+        for step in run.steps[:20]:
+            for past in step.state.history[-1:]:
+                for text, buckets, salt in ((past.observation, 96, 1), (past.thought or "", 64, 2), (past.action, 32, 3)):
+                    assert features._hashed(text, buckets, salt) == _reference_hashed(text, buckets, salt)
+                    checked += 1
+    assert checked > 100
+
+
+def test_fillability_matches_the_per_source_rule(mixed_runs: list[Trajectory]) -> None:
+    model = load_policy(default_model_dir()).model
+    tset: TemplateSet = model.templates
+    for run in mixed_runs:
+        for step in run.steps[:15]:
+            enc = encode_state(step.state, tset, model.spec)
+            expected = [t.k <= len(enc.cands[t.source]) for t in tset.templates]
+            assert enc.fillable.tolist() == expected
+
+
+def test_decisions_equal_with_and_without_fast_paths(
+    mixed_runs: list[Trajectory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    states = [s.state for run in mixed_runs for s in run.steps[:25]]
+    fast = load_policy(default_model_dir())
+    fast_out = [fast.decide_with_type(s) for s in states]
+    fast_x = [encode_state(s, fast.model.templates, fast.model.spec).x for s in states]
+    # The plain definitions, caches emptied so nothing computed above is reused.
+    monkeypatch.setattr(features, "_hashed", _reference_hashed)
+    features._hashed_index.cache_clear()
+    plain = load_policy(default_model_dir())
+    plain_out = [plain.decide_with_type(s) for s in states]
+    plain_x = [encode_state(s, plain.model.templates, plain.model.spec).x for s in states]
+    features._hashed_index.cache_clear()
+    for a, b in zip(fast_x, plain_x, strict=True):
+        assert np.array_equal(a, b)
+    assert [(d.action, d.template, d.escalated, d.reason, t) for d, t in fast_out] == [
+        (d.action, d.template, d.escalated, d.reason, t) for d, t in plain_out
+    ]
+    assert any(not d.escalated for d, _ in fast_out)  # the comparison covers answered states too
