@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import zlib
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from hive_middleware.routing.encode import encode_state
 from hive_middleware.routing.policy import default_model_dir, load_policy
 from hive_middleware.routing.templates import TemplateSet
 
+_DEFINED_TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+|[^\sA-Za-z_0-9]")
+
 
 def _reference_hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
     """The n-gram bucket definition, written plainly."""
-    hashes = [zlib.crc32(t.encode("utf-8", "surrogatepass")) for t in features._TOKEN.findall(text.lower())]
+    hashes = [zlib.crc32(t.encode("utf-8", "surrogatepass")) for t in _DEFINED_TOKEN.findall(text.lower())]
     out = {(h ^ salt) % buckets for h in hashes}
     out.update(((a * 1_000_003) ^ b ^ (salt * 7)) % buckets for a, b in itertools.pairwise(hashes))
     return tuple(sorted(out))
@@ -43,6 +46,7 @@ def mixed_runs(shared_data: Path) -> list[Trajectory]:
         "Traceback (most recent call last):\n  File \"/repo/x.py\", line 3, in <module>\n" * 8,
         "naïve café ÅNGSTRÖM ＦＵＬＬ width ٣٤ digits\u00a0nbsp \u2028 sep " * 6,
         "lone surrogate \ud800 and emoji \U0001f600 " * 10,
+        "İSTANBUL \u212a KELVIN ẞ ΣΑΣ ǅ Ⅻ " * 8,
         " ".join(f"tok{i}" for i in range(200)),
     ],
 )
