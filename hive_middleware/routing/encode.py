@@ -133,10 +133,10 @@ def encode_state(state: AgentState, templates: TemplateSet, spec: FeatureSpec) -
         repeat_idx.append(templates.const_index[last_norm])
     # Plain Python ints and lists here: per-element NumPy indexing costs ~10x more.
     for i in templates.other_indices[fillable[templates.other_indices]].tolist():
-        filled = templates.fill(i, facts, cands)
-        if filled is None:
+        pair = templates.fill_matched(i, facts, cands)
+        if pair is None:
             continue
-        norm = match(filled, cwd)
+        filled, norm = pair
         fills[i] = filled
         norms[i] = norm
         group_list[i] = first.setdefault(norm, i)
@@ -145,17 +145,16 @@ def encode_state(state: AgentState, templates: TemplateSet, spec: FeatureSpec) -
         if norm == last_norm:
             repeat_idx.append(i)
     groups = np.array(group_list)
-    executed = np.zeros(n, dtype=np.float32)
-    executed[executed_idx] = 1.0
-    repeat = np.zeros(n, dtype=np.float32)
-    repeat[repeat_idx] = 1.0
     last = state.history[-1] if state.history else None
     last_step = (last.action, last.observation, last.thought or "") if last is not None else None
     sizes = {k: len(v) for k, v in cands.items()}
-    x = spec.vector(facts, last_step, state.step_index, fillable, sizes, executed, repeat)
+    x = spec.vector(
+        facts, last_step, state.step_index, fillable, sizes, None, None, executed_idx=executed_idx, repeat_idx=repeat_idx
+    )
+    allowed = np.ones(n + 1, dtype=bool)
+    allowed[:n] = fillable
     return Encoded(
-        facts=facts, cands=cands, fillable=fillable, allowed=np.append(fillable, True), fills=fills, norms=norms,
-        groups=groups, x=x,
+        facts=facts, cands=cands, fillable=fillable, allowed=allowed, fills=fills, norms=norms, groups=groups, x=x
     )
 
 

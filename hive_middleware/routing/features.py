@@ -192,8 +192,11 @@ class FeatureSpec:
         step_index: int,
         fillable: np.ndarray,
         source_sizes: dict[str, int],
-        executed: np.ndarray,
-        repeat: np.ndarray,
+        executed: np.ndarray | None,
+        repeat: np.ndarray | None,
+        *,
+        executed_idx: list[int] | None = None,
+        repeat_idx: list[int] | None = None,
     ) -> np.ndarray:
         """The float32 feature vector of one state.
 
@@ -205,6 +208,9 @@ class FeatureSpec:
             source_sizes: Number of candidates of each argument source.
             executed: Per template, whether its command was already run earlier.
             repeat: Per template, whether its command equals the last action.
+            executed_idx: Instead of ``executed`` and ``repeat`` (pass ``None`` for
+                both): the template indices where they are 1 (saves NumPy calls).
+            repeat_idx: See ``executed_idx``.
         """
         # Indices and values are gathered in Python lists and written in three NumPy
         # calls: per-element NumPy writes cost ~10x more than list appends.
@@ -230,6 +236,11 @@ class FeatureSpec:
             ones.extend(base + _SIG_INDEX[s] for s in steps[j].signals)
         base = off["sig_run"]
         ones.extend(base + _SIG_INDEX[s] for s in facts.last_run_signals)
+        if executed_idx is not None:
+            base = off["executed"]
+            ones.extend(base + i for i in executed_idx)
+            base = off["repeat"]
+            ones.extend(base + i for i in repeat_idx or ())
         bucket = sum(1 for b in _STEP_BUCKETS if step_index >= b) - 1
         ones.append(off["step"] + bucket)
         st = off["state"]
@@ -254,8 +265,9 @@ class FeatureSpec:
         out[ones] = 1.0
         out[idx] = vals
         out[off["fillable"] : off["fillable"] + self.n_templates] = fillable
-        out[off["executed"] : off["executed"] + self.n_templates] = executed
-        out[off["repeat"] : off["repeat"] + self.n_templates] = repeat
+        if executed_idx is None:
+            out[off["executed"] : off["executed"] + self.n_templates] = executed
+            out[off["repeat"] : off["repeat"] + self.n_templates] = repeat
         if last_step is not None:
             action, obs, thought = last_step
             text = obs[:_OBS_HEAD] + "\n" + obs[-_OBS_TAIL:] if len(obs) > _OBS_HEAD + _OBS_TAIL else obs

@@ -23,6 +23,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,6 +42,7 @@ __all__ = [
 Arg = tuple[str, int, int]  # (path-or-command, line-or-start, end); unused parts are 0
 
 _MAX_K = 3
+_FILL_CACHE = 65_536  # rendered commands kept per template set (cleared when full)
 
 
 def _abs(path: str, cwd: str | None) -> str:
@@ -137,7 +139,12 @@ _SINGLE = frozenset({"const", "last", "view_window", "last_edited", "open_file"}
 
 def _python_prefix(f: StateFacts) -> str:
     """Follow the agent's own style for running Python (``cd D && python``)."""
-    for r in f.runs:
+    return _python_prefix_of(f.runs)
+
+
+@lru_cache(maxsize=8_192)
+def _python_prefix_of(runs: tuple[str, ...]) -> str:
+    for r in runs:
         m = re.match(r"^(cd \S+ && )?(python3?) ", r)
         if m:
             return (m.group(1) or "") + m.group(2)
@@ -294,6 +301,7 @@ class TemplateSet:
                 self.const_index.setdefault(c, i)
         self.const_set = frozenset(self.const_index)
         self.other_indices = np.array([i for i, c in enumerate(self.const_norms) if c is None], dtype=np.intp)
+        self._fills: dict[tuple[int, Arg, str | None, str], tuple[str, str]] = {}
 
     def __len__(self) -> int:
         return len(self.templates)
@@ -317,6 +325,32 @@ class TemplateSet:
         """Fill template ``index``."""
         t = self.templates[index]
         return t.fill(facts, cands.get(t.source))
+
+    def fill_matched(self, index: int, facts: StateFacts, cands: dict[str, list[Arg]]) -> tuple[str, str] | None:
+        """Template ``index``'s command and its matching form, or ``None`` if unfillable.
+
+        A command depends only on the template, its argument, the working
+        directory and (for ``python`` templates) the agent's way of running
+        Python, so results are cached by those: the same earlier run or created
+        file is rendered and normalised once per agent, not at every step.
+        """
+        t = self.templates[index]
+        if t.source == "const":
+            return t.command, self.match(t.command, facts.cwd)
+        options = cands.get(t.source)
+        if options is None or len(options) < t.k:
+            return None
+        cwd = facts.cwd
+        key = (index, options[t.k - 1], cwd, _python_prefix(facts) if t.fmt == "python" else "")
+        hit = self._fills.get(key)
+        if hit is None:
+            rendered = t.fill(facts, options)
+            if rendered is None:
+                return None
+            if len(self._fills) >= _FILL_CACHE:
+                self._fills.clear()
+            hit = self._fills[key] = (rendered, self.match(rendered, cwd))
+        return hit
 
 
 def _view_range(action: str) -> tuple[str, int, int] | None:

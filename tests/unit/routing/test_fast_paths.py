@@ -98,3 +98,38 @@ def test_decisions_equal_with_and_without_fast_paths(
         (d.action, d.template, d.escalated, d.reason, t) for d, t in plain_out
     ]
     assert any(not d.escalated for d, _ in fast_out)  # the comparison covers answered states too
+
+
+def test_cached_fills_and_index_vector_equal_the_plain_paths(mixed_runs: list[Trajectory]) -> None:
+    model = load_policy(default_model_dir()).model
+    tset, spec = model.templates, model.spec
+    n = len(tset)
+    seen_cached = 0
+    for _ in range(2):  # the second pass is served from the fill cache
+        for run in mixed_runs:
+            for step in run.steps[:25]:
+                state = step.state
+                enc = encode_state(state, tset, spec)
+                facts = enc.facts
+                for i, t in enumerate(tset.templates):
+                    expected = t.fill(facts) if enc.fillable[i] else None
+                    assert enc.fills[i] == expected
+                    assert enc.norms[i] == (tset.match(expected, facts.cwd) if expected is not None else None)
+                seen_cached += sum(f is not None for f in enc.fills)
+                past = {tset.match(a, facts.cwd) for a in facts.past_actions}
+                last = tset.match(facts.last_action, facts.cwd) if facts.last_action else None
+                executed = np.array([nm is not None and nm in past for nm in enc.norms], dtype=np.float32)
+                repeat = np.array([nm is not None and nm == last for nm in enc.norms], dtype=np.float32)
+                tail = state.history[-1] if state.history else None
+                x = spec.vector(
+                    facts,
+                    (tail.action, tail.observation, tail.thought or "") if tail else None,
+                    state.step_index,
+                    enc.fillable,
+                    {k: len(v) for k, v in enc.cands.items()},
+                    executed,
+                    repeat,
+                )
+                assert np.array_equal(x, enc.x)
+                assert enc.allowed.tolist() == [*enc.fillable.tolist(), True]
+    assert seen_cached > n
