@@ -87,9 +87,8 @@ def _token_hashes(tokens: list[str]) -> list[int]:
     return hashes  # type: ignore[return-value]  # no None is left
 
 
-@lru_cache(maxsize=16_384)
-def _hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
-    """Bucket ids of the unigrams and bigrams of ``text`` (deduplicated, sorted).
+def _bucket_ids(text: str, buckets: int, salt: int) -> np.ndarray:
+    """Bucket ids of the unigrams and bigrams of ``text``: sorted, unique, ``intp``.
 
     Unigram ``h`` goes to ``(h ^ salt) % buckets``, bigram ``(a, b)`` to
     ``((a * 1_000_003) ^ b ^ (salt * 7)) % buckets`` (``h`` the token's crc32).
@@ -99,19 +98,31 @@ def _hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
         out = {(h ^ salt) % buckets for h in hashes}
         s7 = salt * 7
         out.update(((a * 1_000_003) ^ b ^ s7) % buckets for a, b in itertools.pairwise(hashes))
-        return tuple(sorted(out))
+        return np.array(sorted(out), dtype=np.intp)
     # Same arithmetic in int64 (a * 1_000_003 < 2**52): no overflow, identical buckets.
     arr = np.array(hashes, dtype=np.int64)
     mark = np.zeros(buckets, dtype=bool)
     mark[(arr ^ salt) % buckets] = True
-    mark[((arr[:-1] * 1_000_003) ^ arr[1:] ^ (salt * 7)) % buckets] = True
-    return tuple(np.flatnonzero(mark).tolist())
+    big = arr[:-1] * 1_000_003
+    big ^= arr[1:]
+    big ^= salt * 7
+    big %= buckets
+    mark[big] = True
+    return np.flatnonzero(mark)
+
+
+@lru_cache(maxsize=16_384)
+def _hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
+    """:func:`_bucket_ids` as a tuple (cached)."""
+    return tuple(_bucket_ids(text, buckets, salt).tolist())
 
 
 @lru_cache(maxsize=16_384)
 def _hashed_index(text: str, buckets: int, salt: int, offset: int) -> np.ndarray:
-    """:func:`_hashed` shifted to the block's offset, as an index array (cached)."""
-    return np.array([offset + b for b in _hashed(text, buckets, salt)], dtype=np.intp)
+    """:func:`_bucket_ids` shifted to the block's offset (cached)."""
+    ids = _bucket_ids(text, buckets, salt)
+    ids += offset
+    return ids
 
 
 @lru_cache(maxsize=64)

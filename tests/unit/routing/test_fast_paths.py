@@ -53,7 +53,10 @@ def mixed_runs(shared_data: Path) -> list[Trajectory]:
 @pytest.mark.parametrize(("buckets", "salt"), [(96, 1), (64, 2), (32, 3)])
 def test_fast_hashing_equals_the_definition(text: str, buckets: int, salt: int) -> None:
     features._hashed.cache_clear()
-    assert features._hashed(text, buckets, salt) == _reference_hashed(text, buckets, salt)
+    features._hashed_index.cache_clear()
+    expected = _reference_hashed(text, buckets, salt)
+    assert features._hashed_index(text, buckets, salt, 5).tolist() == [5 + b for b in expected]
+    assert features._hashed(text, buckets, salt) == expected
     assert features._hashed(text, buckets, salt) == _reference_hashed(text, buckets, salt)  # from the caches
 
 
@@ -86,7 +89,9 @@ def test_decisions_equal_with_and_without_fast_paths(
     fast_out = [fast.decide_with_type(s) for s in states]
     fast_x = [encode_state(s, fast.model.templates, fast.model.spec).x for s in states]
     # The plain definitions, caches emptied so nothing computed above is reused.
-    monkeypatch.setattr(features, "_hashed", _reference_hashed)
+    monkeypatch.setattr(
+        features, "_bucket_ids", lambda t, b, s: np.array(_reference_hashed(t, b, s), dtype=np.intp)
+    )
     features._hashed_index.cache_clear()
     plain = load_policy(default_model_dir())
     plain_out = [plain.decide_with_type(s) for s in states]
