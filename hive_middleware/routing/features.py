@@ -79,12 +79,11 @@ def _token_hashes(tokens: list[str]) -> list[int]:
     if None in hashes:
         if len(_TOKEN_CRC) > _TOKEN_CRC_MAX:
             _TOKEN_CRC.clear()
-        for i, h in enumerate(hashes):
-            if h is None:
-                token = tokens[i]
-                h = hashes[i] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
-                _TOKEN_CRC[token] = h
-    return hashes  # type: ignore[return-value]  # no None is left
+        # Only the unseen tokens go through Python; the set difference runs in C.
+        for token in set(tokens).difference(_TOKEN_CRC):
+            _TOKEN_CRC[token] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+        return list(map(_TOKEN_CRC.__getitem__, tokens))
+    return hashes  # type: ignore[return-value]  # no None in it
 
 
 def _bucket_ids(text: str, buckets: int, salt: int) -> np.ndarray:
