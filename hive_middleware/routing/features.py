@@ -79,9 +79,14 @@ def _token_hashes(tokens: list[str]) -> list[int]:
     if None in hashes:
         if len(_TOKEN_CRC) > _TOKEN_CRC_MAX:
             _TOKEN_CRC.clear()
-        # Only the unseen tokens go through Python; the set difference runs in C.
-        for token in set(tokens).difference(_TOKEN_CRC):
-            _TOKEN_CRC[token] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+        # The unseen tokens are found and hashed by C-level set and map calls.
+        missing = set(tokens).difference(_TOKEN_CRC)
+        try:
+            # Strict UTF-8 equals "surrogatepass" except on lone surrogates, where it raises.
+            _TOKEN_CRC.update(zip(missing, map(zlib.crc32, map(str.encode, missing)), strict=True))
+        except UnicodeEncodeError:
+            for token in missing:
+                _TOKEN_CRC[token] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
         return list(map(_TOKEN_CRC.__getitem__, tokens))
     return hashes  # type: ignore[return-value]  # no None in it
 
