@@ -24,7 +24,6 @@ object with the same methods): ``compress``, ``route``, ``remember``,
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import logging
@@ -350,7 +349,7 @@ class HiveSession:
             query = self._query(current)
             if query:
                 try:
-                    hits = await _maybe_async(self.stack, "search", query, k=self.recall_k * 3, blocking=True)
+                    hits = await _maybe_async(self.stack, "search", query, k=self.recall_k * 3)
                     memory, recalled = self._memory_message(hits, _context_text(current), thread)
                     if recalled:
                         self.emit(events, "recalled", count=recalled)
@@ -577,16 +576,9 @@ def _context_text(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(" ".join(message_text(m).split()) for m in messages[-12:])
 
 
-async def _maybe_async(obj: Any, name: str, *args: Any, blocking: bool = False, **kwargs: Any) -> Any:
-    """Call ``obj.a<name>`` when it exists, else ``obj.<name>``; await the result if it is awaitable.
-
-    ``blocking`` marks a sync call slow enough (a search: embedding, SQLite) to
-    run in a worker thread, so the event loop keeps serving other requests.
-    """
-    fn = getattr(obj, "a" + name, None)
-    if fn is None and blocking and not inspect.iscoroutinefunction(getattr(obj, name)):
-        return await asyncio.to_thread(getattr(obj, name), *args, **kwargs)
-    fn = fn or getattr(obj, name)
+async def _maybe_async(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``obj.a<name>`` when it exists, else ``obj.<name>``; await the result if it is awaitable."""
+    fn = getattr(obj, "a" + name, None) or getattr(obj, name)
     result = fn(*args, **kwargs)
     # An AsyncHiveStack's methods are coroutines under the plain names.
     return await result if inspect.isawaitable(result) else result
