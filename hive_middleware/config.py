@@ -52,7 +52,7 @@ class MemoryConfig(_Section):
     embedder: str = Field("minilm", description="'minilm' (packaged all-MiniLM-L6-v2) or 'hashing' (tests).")
     outbox_batch: int = Field(64, gt=0, description="Outbox rows embedded per worker batch.")
     rrf_k: int = Field(
-        10, gt=0, description="Reciprocal-rank-fusion constant (small: the top ranks of each signal dominate)."
+        5, gt=0, description="Reciprocal-rank-fusion constant (small: the top ranks of each signal dominate)."
     )
     weight_vector: float = Field(0.7, ge=0, description="RRF weight of the vector signal.")
     weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 signal.")
@@ -62,7 +62,10 @@ class MemoryConfig(_Section):
         0.3, ge=0, description="Extra recency weight when the query asks about the present ('now', 'currently')."
     )
     search_candidates: int = Field(50, gt=0, description="Hits each signal contributes before fusion.")
-    expand_top: int = Field(5, ge=0, description="Strongest fused hits whose graph neighbours join the ranking.")
+    graph_inherit: float = Field(
+        0.5, ge=0, description="Share of a strong hit's fused score its graph neighbours inherit (0: rank by seed)."
+    )
+    expand_top: int = Field(10, ge=0, description="Strongest fused hits whose graph neighbours join the ranking.")
     vector_index: str = Field("chroma", description="'chroma' (embedded under data_dir), 'memory' (tests) or 'none'.")
     chroma_url: str | None = Field(None, description="Chroma server URL; when set, HttpClient replaces the embedded one.")
     sqlite_synchronous: str = Field(

@@ -8,6 +8,8 @@ Each signal produces a ranking of record ids:
 * ``graph``: neighbours (one hop, any edge kind) of the strongest fused hits,
   ranked by the rank of the hit they hang off, so context around a good hit
   (the turn before and after, the cause, the superseded version) comes along;
+  with ``graph_inherit > 0`` a neighbour instead adds that share of its seed's
+  fused score to its own, so it ranks by how good the match beside it was;
 * ``recency``: the strongest candidates ordered newest first by ``valid_from``
   (falling back to ``recorded_at``), weighted ``weight_recency``, plus
   ``weight_recency_present`` when the query asks about the present ("now",
@@ -236,14 +238,23 @@ def hybrid_search(
         "recency": config.weight_recency + (config.weight_recency_present if present else 0.0),
     }
 
+    inherited: dict[str, float] = {}
     if config.expand_top > 0 and config.weight_graph > 0:
         first = rrf_fuse(rankings, weights, config.rrf_k)
-        seeds = [rid for rid, _, _ in first[: config.expand_top]]
         expanded: list[str] = []
-        for seed in seeds:
+        for seed, seed_score, _ in first[: config.expand_top]:
             reached = graph.traverse(tenant, [seed], depth=1, direction="both")
-            expanded.extend(sorted(reached, key=lambda rid: (reached[rid], rid)))
-        rankings["graph"] = keep(list(dict.fromkeys(expanded)))
+            near = keep(sorted(reached, key=lambda rid: (reached[rid], rid)))
+            expanded.extend(near)
+            for rid in near:
+                # A neighbour of a strong hit inherits a share of its score, so the
+                # turn around a good match ranks by how good that match was.
+                share = config.graph_inherit * seed_score
+                if share > inherited.get(rid, 0.0):
+                    inherited[rid] = share
+        rankings["graph"] = list(dict.fromkeys(expanded))
+        if config.graph_inherit > 0:
+            weights["graph"] = 0.0
 
     if weights["recency"] > 0:
         # Order the strongest candidates newest first: among things that match,
@@ -253,8 +264,14 @@ def hybrid_search(
             pool, key=lambda rid: (-_recency_key(records[rid]), -records[rid].recorded_at, rid)
         )
 
-    fused = rrf_fuse(rankings, weights, config.rrf_k)[:k]
+    fused = rrf_fuse(rankings, weights, config.rrf_k)
+    if inherited:
+        scored = {rid: (score, ranks) for rid, score, ranks in fused}
+        for rid, share in inherited.items():
+            score, ranks = scored.get(rid, (0.0, {}))
+            scored[rid] = (score + share, ranks | {"graph": rankings["graph"].index(rid) + 1})
+        fused = sorted(((rid, sr[0], sr[1]) for rid, sr in scored.items()), key=lambda t: (-t[1], t[0]))
     return [
         SearchResult(record=records[rid], score=score, signals=tuple(sorted(ranks)), ranks=ranks)
-        for rid, score, ranks in fused
+        for rid, score, ranks in fused[:k]
     ]
