@@ -107,16 +107,14 @@ def test_data_stats_on_locomo(shared_data: Path) -> None:
 
 
 def test_demo_runs_offline_on_the_example(tmp_path: Path) -> None:
-    code, _ = _invoke("demo", "--out", str(tmp_path))
+    code, _ = _invoke("demo", "--baselines", "--embedder", "hashing", "--out", str(tmp_path))
     assert code == 0
     demo = json.loads((tmp_path / "demo.json").read_text())
-    (run,) = demo["runs"]
-    assert run["run_id"] == "billing__invoice-1" and run["format_version"] == "1.x"
-    assert [s["action_type"] for s in run["steps"]] == [
-        "search", "view", "run_test", "view", "edit", "run_test", "search", "submit",
-    ]  # fmt: skip
-    assert all(s["context_tokens_last_5_masking"] <= s["context_tokens_raw"] for s in run["steps"])
-    assert run["steps"][7]["context_tokens_last_5_masking"] < run["steps"][7]["context_tokens_raw"]
-    assert "/repo/billing/invoice.py" in run["steps"][1]["reused_identifiers"]
-    assert demo["compress"]["baselines"]["raw"]["token_ratio"] == 1.0
-    assert (tmp_path / "demo.md").read_text().startswith("# hive demo")
+    assert demo["runs"] == 1 and demo["steps"] == 8 and demo["replay_faithful"] is True
+    assert demo["llm_calls"]["with"] <= demo["llm_calls"]["without"]
+    assert demo["input_tokens"]["with"] < demo["input_tokens"]["without"]
+    assert demo["memories_written"] > 0
+    compress = demo["baselines"]["compress"]
+    assert compress["baselines"]["raw"]["token_ratio"] == 1.0
+    assert compress["baselines"]["last_5_masking"]["token_ratio"] < 1.0
+    assert (tmp_path / "demo.md").is_file() and (tmp_path / "demo.png").is_file()
