@@ -59,7 +59,7 @@ class MemoryConfig(_Section):
     weight_graph: float = Field(0.5, ge=0, description="RRF weight of graph expansion.")
     weight_recency: float = Field(0.0, ge=0, description="RRF weight of recency (newest valid_from first).")
     weight_recency_present: float = Field(
-        0.3, ge=0, description="Extra recency weight when the query asks about the present ('now', 'currently')."
+        0.5, ge=0, description="Extra recency weight when the query asks about the present ('now', 'currently')."
     )
     search_candidates: int = Field(50, gt=0, description="Hits each signal contributes before fusion.")
     graph_inherit: float = Field(
