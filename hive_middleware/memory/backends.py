@@ -28,6 +28,7 @@ VECTOR_INDEXES: dict[str, str] = {
 }
 EMBEDDERS: dict[str, str] = {
     "minilm": "hive_middleware.adapters.embedders:MiniLMEmbedder",
+    "minilm-int8": "hive_middleware.adapters.embedders:MiniLMInt8Embedder",
     "hashing": "hive_middleware.testing.memory:HashingEmbedder",
 }
 

@@ -22,7 +22,34 @@ def _minilm() -> Embedder:
     return _MINILM[0]
 
 
-FACTORIES: dict[str, Callable[[], Embedder]] = {"hashing": lambda: HashingEmbedder(128), "minilm": _minilm}
+_INT8: list[Embedder] = []
+
+
+def _minilm_int8() -> Embedder:
+    if not _INT8:
+        from hive_middleware.adapters.embedders import MiniLMInt8Embedder
+
+        _INT8.append(MiniLMInt8Embedder())
+    return _INT8[0]
+
+
+FACTORIES: dict[str, Callable[[], Embedder]] = {
+    "hashing": lambda: HashingEmbedder(128),
+    "minilm": _minilm,
+    "minilm-int8": _minilm_int8,
+}
+
+
+def test_int8_embedder_is_quantised_and_close_to_the_float_model() -> None:
+    import torch
+
+    float_model, int8_model = _minilm(), _minilm_int8()
+    assert int8_model.name != float_model.name  # never mixed in one collection
+    loaded = int8_model._loaded()  # type: ignore[attr-defined]
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in loaded.modules())
+    texts = ["Caroline went to the adoption meeting on Friday.", "The build failed on the Java module."]
+    for a, b in zip(float_model.embed(texts), int8_model.embed(texts), strict=True):
+        assert sum(x * y for x, y in zip(a, b, strict=True)) > 0.9
 
 
 @pytest.mark.parametrize("adapter", sorted(FACTORIES))
