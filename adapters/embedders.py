@@ -107,7 +107,9 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
     one thread), but its vectors drift from the float model's (cosine ~0.95), so
     it has its own ``name``: a collection embedded by one is never queried with
     the other. Opt-in (``memory.embedder = "minilm-int8"``) because recall drops
-    a little (LoCoMo dev recall@5/@10 0.593/0.684 against 0.604/0.689).
+    a little (LoCoMo dev recall@5/@10 0.593/0.684 against 0.604/0.689) and the
+    one-text passes make the background worker slower (~150 vs ~240 records/s)
+    and harder on foreground writes; it suits read-heavy stores.
     """
 
     name = "minilm-int8"
