@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.memory",
     "hive_middleware.cli.compress",
     "hive_middleware.cli.bench_conflicts",
+    "hive_middleware.cli.classify",
 )
 
 for _name in _COMMAND_MODULES:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_middleware.config import HiveConfig
+from hive_middleware.config import HiveConfig, MemoryConfig
 from hive_middleware.errors import HiveConfigError, HiveUsageError
 
 
@@ -12,7 +12,8 @@ def test_defaults_when_nothing_is_set(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     cfg = HiveConfig.load(environ={})
     assert cfg.data_dir == ".hive"
-    assert cfg.memory.rrf_k == 10
+    assert cfg.memory == MemoryConfig()
+    assert cfg.memory.rrf_k == MemoryConfig.model_fields["rrf_k"].default
 
 
 def test_precedence_kwargs_over_env_over_file_over_defaults(tmp_path: Path) -> None:
