@@ -20,7 +20,8 @@ bucket with the reported usage, and write the exchange to memory (the answer
 and the request proceeds unmodified; guards fail closed.
 
 Each proxied response carries ``x-hive-hook-ms``: the time Hive's pre-call hook
-took for that request (``hive bench proxy`` reads it).
+took for that request, and ``x-hive-recall``: what memory recall did for it
+(``hive bench proxy`` reads both).
 """
 
 from __future__ import annotations
@@ -46,11 +47,15 @@ load_litellm()  # sets the offline cost map before litellm's first import
 
 from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
-__all__ = ["HOOK_MS_HEADER", "HiveCallback", "completion", "proxy_handler_instance"]
+__all__ = ["HOOK_MS_HEADER", "RECALL_HEADER", "HiveCallback", "completion", "proxy_handler_instance"]
 
 logger = logging.getLogger("hive_middleware.integrations.litellm")
 
 HOOK_MS_HEADER = "x-hive-hook-ms"
+RECALL_HEADER = "x-hive-recall"
+"""What recall did for a proxied request: ``fresh:N`` (N memories found for this
+request's query), ``earlier:N`` (found for an earlier turn of the conversation,
+prefetch mode), ``pending`` (prefetch: none found yet), ``none`` or ``error``."""
 _CHAT_CALL_TYPES = frozenset({"completion", "acompletion", "text_completion", "atext_completion"})
 _INFLIGHT_MAX = 50_000
 _INFLIGHT_TTL_S = 900.0
@@ -86,6 +91,10 @@ class HiveCallback(CustomLogger):
             (default: team, then user, then the key alias, else the guard's tenant).
         write_behind: Write memories from a background thread (the proxy
             instance does; call ``flush()`` to wait for them).
+        recall_prefetch: Keep memory search off the request path: inject the
+            hits found in the background for this conversation (this query, or
+            an earlier turn's while its search runs) and queue this query's
+            search (the proxy instance does; see ``RecallPrefetcher``).
     """
 
     def __init__(
@@ -99,18 +108,19 @@ class HiveCallback(CustomLogger):
         stack_factory: Callable[[], Any] = _default_stack,
         tenant_of: Callable[[Any, Mapping[str, Any]], str | None] | None = None,
         write_behind: bool = False,
+        recall_prefetch: bool = False,
     ) -> None:
         super().__init__()
         self._stack = stack
         self._guard = guard
         self._factory = stack_factory
         self._options = {"compress": compress, "recall_k": recall_k, "remember": remember,
-                         "write_behind": write_behind}
+                         "write_behind": write_behind, "recall_prefetch": recall_prefetch}
         self._session: HiveSession | None = None
         self._build_lock = threading.Lock()
         self._tenant_of = tenant_of
         self._inflight: OrderedDict[str, _Inflight] = OrderedDict()
-        self._hook_ms: OrderedDict[str, float] = OrderedDict()
+        self._hook_ms: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self.events: list[HiveEvent] = []
         self.keep_events = 0
 
@@ -136,6 +146,7 @@ class HiveCallback(CustomLogger):
                     compress=bool(self._options["compress"]), recall_k=int(self._options["recall_k"]),
                     remember=bool(self._options["remember"]), on_event=self._keep,
                     write_behind=bool(self._options["write_behind"]),
+                    recall_prefetch=bool(self._options["recall_prefetch"]),
                 )
         return self._session
 
@@ -204,19 +215,20 @@ class HiveCallback(CustomLogger):
 
     # -- hooks: prepare (fails open) ---------------------------------------------
 
-    async def _prepare(self, data: dict[str, Any]) -> dict[str, Any]:
+    async def _prepare(self, data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """Compress and recall; returns the data and what recall did (see ``RECALL_HEADER``)."""
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages:
-            return data
+            return data, "none"
         try:
             session = await self._aready()
             prepared = await session.aprepare(messages)
         except Exception as exc:
             logger.warning("hive pre-call hook failed, the request proceeds unmodified: %r", exc, exc_info=exc)
-            return data
+            return data, "error"
         if prepared.compressed or prepared.recalled:
             data["messages"] = prepared.messages
-        return data
+        return data, _recall_outcome(prepared.events, prepared.recalled)
 
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
@@ -238,9 +250,9 @@ class HiveCallback(CustomLogger):
             raise _proxy_rate_limited(exc, model) from exc
         except HiveCircuitOpen as exc:
             raise _proxy_circuit_open(exc) from exc
-        data = await self._prepare(data)
+        data, recall = await self._prepare(data)
         data.setdefault("metadata", {})["hive_prepared"] = True
-        self._note_hook_ms(call_id, (time.perf_counter() - started) * 1000.0)
+        self._note_hook(call_id, (time.perf_counter() - started) * 1000.0, recall)
         return data
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
@@ -259,10 +271,11 @@ class HiveCallback(CustomLogger):
             logger.warning("hive could not start, the call proceeds unguarded: %r", exc, exc_info=exc)
             return None
         await self._admit(call_id, model, str(getattr(self._guard, "tenant", "default")), kwargs)
-        return await self._prepare(dict(kwargs))
+        prepared, _ = await self._prepare(dict(kwargs))
+        return prepared
 
-    def _note_hook_ms(self, call_id: str, ms: float) -> None:
-        self._hook_ms[call_id] = ms
+    def _note_hook(self, call_id: str, ms: float, recall: str) -> None:
+        self._hook_ms[call_id] = (ms, recall)
         while len(self._hook_ms) > _INFLIGHT_MAX:
             self._hook_ms.popitem(last=False)
 
@@ -270,9 +283,11 @@ class HiveCallback(CustomLogger):
         self, data: dict[str, Any], user_api_key_dict: Any, response: Any,
         request_headers: dict[str, str] | None = None, litellm_call_info: dict[str, Any] | None = None,
     ) -> dict[str, str] | None:
-        """Proxy: report the pre-call hook's time for this request in ``x-hive-hook-ms``."""
-        ms = self._hook_ms.pop(str(data.get("litellm_call_id")), None)
-        return None if ms is None else {HOOK_MS_HEADER: f"{ms:.4f}"}
+        """Proxy: report the pre-call hook's time (``x-hive-hook-ms``) and recall (``x-hive-recall``)."""
+        noted = self._hook_ms.pop(str(data.get("litellm_call_id")), None)
+        if noted is None:
+            return None
+        return {HOOK_MS_HEADER: f"{noted[0]:.4f}", RECALL_HEADER: noted[1]}
 
     # -- outcomes: breaker, limiter, memory -------------------------------------------
 
@@ -328,6 +343,17 @@ class HiveCallback(CustomLogger):
         """Report the failure to the breaker (a model failure counts; a bad request does not)."""
         exc = kwargs.get("exception")
         self._finish(kwargs, response_obj, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+
+
+def _recall_outcome(events: list[HiveEvent], recalled: int) -> str:
+    for event in events:
+        if event.kind == "recalled":
+            return f"{'fresh' if event.detail.get('fresh', True) else 'earlier'}:{recalled}"
+        if event.kind == "recall_pending":
+            return "pending"
+        if event.kind == "hook_error" and event.detail.get("stage") == "recall":
+            return "error"
+    return "none"
 
 
 def _last_user(data: Mapping[str, Any]) -> str:
@@ -425,9 +451,10 @@ def _proxy_recall_k() -> int:
         return 3
 
 
-proxy_handler_instance = HiveCallback(recall_k=_proxy_recall_k(), write_behind=True)
+proxy_handler_instance = HiveCallback(recall_k=_proxy_recall_k(), write_behind=True, recall_prefetch=True)
 """The instance a LiteLLM proxy config names: ``callbacks: hive_middleware.integrations.litellm.proxy_handler_instance``.
 
 Its stack is ``HiveStack.from_config()`` (``HIVE_*`` variables, ``hive.toml``), built on the
 first request; ``LITELLM_HIVE_RECALL_K`` sets the memories injected per request (default 3,
-0 turns recall off)."""
+0 turns recall off). Memory writes and searches run on background threads: a request never
+waits on storage or on a query embedding (recall is prefetched per conversation)."""

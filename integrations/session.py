@@ -43,8 +43,10 @@ __all__ = [
     "HiveEvent",
     "HiveSession",
     "PreparedCall",
+    "RecallPrefetcher",
     "action_of_call",
     "call_of_action",
+    "conversation_key",
     "is_memory_message",
     "state_from_messages",
 ]
@@ -64,7 +66,8 @@ class HiveEvent:
     """One visible decision: compressed, recalled, routed, escalated, remembered, ...
 
     Attributes:
-        kind: ``compressed``, ``recalled``, ``routed``, ``escalated``,
+        kind: ``compressed``, ``recalled``, ``recall_pending`` (prefetch: no
+            hits for this conversation yet), ``routed``, ``escalated``,
             ``remembered``, ``cache_hit``, ``rejected`` or ``hook_error``.
         detail: JSON-serialisable facts about it.
         at: Wall-clock seconds.
@@ -180,6 +183,126 @@ def _hit_text(hit: Any) -> tuple[str, Mapping[str, Any]]:
     return (content if isinstance(content, str) else str(record)), metadata
 
 
+class RecallPrefetcher:
+    """Memory recall computed off the request path.
+
+    A hook that cannot wait for a search (the LiteLLM proxy: a query embedding
+    costs ~10 ms) asks :meth:`lookup` instead. It answers at once with the hits
+    of the latest search finished for that conversation, or ``None``, and queues
+    a search for the current query on one background thread. Pending queries are
+    coalesced per conversation (only the newest is searched), so the worker never
+    falls behind a busy conversation; at most ``max_pending`` conversations wait,
+    the oldest are dropped beyond that. The hits a turn gets were therefore found
+    for the same query (``fresh``) or for an earlier turn of the conversation.
+
+    Args:
+        search: ``search(query) -> hits``; called on the worker thread only.
+        max_pending: Conversations whose search may wait at once.
+        max_results: Conversations whose latest hits are kept (least recent dropped).
+    """
+
+    def __init__(
+        self, search: Callable[[str], list[Any]], *, max_pending: int = 1_024, max_results: int = 4_096
+    ) -> None:
+        self._search = search
+        self._max_pending = max_pending
+        self._max_results = max_results
+        self._cond = threading.Condition()
+        self._pending: OrderedDict[str, str] = OrderedDict()
+        self._results: OrderedDict[str, tuple[str, list[Any]]] = OrderedDict()
+        self._worker: threading.Thread | None = None
+        self._running: tuple[str, str] | None = None
+        self._closed = False
+        self.searched = 0
+        self.failed = 0
+        self.dropped = 0
+
+    def lookup(self, conversation: str, query: str) -> tuple[list[Any] | None, bool]:
+        """Hits for ``conversation`` now (or ``None``) and whether they were found for ``query``.
+
+        Unless they were, a search for ``query`` is queued for the next turn.
+        """
+        with self._cond:
+            done = self._results.get(conversation)
+            fresh = done is not None and done[0] == query
+            if done is not None:
+                self._results.move_to_end(conversation)
+            if not fresh and not self._closed and self._running != (conversation, query):
+                self._pending[conversation] = query
+                self._pending.move_to_end(conversation)
+                while len(self._pending) > self._max_pending:
+                    self._pending.popitem(last=False)
+                    self.dropped += 1
+                if self._worker is None or not self._worker.is_alive():
+                    self._worker = threading.Thread(target=self._run, name="hive-recall-prefetch", daemon=True)
+                    self._worker.start()
+                self._cond.notify()
+        return (None if done is None else done[1]), fresh
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                conversation, query = self._pending.popitem(last=False)
+                self._running = (conversation, query)
+            try:
+                hits = list(self._search(query))
+            except Exception as exc:  # recall fails open: the conversation keeps its older hits
+                logger.warning("hive background recall failed (ignored): %r", exc, exc_info=exc)
+                with self._cond:
+                    self.failed += 1
+                    self._running = None
+                    self._cond.notify_all()
+                continue
+            with self._cond:
+                self._results[conversation] = (query, hits)
+                self._results.move_to_end(conversation)
+                while len(self._results) > self._max_results:
+                    self._results.popitem(last=False)
+                self.searched += 1
+                self._running = None
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float | None = 30.0) -> bool:
+        """Block until no search is queued or running; True when idle."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._running is not None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self) -> None:
+        """Stop the worker; queued searches are dropped."""
+        with self._cond:
+            self._closed = True
+            self._pending.clear()
+            self._cond.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=5)
+
+
+def conversation_key(messages: Sequence[Mapping[str, Any]]) -> str:
+    """A stable key for the conversation ``messages`` belong to: its system prompt and first user turn."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=12)
+    for msg in messages:
+        role = msg.get("role")
+        if role in ("system", "developer") and is_memory_message(msg):
+            continue
+        digest.update(str(role).encode())
+        digest.update(message_text(msg).encode("utf-8", "replace"))
+        if role == "user":
+            break
+    return digest.hexdigest()
+
+
 class HiveSession:
     """Compress, recall, route and remember around model calls, failing open.
 
@@ -197,6 +320,10 @@ class HiveSession:
         write_behind: Write memories from a background thread so hooks never wait
             on storage; order is kept (a cause is written before its effects).
             Call :meth:`flush` to wait for them.
+        recall_prefetch: Never search on the call path: inject the hits a
+            :class:`RecallPrefetcher` found for this conversation (for this query,
+            or for an earlier turn when its search has not finished), and queue
+            the search for the current query.
     """
 
     def __init__(
@@ -213,8 +340,12 @@ class HiveSession:
         shell_tool: str = "bash",
         on_event: Callable[[HiveEvent], None] | None = None,
         write_behind: bool = False,
+        recall_prefetch: bool = False,
     ) -> None:
         self.stack = stack
+        self.prefetcher: RecallPrefetcher | None = (
+            RecallPrefetcher(self._search_for_prefetch) if recall_prefetch and recall_k > 0 else None
+        )
         self.write_behind = write_behind
         self._queue: queue.Queue[list[tuple[str, str, str | None, dict[str, Any]]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
@@ -307,6 +438,29 @@ class HiveSession:
                 break
         return f"{turn}\n{latest}".strip()
 
+    def _search_for_prefetch(self, query: str) -> list[Any]:
+        return list(self.stack.search(query, k=self.recall_k * 3))
+
+    def _prefetched(
+        self, current: list[Message], thread: str | None, events: list[HiveEvent]
+    ) -> tuple[Message | None, int]:
+        assert self.prefetcher is not None
+        query = self._query(current)
+        if not query:
+            return None, 0
+        try:
+            hits, fresh = self.prefetcher.lookup(thread or conversation_key(current), query)
+            if hits is None:
+                self.emit(events, "recall_pending")
+                return None, 0
+            memory, recalled = self._memory_message(hits, _context_text(current), thread)
+        except Exception as exc:
+            self._failed(events, "recall", exc)
+            return None, 0
+        if recalled:
+            self.emit(events, "recalled", count=recalled, prefetched=True, fresh=fresh)
+        return memory, recalled
+
     def prepare(self, messages: Sequence[Message], *, thread: str | None = None) -> PreparedCall:
         """Compress ``messages`` and inject recalled memory; never raises on Hive errors."""
         events: list[HiveEvent] = []
@@ -320,7 +474,9 @@ class HiveSession:
             except Exception as exc:
                 self._failed(events, "compress", exc)
         memory, recalled = None, 0
-        if self.recall_k > 0:
+        if self.prefetcher is not None:
+            memory, recalled = self._prefetched(current, thread, events)
+        elif self.recall_k > 0:
             query = self._query(current)
             if query:
                 try:
@@ -345,7 +501,9 @@ class HiveSession:
             except Exception as exc:
                 self._failed(events, "compress", exc)
         memory, recalled = None, 0
-        if self.recall_k > 0:
+        if self.prefetcher is not None:
+            memory, recalled = self._prefetched(current, thread, events)
+        elif self.recall_k > 0:
             query = self._query(current)
             if query:
                 try:
@@ -517,7 +675,9 @@ class HiveSession:
         return True
 
     def close(self) -> None:
-        """Finish queued writes and stop the writer thread."""
+        """Finish queued writes and stop the writer (and recall prefetch) threads."""
+        if self.prefetcher is not None:
+            self.prefetcher.close()
         if self._writer is not None:
             self.flush()
             self._queue.put(None)

@@ -2,14 +2,17 @@
 
 Starts ``litellm --config integrations/config.yaml`` on 127.0.0.1 (the offline
 ``hive-mock`` model), drives it with the official ``openai`` async client
-(``--requests`` chat requests at ``--concurrency``), and reads the Hive
-pre-call hook's own time from each response's ``x-hive-hook-ms`` header.
-Writes ``OUT/bench_proxy.json`` with ``requests``, ``errors``,
-``hook_overhead_ms {p50, p95}``, plus client latency and throughput.
+(``--concurrency`` agents, each running conversations of ``--turns`` turns, one
+after the other, until ``--requests`` chat requests), and reads the Hive
+pre-call hook's own time from each response's ``x-hive-hook-ms`` header and
+what recall did from ``x-hive-recall``. Writes ``OUT/bench_proxy.json`` with
+``requests``, ``errors``, ``hook_overhead_ms {p50, p95}``, ``recall`` (share of
+requests per outcome), plus client latency and throughput.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -24,20 +27,36 @@ import typer
 from hive_middleware.cli.app import bench_app
 
 HOOK_MS_HEADER = "x-hive-hook-ms"
-_TOOL_OUTPUT = "\n".join(f"src/service/handler_{i}.py:{10 + i}:    result = process_{i}(request)" for i in range(60))
+RECALL_HEADER = "x-hive-recall"
+_AREAS = ("billing", "auth", "search", "upload", "export", "session", "invoice", "report", "cache", "queue")
 
 
-def _messages(i: int) -> list[dict[str, Any]]:
-    """A short agent conversation; the last user turn differs per request."""
-    return [
+def _tool_output(conversation: int, turn: int) -> str:
+    area = _AREAS[conversation % len(_AREAS)]
+    return "\n".join(
+        f"src/{area}/handler_{i}.py:{10 + i + turn}:    result = {area}_step_{i}(request, retries={turn})"
+        for i in range(60)
+    )
+
+
+def _messages(conversation: int, turn: int) -> list[dict[str, Any]]:
+    """Turn ``turn`` of agent conversation ``conversation``: the history grows by one tool round per turn."""
+    area = _AREAS[conversation % len(_AREAS)]
+    messages: list[dict[str, Any]] = [
         {"role": "system", "content": "You are a coding agent. Use the bash tool."},
-        {"role": "user", "content": "Find where requests are processed and fix the timeout bug."},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "bash", "arguments": '{"command": "grep -rn process_ src/service"}'}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": _TOOL_OUTPUT},
-        {"role": "user", "content": f"Request {i}: which handler should change first, and why?"},
+        {"role": "user", "content": f"Task {conversation}: the {area} service times out; find the cause and fix it."},
     ]
+    for t in range(turn):
+        call_id = f"call_{t}"
+        command = f"grep -rn {area}_step_{t} src/{area}"
+        messages += [
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": call_id, "type": "function",
+                 "function": {"name": "bash", "arguments": json.dumps({"command": command})}}]},
+            {"role": "tool", "tool_call_id": call_id, "content": _tool_output(conversation, t)},
+        ]
+    messages.append({"role": "user", "content": f"Step {turn}: which {area} handler should change next, and why?"})
+    return messages
 
 
 def _free_port() -> int:
@@ -85,38 +104,54 @@ def _start_proxy(workdir: Path, port: int, key: str, env: dict[str, str]) -> sub
     raise HiveRuntimeError("the proxy did not start within 120 s; see proxy.log")
 
 
-async def _drive(base_url: str, key: str, requests: int, concurrency: int, offset: int) -> dict[str, Any]:
+async def _drive(
+    base_url: str, key: str, requests: int, concurrency: int, turns: int, think_ms: float, offset: int
+) -> dict[str, Any]:
+    """``concurrency`` agents, each running conversations of ``turns`` sequential turns, until ``requests``."""
     import asyncio
 
     import openai
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=60)
-    gate = asyncio.Semaphore(concurrency)
     hook_ms: list[float] = []
     latency_ms: list[float] = []
+    recall: dict[str, int] = {}
     errors: list[str] = []
+    conversations = (requests + turns - 1) // turns
+    next_conversation = iter(range(conversations))
+    sent = 0
 
-    async def one(i: int) -> None:
-        async with gate:
-            t = time.perf_counter()
-            try:
-                raw = await client.chat.completions.with_raw_response.create(
-                    model="hive-mock", messages=_messages(offset + i))  # type: ignore[arg-type]
-                raw.parse()
-                latency_ms.append((time.perf_counter() - t) * 1000)
-                header = raw.headers.get(HOOK_MS_HEADER)
-                if header is None:
-                    errors.append("response without the hive hook header")
-                else:
-                    hook_ms.append(float(header))
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+    async def agent() -> None:
+        nonlocal sent
+        for conversation in next_conversation:
+            for turn in range(turns):
+                if sent >= requests:
+                    return
+                sent += 1
+                t = time.perf_counter()
+                try:
+                    raw = await client.chat.completions.with_raw_response.create(
+                        model="hive-mock", messages=_messages(offset + conversation, turn))  # type: ignore[arg-type]
+                    raw.parse()
+                    latency_ms.append((time.perf_counter() - t) * 1000)
+                    header = raw.headers.get(HOOK_MS_HEADER)
+                    if header is None:
+                        errors.append("response without the hive hook header")
+                    else:
+                        hook_ms.append(float(header))
+                    outcome = str(raw.headers.get(RECALL_HEADER) or "missing").split(":")[0]
+                    recall[outcome] = recall.get(outcome, 0) + 1
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                if think_ms:
+                    await asyncio.sleep(think_ms / 1000.0)
 
     start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(requests)))
+    await asyncio.gather(*(agent() for _ in range(concurrency)))
     wall = time.perf_counter() - start
     await client.close()
-    return {"hook_ms": hook_ms, "latency_ms": latency_ms, "errors": errors, "wall_s": wall}
+    return {"hook_ms": hook_ms, "latency_ms": latency_ms, "errors": errors, "wall_s": wall, "recall": recall,
+            "conversations": conversations}
 
 
 @bench_app.command("proxy")
@@ -128,6 +163,13 @@ def bench_proxy(
     recall_k: Annotated[
         int, typer.Option("--recall-k", min=0, help="Memories the proxy injects per request (0: recall off).")
     ] = 3,
+    turns: Annotated[
+        int, typer.Option("--turns", min=1, help="Turns per agent conversation (each resends the grown history).")
+    ] = 10,
+    think_ms: Annotated[
+        float,
+        typer.Option("--think-ms", min=0, help="Pause between an agent's turns (its tool run), in milliseconds."),
+    ] = 100.0,
     embedder: Annotated[
         str | None,
         typer.Option("--embedder", help="Memory embedder of the proxy's Hive stack ('minilm' default, 'hashing')."),
@@ -136,8 +178,9 @@ def bench_proxy(
     """Load the real LiteLLM proxy (loopback only) with the Hive plugin; writes OUT/bench_proxy.json.
 
     Keys: requests, errors, hook_overhead_ms {p50, p95} (Hive's pre-call hook: breaker, limiter,
-    compression and memory recall, timed inside the proxy), latency_ms {p50, p95} (client side),
-    requests_per_s.
+    compression and memory recall, timed inside the proxy), recall {fresh, earlier, pending, none}
+    (share of requests: memories found for this request's query, found for an earlier turn of its
+    conversation, none found yet, recall off), latency_ms {p50, p95} (client side), requests_per_s.
     """
     import asyncio
 
@@ -158,9 +201,9 @@ def bench_proxy(
         try:
             base_url = f"http://127.0.0.1:{port}"
             with console.status(f"warm-up: {warmup} requests"):
-                asyncio.run(_drive(base_url, key, warmup, min(concurrency, max(warmup, 1)), 10_000_000))
+                asyncio.run(_drive(base_url, key, warmup, min(concurrency, max(warmup, 1)), 1, 0.0, 10_000_000))
             with console.status(f"{requests} requests at concurrency {concurrency}"):
-                run = asyncio.run(_drive(base_url, key, requests, concurrency, 0))
+                run = asyncio.run(_drive(base_url, key, requests, concurrency, turns, think_ms, 0))
         finally:
             process.terminate()
             try:
@@ -176,6 +219,10 @@ def bench_proxy(
         "hook_overhead_ms": {"p50": percentile(hook, 50), "p95": percentile(hook, 95)},
         "latency_ms": {"p50": percentile(latency, 50), "p95": percentile(latency, 95)},
         "requests_per_s": requests / run["wall_s"] if run["wall_s"] else None,
+        "conversations": run["conversations"],
+        "turns": turns,
+        "think_ms": think_ms,
+        "recall": {outcome: n / requests for outcome, n in sorted(run["recall"].items())},
         "embedder": embedder or "config default",
         "recall_k": recall_k,
         "model": "hive-mock (litellm mock_response, offline)",

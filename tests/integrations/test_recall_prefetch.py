@@ -1,0 +1,179 @@
+"""Recall off the request path: the prefetcher, the session's prefetch mode, and the proxy hook's header."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from hive_middleware.integrations.litellm import RECALL_HEADER, HiveCallback
+from hive_middleware.integrations.session import (
+    MEMORY_MARKER,
+    HiveSession,
+    RecallPrefetcher,
+    conversation_key,
+)
+
+
+class SlowSearch:
+    """A search that blocks until released, recording every query it ran."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, query: str) -> list[Any]:
+        self.gate.wait(10)
+        self.queries.append(query)
+        return [f"hit for {query}"]
+
+
+def test_first_lookup_is_empty_then_the_background_result_is_served_fresh() -> None:
+    search = SlowSearch()
+    pre = RecallPrefetcher(search)
+    try:
+        assert pre.lookup("c1", "q1") == (None, False)
+        assert pre.wait_idle(5)
+        assert pre.lookup("c1", "q1") == (["hit for q1"], True)
+        # An answered query is not searched again.
+        assert pre.wait_idle(5) and search.queries == ["q1"]
+        # A new turn gets the earlier turn's hits at once and queues its own search.
+        assert pre.lookup("c1", "q2") == (["hit for q1"], False)
+        assert pre.wait_idle(5)
+        assert pre.lookup("c1", "q2") == (["hit for q2"], True)
+        assert pre.lookup("other", "q2") == (None, False)  # conversations do not share hits
+    finally:
+        pre.close()
+
+
+def test_pending_queries_coalesce_per_conversation() -> None:
+    search = SlowSearch()
+    search.gate.clear()
+    pre = RecallPrefetcher(search)
+    try:
+        pre.lookup("busy", "first")
+        # Wait until the worker holds "first", then queue three newer turns of the conversation.
+        for _ in range(200):
+            if pre._running is not None:
+                break
+            threading.Event().wait(0.01)
+        for q in ("second", "third", "fourth"):
+            pre.lookup("busy", q)
+        search.gate.set()
+        assert pre.wait_idle(5)
+        assert search.queries == ["first", "fourth"]
+        assert pre.lookup("busy", "fourth") == (["hit for fourth"], True)
+    finally:
+        pre.close()
+
+
+def test_pending_conversations_are_bounded() -> None:
+    search = SlowSearch()
+    search.gate.clear()
+    pre = RecallPrefetcher(search, max_pending=2)
+    try:
+        for i in range(6):
+            pre.lookup(f"c{i}", "q")
+        assert pre.dropped >= 3
+        search.gate.set()
+        assert pre.wait_idle(5)
+        assert len(search.queries) <= 3
+        assert pre.lookup("c5", "q")[1] is True  # the newest conversation was kept
+    finally:
+        pre.close()
+
+
+def test_a_failing_search_keeps_the_older_hits_and_the_worker_alive() -> None:
+    calls: list[str] = []
+
+    def search(query: str) -> list[Any]:
+        calls.append(query)
+        if query == "bad":
+            raise RuntimeError("index offline")
+        return [query]
+
+    pre = RecallPrefetcher(search)
+    try:
+        pre.lookup("c", "good")
+        assert pre.wait_idle(5)
+        assert pre.lookup("c", "bad") == (["good"], False)
+        assert pre.wait_idle(5) and pre.failed == 1
+        assert pre.lookup("c", "later") == (["good"], False)
+        assert pre.wait_idle(5)
+        assert pre.lookup("c", "later") == (["later"], True)
+    finally:
+        pre.close()
+
+
+def test_conversation_key_ignores_later_turns_and_injected_memory() -> None:
+    base = [{"role": "system", "content": "sys"}, {"role": "user", "content": "fix the billing bug"}]
+    memory = {"role": "system", "content": f"{MEMORY_MARKER} Relevant memories: ..."}
+    grown = [base[0], memory, base[1], {"role": "assistant", "content": "looking"}, {"role": "user", "content": "go"}]
+    assert conversation_key(base) == conversation_key(grown)
+    assert conversation_key(base) != conversation_key([base[0], {"role": "user", "content": "another task"}])
+
+
+def _conversation(turn: int) -> list[Any]:
+    messages: list[Any] = [
+        {"role": "system", "content": "You fix bugs."},
+        {"role": "user", "content": "The invoice export drops the VAT line; fix it."},
+    ]
+    for t in range(turn):
+        messages.append({"role": "assistant", "content": f"step {t}: checking the export code"})
+        messages.append({"role": "user", "content": f"continue with step {t + 1}"})
+    return messages
+
+
+def test_session_prefetch_never_searches_on_the_call_path(make_stack: Any) -> None:
+    stack = make_stack()
+    stack.remember("The VAT line is written by invoice/export.py:render_vat", key="fact:vat")
+    stack.memory.flush()
+    on_path: list[str] = []
+    real_search = stack.search
+
+    def watched(query: str, **kwargs: Any) -> Any:
+        on_path.append(threading.current_thread().name)
+        return real_search(query, **kwargs)
+
+    stack.search = watched
+    session = HiveSession(stack, compress=False, route=False, remember=False, recall_prefetch=True)
+    try:
+        first = session.prepare(_conversation(0))
+        assert first.recalled == 0 and [e.kind for e in first.events] == ["recall_pending"]
+        assert session.prefetcher is not None and session.prefetcher.wait_idle(10)
+        second = session.prepare(_conversation(1))
+        assert second.recalled >= 1
+        event = next(e for e in second.events if e.kind == "recalled")
+        assert event.detail["prefetched"] is True and event.detail["fresh"] is False
+        assert "render_vat" in str(second.messages[1]["content"])
+        assert on_path and set(on_path) == {"hive-recall-prefetch"}
+    finally:
+        session.close()
+
+
+def test_proxy_hook_reports_what_recall_did(make_stack: Any) -> None:
+    pytest.importorskip("fastapi", reason="the LiteLLM proxy extras (fastapi) are not installed")
+    stack = make_stack()
+    stack.remember("The VAT line is written by invoice/export.py:render_vat", key="fact:vat")
+    stack.memory.flush()
+    cb = HiveCallback(stack, recall_k=2, recall_prefetch=True)
+
+    async def call(call_id: str, turn: int) -> dict[str, str]:
+        data = {"model": "gpt-4o", "messages": _conversation(turn), "litellm_call_id": call_id}
+        out = await cb.async_pre_call_hook(None, None, data, "completion")
+        headers = await cb.async_post_call_response_headers_hook(out, None, None)
+        assert headers is not None
+        return headers
+
+    async def run() -> None:
+        assert (await call("a", 0))[RECALL_HEADER] == "pending"
+        session = cb._ready()
+        assert session.prefetcher is not None
+        await asyncio.to_thread(session.prefetcher.wait_idle, 10)
+        assert (await call("b", 1))[RECALL_HEADER].startswith("earlier:")
+        await asyncio.to_thread(session.prefetcher.wait_idle, 10)
+        assert (await call("c", 1))[RECALL_HEADER].startswith("fresh:")
+
+    asyncio.run(run())
