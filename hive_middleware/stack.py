@@ -191,6 +191,10 @@ class HiveStack:
         """Hybrid memory search (see :meth:`MemoryStore.search`)."""
         return self.memory.search(query, **kwargs)
 
+    def warm_up(self) -> None:
+        """Load what loads lazily (the memory embedder) so the first search pays nothing extra."""
+        self.memory.warm_up()
+
     def why(self, key: str, **kwargs: Any) -> list[ProvenanceStep]:
         """Provenance of a memory: its caused_by / supersedes / derived_from chain."""
         return self.memory.why(key, **kwargs)

@@ -141,6 +141,12 @@ class HiveCallback(CustomLogger):
                         self._guard = Guard.from_config()
                 # Memory writes go through a background writer: SQLite commits
                 # must not stall the proxy's event loop.
+                if self._options["recall_prefetch"] and int(self._options["recall_k"]) > 0:
+                    # The background recall must not start by loading the embedder
+                    # while the event loop holds the GIL: load it here, once.
+                    warm_up = getattr(self._stack, "warm_up", None)
+                    if callable(warm_up):
+                        warm_up()
                 self._session = HiveSession(
                     self._stack, agent="litellm", route=False,
                     compress=bool(self._options["compress"]), recall_k=int(self._options["recall_k"]),

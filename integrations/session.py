@@ -24,6 +24,7 @@ object with the same methods): ``compress``, ``route``, ``remember``,
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
 import logging
@@ -31,6 +32,7 @@ import queue
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -190,20 +192,36 @@ class RecallPrefetcher:
     costs ~10 ms) asks :meth:`lookup` instead. It answers at once with the hits
     of the latest search finished for that conversation, or ``None``, and queues
     a search for the current query on one background thread. Pending queries are
-    coalesced per conversation (only the newest is searched), so the worker never
-    falls behind a busy conversation; at most ``max_pending`` conversations wait,
-    the oldest are dropped beyond that. The hits a turn gets were therefore found
+    coalesced per conversation (only the newest is searched) and served newest
+    conversation first, so the worker never falls behind a busy conversation; at
+    most ``max_pending`` conversations wait, the least recent are dropped. The hits a turn gets were therefore found
     for the same query (``fresh``) or for an earlier turn of the conversation.
+
+    The worker also bounds its own CPU: after a search that took ``t`` seconds it
+    rests ``t * (1 / max_busy - 1)``, so background recall never takes more than
+    ``max_busy`` of a core from the requests it serves; under load, hits get
+    older instead of requests getting slower.
 
     Args:
         search: ``search(query) -> hits``; called on the worker thread only.
         max_pending: Conversations whose search may wait at once.
         max_results: Conversations whose latest hits are kept (least recent dropped).
+        max_busy: Largest share of wall time the worker spends searching (0 < x <= 1).
     """
 
     def __init__(
-        self, search: Callable[[str], list[Any]], *, max_pending: int = 1_024, max_results: int = 4_096
+        self,
+        search: Callable[[str], list[Any]],
+        *,
+        max_pending: int = 1_024,
+        max_results: int = 4_096,
+        max_busy: float = 0.25,
     ) -> None:
+        if not 0 < max_busy <= 1:
+            from hive_middleware.errors import HiveConfigError
+
+            raise HiveConfigError(f"max_busy must be in (0, 1], got {max_busy!r}", key="max_busy")
+        self._max_busy = max_busy
         self._search = search
         self._max_pending = max_pending
         self._max_results = max_results
@@ -213,6 +231,7 @@ class RecallPrefetcher:
         self._worker: threading.Thread | None = None
         self._running: tuple[str, str] | None = None
         self._closed = False
+        self._stop = threading.Event()
         self.searched = 0
         self.failed = 0
         self.dropped = 0
@@ -236,6 +255,8 @@ class RecallPrefetcher:
                 if self._worker is None or not self._worker.is_alive():
                     self._worker = threading.Thread(target=self._run, name="hive-recall-prefetch", daemon=True)
                     self._worker.start()
+                    # Stop it before the interpreter tears down what a search uses.
+                    atexit.register(_close_weakly, weakref.ref(self))
                 self._cond.notify()
         return (None if done is None else done[1]), fresh
 
@@ -246,8 +267,11 @@ class RecallPrefetcher:
                     self._cond.wait()
                 if self._closed:
                     return
-                conversation, query = self._pending.popitem(last=False)
+                # Newest first: the conversation that asked last is the one
+                # most likely to ask again soon; finished ones age out.
+                conversation, query = self._pending.popitem(last=True)
                 self._running = (conversation, query)
+            started = time.perf_counter()
             try:
                 hits = list(self._search(query))
             except Exception as exc:  # recall fails open: the conversation keeps its older hits
@@ -265,6 +289,9 @@ class RecallPrefetcher:
                 self.searched += 1
                 self._running = None
                 self._cond.notify_all()
+            rest = min(1.0, (time.perf_counter() - started) * (1.0 / self._max_busy - 1.0))
+            if rest > 0:
+                self._stop.wait(rest)  # woken early only by close()
 
     def wait_idle(self, timeout: float | None = 30.0) -> bool:
         """Block until no search is queued or running; True when idle."""
@@ -281,10 +308,17 @@ class RecallPrefetcher:
         """Stop the worker; queued searches are dropped."""
         with self._cond:
             self._closed = True
+            self._stop.set()
             self._pending.clear()
             self._cond.notify_all()
         if self._worker is not None:
             self._worker.join(timeout=5)
+
+
+def _close_weakly(ref: weakref.ReferenceType[RecallPrefetcher]) -> None:
+    prefetcher = ref()
+    if prefetcher is not None:
+        prefetcher.close()
 
 
 def conversation_key(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -214,6 +214,15 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         assert self.embedder is not None
         return self.embedder.embed([text])[0]
 
+    def warm_up(self) -> None:
+        """Load the embedder now (it loads lazily on first use, which can take seconds).
+
+        Call it at start-up in services that must not pay that on a request.
+        """
+        self._check_open()
+        if self.embedder is not None:
+            self._embed_one("warm up")
+
     def _check_open(self) -> None:
         if self._closed:
             raise HiveUsageError("this MemoryStore is closed; open a new one")

@@ -177,3 +177,39 @@ def test_proxy_hook_reports_what_recall_did(make_stack: Any) -> None:
         assert (await call("c", 1))[RECALL_HEADER].startswith("fresh:")
 
     asyncio.run(run())
+
+
+def test_worker_rests_in_proportion_to_its_search_time() -> None:
+    import time
+
+    def search(query: str) -> list[Any]:
+        time.sleep(0.05)
+        return [query]
+
+    pre = RecallPrefetcher(search, max_busy=0.25)
+    try:
+        pre.lookup("a", "q1")
+        assert pre.wait_idle(5)
+        started = time.perf_counter()
+        pre.lookup("b", "q2")  # queued while the worker rests ~0.15 s after its 0.05 s search
+        assert pre.wait_idle(5)
+        assert time.perf_counter() - started >= 0.12
+    finally:
+        pre.close()
+
+
+def test_bad_busy_share_is_a_config_error() -> None:
+    from hive_middleware.errors import HiveConfigError
+
+    with pytest.raises(HiveConfigError, match="max_busy"):
+        RecallPrefetcher(lambda q: [], max_busy=0)
+
+
+def test_prefetching_callback_loads_the_embedder_when_it_builds(make_stack: Any) -> None:
+    stack = make_stack()
+    warmed: list[bool] = []
+    stack.warm_up = lambda: warmed.append(True)
+    HiveCallback(stack, recall_k=2, recall_prefetch=True)._ready()
+    assert warmed == [True]
+    HiveCallback(stack, recall_k=0, recall_prefetch=True)._ready()
+    assert warmed == [True]  # no recall, nothing to load
