@@ -25,6 +25,7 @@ object with the same methods): ``compress``, ``route``, ``remember``,
 from __future__ import annotations
 
 import atexit
+import functools
 import inspect
 import json
 import logging
@@ -183,6 +184,12 @@ def _hit_text(hit: Any) -> tuple[str, Mapping[str, Any]]:
     content = _attr(record, "content")
     metadata = _attr(record, "metadata") or {}
     return (content if isinstance(content, str) else str(record)), metadata
+
+
+def _snippet(hit: Any) -> tuple[str, Any]:
+    """A search hit as injected: its whitespace-normalised text (500 chars) and its thread."""
+    text, metadata = _hit_text(hit)
+    return " ".join(text.split())[:500], metadata.get("thread")
 
 
 class RecallPrefetcher:
@@ -436,11 +443,11 @@ class HiveSession:
     def _memory_message(self, hits: Iterable[Any], context: str, thread: str | None) -> tuple[Message | None, int]:
         lines: list[str] = []
         for hit in hits:
-            text, metadata = _hit_text(hit)
+            # Prefetched hits arrive as (snippet, thread) pairs, made off the call path.
+            snippet, hit_thread = hit if isinstance(hit, tuple) else _snippet(hit)
             # What this conversation already holds is not news to the model.
-            if thread is not None and metadata.get("thread") == thread:
+            if thread is not None and hit_thread == thread:
                 continue
-            snippet = " ".join(text.split())[:500]
             if snippet and snippet not in context and len(lines) < self.recall_k:
                 lines.append(f"- {snippet}")
         if not lines:
@@ -473,7 +480,7 @@ class HiveSession:
         return f"{turn}\n{latest}".strip()
 
     def _search_for_prefetch(self, query: str) -> list[Any]:
-        return list(self.stack.search(query, k=self.recall_k * 3))
+        return [_snippet(hit) for hit in self.stack.search(query, k=self.recall_k * 3)]
 
     def _prefetched(
         self, current: list[Message], thread: str | None, events: list[HiveEvent]
@@ -767,7 +774,13 @@ class HiveSession:
 
 
 def _context_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    return "\n".join(" ".join(message_text(m).split()) for m in messages[-12:])
+    return "\n".join(_normalised(message_text(m)) for m in messages[-12:])
+
+
+@functools.lru_cache(maxsize=4_096)
+def _normalised(text: str) -> str:
+    # A conversation resends the same long tool outputs every turn: normalise each once.
+    return " ".join(text.split())
 
 
 async def _maybe_async(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -30,12 +30,16 @@ def _cached(role: str, content: str | None, parts: bool, extra: str, model: str)
     return max(0, count_message_tokens([msg], model) - LIST_OVERHEAD)
 
 
+# One encoder for every call: json.dumps(..., sort_keys=True) builds a new one each time.
+_SORTED = json.JSONEncoder(sort_keys=True)
+
+
 def message_tokens(message: Mapping[str, Any], model: str) -> int:
     """Tokens ``message`` adds to a list for ``model`` (cached by content)."""
     content = message.get("content")
     role = str(message.get("role"))
     if content is not None and not isinstance(content, str):
-        return _cached(role, json.dumps(content, sort_keys=True), True, _extra(message), model)
+        return _cached(role, _SORTED.encode(content), True, _extra(message), model)
     return _cached(role, content, False, _extra(message), model)
 
 
@@ -43,7 +47,7 @@ def _extra(message: Mapping[str, Any]) -> str:
     if len(message) <= 2 and "content" in message:
         return ""
     fields = {k: v for k, v in message.items() if k not in ("role", "content")}
-    return json.dumps(fields, sort_keys=True) if fields else ""
+    return _SORTED.encode(fields) if fields else ""
 
 
 def list_tokens(costs: list[int]) -> int:
