@@ -322,6 +322,12 @@ class RecallPrefetcher:
             self._worker.join(timeout=5)
 
 
+def _close_session_weakly(ref: weakref.ReferenceType[HiveSession]) -> None:
+    session = ref()
+    if session is not None:
+        session.close()
+
+
 def _close_weakly(ref: weakref.ReferenceType[RecallPrefetcher]) -> None:
     prefetcher = ref()
     if prefetcher is not None:
@@ -702,6 +708,8 @@ class HiveSession:
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._drain, name="hive-memory-writer", daemon=True)
                 self._writer.start()
+                # Queued writes reach the store even if the program exits without close().
+                atexit.register(_close_session_weakly, weakref.ref(self))
         self._queue.put(items)
 
     def flush(self, timeout: float | None = 30.0) -> bool:

@@ -28,9 +28,12 @@ embedder are blocking, so each call runs in a worker thread.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,6 +68,8 @@ from hive_middleware.ports import Embedder, GraphStore, VectorIndex
 from hive_middleware.types import Edge, EdgeKind, MemoryKind, MemoryRecord
 
 __all__ = ["AsyncMemoryStore", "MemoryDraft", "MemoryStore", "ProvenanceStep", "SearchResult"]
+
+_log = logging.getLogger(__name__)
 
 _PROVENANCE_KINDS = (EdgeKind.CAUSED_BY, EdgeKind.SUPERSEDES, EdgeKind.DERIVED_FROM)
 
@@ -164,6 +169,10 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
             )
             if start_worker:
                 self.worker.start()
+                # A store the program never closed still stops its worker before the
+                # interpreter tears down what an embedding batch is using (torch
+                # aborts the process otherwise); unfinished rows stay in the outbox.
+                atexit.register(_close_at_exit, weakref.ref(self))
         self._query_vector = lru_cache(maxsize=256)(self._embed_one)
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -662,6 +671,15 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _close_at_exit(ref: weakref.ReferenceType[MemoryStore]) -> None:
+    store = ref()
+    if store is not None:
+        try:
+            store.close()
+        except Exception:  # exiting anyway: report, never mask the exit status
+            _log.exception("closing a memory store at exit failed")
 
 
 def _ids(values: Iterable[str], field_name: str) -> tuple[str, ...]:

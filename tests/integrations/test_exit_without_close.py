@@ -1,0 +1,49 @@
+"""A program that never closes its stack or session exits cleanly and loses no queued write."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    from hive_middleware.integrations.session import HiveSession
+    from hive_middleware.stack import HiveStack
+
+    stack = HiveStack.from_config()
+    for i in range(50):
+        stack.remember(f"fact number {i} about the billing service", key=f"fact:{i}")
+    print(len(stack.search("billing service")))
+    session = HiveSession(stack, write_behind=True, compress=False, route=False)
+    session.remember([(f"turn:{i}", f"queued turn {i}", None, {}) for i in range(200)], [])
+    # no close(), no flush(): the interpreter exits here
+    """
+)
+
+
+def _run(tmp_path: Path, embedder: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HIVE_DATA_DIR": str(tmp_path / "hive"), "HIVE_MEMORY__EMBEDDER": embedder,
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # fmt: skip
+    return subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("embedder", ["hashing", "minilm"])
+def test_exit_without_close_is_clean_and_keeps_queued_writes(tmp_path: Path, embedder: str) -> None:
+    done = _run(tmp_path, embedder)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
+    from hive_middleware.config import HiveConfig
+    from hive_middleware.memory.store import MemoryStore
+
+    config = HiveConfig.load(environ={"HIVE_MEMORY__EMBEDDER": "hashing"})
+    store = MemoryStore.open(tmp_path / "hive", config=config, namespace=("default",), start_worker=False)
+    try:
+        assert store.recall("fact:49") is not None
+        assert all(store.recall(f"turn:{i}") is not None for i in (0, 100, 199))
+    finally:
+        store.close()
