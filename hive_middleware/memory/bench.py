@@ -3,7 +3,8 @@
 Each figure is measured ``repeats`` times and the median is reported:
 
 * ``remember_ms``: latency of one ``remember`` (durable ack: SQLite commit
-  with its outbox row) while the embedding worker runs in the background.
+  with its outbox row) while the embedding worker runs in the background, its
+  model already loaded (steady state).
 * ``remember_many_per_s``: records per second through ``remember_many`` in
   batches of ``batch`` (durable, one transaction per batch), embedding deferred,
   for episodic events without keys; ``remember_many_keyed_per_s`` the same for
@@ -125,6 +126,7 @@ def run_memory_bench(
             # Single durable writes with the embedding worker running beside them.
             store = _open(root / f"one{rep}", config, worker=True)
             try:
+                store.warm_up()  # steady state: the model's one-time load is not a write's latency
                 lat: list[float] = []
                 for i in range(latency_samples):
                     t0 = time.perf_counter()
