@@ -122,7 +122,18 @@ class _TimedMiddleware(HiveMiddleware):  # type: ignore[misc]
     def _add(self, step: int, seconds: float) -> None:
         self.per_step[step] = self.per_step.get(step, 0.0) + seconds
 
+    def _settle(self) -> None:
+        # A live agent's model call takes seconds, long enough for the memory written
+        # after the last step to be embedded; the replay's scripted model takes none.
+        # Waiting here (untimed) gives recall what it would have had live, and makes
+        # every replay of the same runs recall the same memories.
+        self.flush()
+        memory = getattr(self.session.stack, "memory", None)
+        if memory is not None and hasattr(memory, "wait_indexed"):
+            memory.wait_indexed(30.0)
+
     def before_model(self, state: Any, runtime: Any) -> Any:
+        self._settle()
         t = time.perf_counter()
         out = super().before_model(state, runtime)
         self._add(self._step(state["messages"]), time.perf_counter() - t)

@@ -69,3 +69,18 @@ def test_hive_demo_command_writes_its_report(tmp_path: Path) -> None:
     assert payload["replay_faithful"] is True
     assert payload["input_tokens"]["with"] < payload["input_tokens"]["without"]
     assert (tmp_path / "demo" / "demo.png").stat().st_size > 0
+
+
+def test_replays_of_the_same_runs_recall_the_same_memories(tmp_path: Path) -> None:
+    """Recall waits (untimed) for the previous step's memories to be indexed: same runs, same tokens."""
+    from hive_middleware.integrations.demo_replay import iter_runs, open_demo_stack
+
+    runs = list(iter_runs([EXAMPLE.parent], None))
+    tokens = []
+    for attempt in range(2):
+        stack, cleanup = open_demo_stack(None, tmp_path / f"hive{attempt}", "hashing")
+        try:
+            tokens.append([replay_trajectory(traj, stack).input_tokens_with for traj in runs])
+        finally:
+            cleanup()
+    assert tokens[0] == tokens[1]
