@@ -47,13 +47,11 @@ load_litellm()  # sets the offline cost map before litellm's first import
 
 from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
-__all__ = ["HOOK_CPU_MS_HEADER", "HOOK_MS_HEADER", "RECALL_HEADER", "HiveCallback", "completion", "proxy_handler_instance"]
+__all__ = ["HOOK_MS_HEADER", "RECALL_HEADER", "HiveCallback", "completion", "proxy_handler_instance"]
 
 logger = logging.getLogger("hive_middleware.integrations.litellm")
 
 HOOK_MS_HEADER = "x-hive-hook-ms"
-HOOK_CPU_MS_HEADER = "x-hive-hook-cpu-ms"
-"""CPU time of the pre-call hook's thread for the request (wall time minus waits for the CPU)."""
 RECALL_HEADER = "x-hive-recall"
 """What recall did for a proxied request: ``fresh:N`` (N memories found for this
 request's query), ``earlier:N`` (found for an earlier turn of the conversation,
@@ -122,7 +120,7 @@ class HiveCallback(CustomLogger):
         self._build_lock = threading.Lock()
         self._tenant_of = tenant_of
         self._inflight: OrderedDict[str, _Inflight] = OrderedDict()
-        self._hook_ms: OrderedDict[str, tuple[float, float, str]] = OrderedDict()
+        self._hook_ms: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self.events: list[HiveEvent] = []
         self.keep_events = 0
 
@@ -244,7 +242,7 @@ class HiveCallback(CustomLogger):
         """Proxy: guard, then compress and recall. Rejects with 429 (limit) or 503 (open circuit)."""
         if str(call_type) not in _CHAT_CALL_TYPES:
             return data
-        started, started_cpu = time.perf_counter(), time.thread_time()
+        started = time.perf_counter()
         call_id = str(data.get("litellm_call_id") or id(data))
         model = str(data.get("model") or "")
         try:
@@ -260,8 +258,7 @@ class HiveCallback(CustomLogger):
             raise _proxy_circuit_open(exc) from exc
         data, recall = await self._prepare(data)
         data.setdefault("metadata", {})["hive_prepared"] = True
-        cpu_ms = (time.thread_time() - started_cpu) * 1000.0
-        self._note_hook(call_id, (time.perf_counter() - started) * 1000.0, cpu_ms, recall)
+        self._note_hook(call_id, (time.perf_counter() - started) * 1000.0, recall)
         return data
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
@@ -283,8 +280,8 @@ class HiveCallback(CustomLogger):
         prepared, _ = await self._prepare(dict(kwargs))
         return prepared
 
-    def _note_hook(self, call_id: str, ms: float, cpu_ms: float, recall: str) -> None:
-        self._hook_ms[call_id] = (ms, cpu_ms, recall)
+    def _note_hook(self, call_id: str, ms: float, recall: str) -> None:
+        self._hook_ms[call_id] = (ms, recall)
         while len(self._hook_ms) > _INFLIGHT_MAX:
             self._hook_ms.popitem(last=False)
 
@@ -292,11 +289,11 @@ class HiveCallback(CustomLogger):
         self, data: dict[str, Any], user_api_key_dict: Any, response: Any,
         request_headers: dict[str, str] | None = None, litellm_call_info: dict[str, Any] | None = None,
     ) -> dict[str, str] | None:
-        """Proxy: report the pre-call hook's wall and CPU time and what recall did (``x-hive-*`` headers)."""
+        """Proxy: report the pre-call hook's time (``x-hive-hook-ms``) and what recall did (``x-hive-recall``)."""
         noted = self._hook_ms.pop(str(data.get("litellm_call_id")), None)
         if noted is None:
             return None
-        return {HOOK_MS_HEADER: f"{noted[0]:.4f}", HOOK_CPU_MS_HEADER: f"{noted[1]:.4f}", RECALL_HEADER: noted[2]}
+        return {HOOK_MS_HEADER: f"{noted[0]:.4f}", RECALL_HEADER: noted[1]}
 
     # -- outcomes: breaker, limiter, memory -------------------------------------------
 

@@ -27,7 +27,6 @@ import typer
 from hive_middleware.cli.app import bench_app
 
 HOOK_MS_HEADER = "x-hive-hook-ms"
-HOOK_CPU_MS_HEADER = "x-hive-hook-cpu-ms"
 RECALL_HEADER = "x-hive-recall"
 _AREAS = ("billing", "auth", "search", "upload", "export", "session", "invoice", "report", "cache", "queue")
 
@@ -115,7 +114,6 @@ async def _drive(
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=60)
     hook_ms: list[float] = []
-    hook_cpu_ms: list[float] = []
     latency_ms: list[float] = []
     recall: dict[str, int] = {}
     errors: list[str] = []
@@ -141,7 +139,6 @@ async def _drive(
                         errors.append("response without the hive hook header")
                     else:
                         hook_ms.append(float(header))
-                        hook_cpu_ms.append(float(raw.headers.get(HOOK_CPU_MS_HEADER) or "nan"))
                     outcome = str(raw.headers.get(RECALL_HEADER) or "missing").split(":")[0]
                     recall[outcome] = recall.get(outcome, 0) + 1
                 except Exception as exc:
@@ -153,7 +150,7 @@ async def _drive(
     await asyncio.gather(*(agent() for _ in range(concurrency)))
     wall = time.perf_counter() - start
     await client.close()
-    return {"hook_ms": hook_ms, "hook_cpu_ms": hook_cpu_ms, "latency_ms": latency_ms, "errors": errors, "wall_s": wall, "recall": recall,
+    return {"hook_ms": hook_ms, "latency_ms": latency_ms, "errors": errors, "wall_s": wall, "recall": recall,
             "conversations": conversations}
 
 
@@ -181,8 +178,7 @@ def bench_proxy(
     """Load the real LiteLLM proxy (loopback only) with the Hive plugin; writes OUT/bench_proxy.json.
 
     Keys: requests, errors, hook_overhead_ms {p50, p95} (Hive's pre-call hook: breaker, limiter,
-    compression and memory recall, wall time inside the proxy), hook_cpu_ms {p50, p95} (the same
-    hook's CPU time: its wall time less the time other threads and processes held the CPU), recall {fresh, earlier, pending, none}
+    compression and memory recall, wall time inside the proxy), recall {fresh, earlier, pending, none}
     (share of requests: memories found for this request's query, found for an earlier turn of its
     conversation, none found yet, recall off), latency_ms {p50, p95} (client side), requests_per_s.
     """
@@ -221,7 +217,6 @@ def bench_proxy(
         "error_examples": run["errors"][:5],
         "concurrency": concurrency,
         "hook_overhead_ms": {"p50": percentile(hook, 50), "p95": percentile(hook, 95)},
-        "hook_cpu_ms": {"p50": percentile(run["hook_cpu_ms"], 50), "p95": percentile(run["hook_cpu_ms"], 95)},
         "latency_ms": {"p50": percentile(latency, 50), "p95": percentile(latency, 95)},
         "requests_per_s": requests / run["wall_s"] if run["wall_s"] else None,
         "conversations": run["conversations"],
@@ -233,11 +228,9 @@ def bench_proxy(
         "model": "hive-mock (litellm mock_response, offline)",
     }
     markdown = "# hive bench proxy\n\n" + markdown_table(
-        ["requests", "errors", "hook p50 ms", "hook p95 ms", "hook CPU p50 ms", "latency p50 ms", "latency p95 ms",
-         "req/s"],
+        ["requests", "errors", "hook p50 ms", "hook p95 ms", "latency p50 ms", "latency p95 ms", "req/s"],
         [[requests, payload["errors"], payload["hook_overhead_ms"]["p50"], payload["hook_overhead_ms"]["p95"],
-          payload["hook_cpu_ms"]["p50"], payload["latency_ms"]["p50"], payload["latency_ms"]["p95"],
-          payload["requests_per_s"]]],
+          payload["latency_ms"]["p50"], payload["latency_ms"]["p95"], payload["requests_per_s"]]],
     ) + "\nrecall: " + ", ".join(f"{k} {v:.3f}" for k, v in payload["recall"].items()) + "\n"
 
     def plot(fig: Any) -> None:
@@ -251,6 +244,6 @@ def bench_proxy(
     written = write_report(out, "bench_proxy", payload, markdown, plot)
     console.print(
         f"requests {requests}, errors {payload['errors']}, hook p50 {payload['hook_overhead_ms']['p50']:.3f} ms, "
-        f"p95 {payload['hook_overhead_ms']['p95']:.3f} ms (CPU p50 {payload['hook_cpu_ms']['p50']:.3f} ms); "
+        f"p95 {payload['hook_overhead_ms']['p95']:.3f} ms; "
         f"recall {payload['recall']}; wrote {written['json']}"
     )

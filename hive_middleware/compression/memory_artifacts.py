@@ -10,6 +10,8 @@ back byte for byte.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,12 @@ if TYPE_CHECKING:
     from hive_middleware.memory.store import MemoryStore
 
 __all__ = ["MemoryArtifactStore"]
+
+_REMEMBERED_HANDLES = 65_536
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class MemoryArtifactStore:
@@ -41,11 +49,19 @@ class MemoryArtifactStore:
         self._store = store
         self._namespace = tuple(namespace) if namespace is not None else None
         self._conversation = conversation
+        # Handles this object stored (or found stored), with a digest of their content:
+        # an agent resends the same list every turn, and a re-sent original needs no read.
+        self._stored: OrderedDict[str, bytes] = OrderedDict()
 
     def put(self, handle: str, original: str, metadata: Mapping[str, Any]) -> None:
         """Store ``original`` as an artifact memory keyed by ``handle``, attached to its turn."""
+        digest = _digest(original)
+        if self._stored.get(handle) == digest:
+            self._stored.move_to_end(handle)
+            return
         existing = self._store.recall(handle, namespace=self._namespace)
         if existing is not None and existing.content == original:
+            self._note(handle, digest)
             return
         turn = metadata.get("turn")
         turn_key = f"turn:{self._conversation}:{turn}"
@@ -67,6 +83,12 @@ class MemoryArtifactStore:
             metadata={**{k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}, "handle": handle},
         )
         self._store.link(record.id, EdgeKind.ATTACHED_TO, turn_record.id, tenant=record.tenant)
+        self._note(handle, digest)
+
+    def _note(self, handle: str, digest: bytes) -> None:
+        self._stored[handle] = digest
+        while len(self._stored) > _REMEMBERED_HANDLES:
+            self._stored.popitem(last=False)
 
     def get(self, handle: str) -> str:
         """The original stored under ``handle``.

@@ -26,7 +26,7 @@ def test_bench_proxy_small_run(tmp_path: Path) -> None:
     payload = json.loads((out / "bench_proxy.json").read_text())
     assert payload["requests"] == 24 and payload["errors"] == 0, payload["error_examples"]
     assert payload["conversations"] == 6 and payload["turns"] == 4
-    assert payload["hook_overhead_ms"]["p50"] > 0 and payload["hook_cpu_ms"]["p50"] > 0
+    assert payload["hook_overhead_ms"]["p50"] > 0
     assert abs(sum(payload["recall"].values()) - 1.0) < 1e-9
     assert set(payload["recall"]) <= {"fresh", "earlier", "pending", "none"}
     assert (out / "bench_proxy.md").is_file() and (out / "bench_proxy.png").is_file()

@@ -111,3 +111,23 @@ def test_near_duplicate_originals_stay_apart_on_a_real_sqlite_store(tmp_path: Pa
             assert adapter.get(make_handle(text)) == text
     finally:
         store.close()
+
+
+def test_a_resent_original_costs_no_store_read(memory_store: MemoryStore) -> None:
+    adapter = MemoryArtifactStore(memory_store, conversation="run-9")
+    original = "Traceback (most recent call last):\n  File 'a.py', line 3\nKeyError: 'vat'\n"
+    handle = make_handle(original)
+    adapter.put(handle, original, {"turn": 2, "role": "tool"})
+    reads: list[str] = []
+    real_recall = memory_store.recall
+
+    def counting_recall(key: str, **kwargs: object) -> object:
+        reads.append(key)
+        return real_recall(key, **kwargs)  # type: ignore[arg-type]
+
+    memory_store.recall = counting_recall  # type: ignore[method-assign]
+    adapter.put(handle, original, {"turn": 2, "role": "tool"})
+    assert reads == []
+    # Different content under the same handle is still checked and written.
+    adapter.put(handle, original + "more", {"turn": 2, "role": "tool"})
+    assert reads and adapter.get(handle) == original + "more"
