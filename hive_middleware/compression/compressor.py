@@ -247,7 +247,8 @@ def _ranked_indexable(text: str, task: str) -> tuple[tuple[int, str], ...]:
             freq[p] = freq.get(p, 0) + 1
     common = len(identifiers) / 2
     scores = [len([p for p in ps & salient if freq[p] < common]) for ps in parts]
-    order = sorted(range(len(identifiers)), key=lambda k: (-scores[k], k))
+    # Highest score first; a stable sort keeps ties in order of appearance.
+    order = sorted(range(len(identifiers)), key=scores.__getitem__, reverse=True) if any(scores) else range(len(identifiers))
     return tuple((k, identifiers[k]) for k in order)
 
 

@@ -10,7 +10,6 @@ back byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,11 @@ __all__ = ["MemoryArtifactStore"]
 _REMEMBERED_HANDLES = 65_536
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def _digest(text: str) -> tuple[int, str, str]:
+    # Handles are content-derived (make_handle: a SHA-256 prefix), so the handle
+    # already names the content; length and both ends guard against a caller that
+    # reuses a handle for other text, without hashing every re-sent original again.
+    return len(text), text[:64], text[-64:]
 
 
 class MemoryArtifactStore:
@@ -49,9 +51,9 @@ class MemoryArtifactStore:
         self._store = store
         self._namespace = tuple(namespace) if namespace is not None else None
         self._conversation = conversation
-        # Handles this object stored (or found stored), with a digest of their content:
+        # Handles this object stored (or found stored), with a fingerprint of their content:
         # an agent resends the same list every turn, and a re-sent original needs no read.
-        self._stored: OrderedDict[str, bytes] = OrderedDict()
+        self._stored: OrderedDict[str, tuple[int, str, str]] = OrderedDict()
 
     def put(self, handle: str, original: str, metadata: Mapping[str, Any]) -> None:
         """Store ``original`` as an artifact memory keyed by ``handle``, attached to its turn."""
@@ -85,7 +87,7 @@ class MemoryArtifactStore:
         self._store.link(record.id, EdgeKind.ATTACHED_TO, turn_record.id, tenant=record.tenant)
         self._note(handle, digest)
 
-    def _note(self, handle: str, digest: bytes) -> None:
+    def _note(self, handle: str, digest: tuple[int, str, str]) -> None:
         self._stored[handle] = digest
         while len(self._stored) > _REMEMBERED_HANDLES:
             self._stored.popitem(last=False)
