@@ -221,14 +221,14 @@ class HiveCallback(CustomLogger):
 
     # -- hooks: prepare (fails open) ---------------------------------------------
 
-    async def _prepare(self, data: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    async def _prepare(self, data: dict[str, Any], tenant: str) -> tuple[dict[str, Any], str]:
         """Compress and recall; returns the data and what recall did (see ``RECALL_HEADER``)."""
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages:
             return data, "none"
         try:
             session = await self._aready()
-            prepared = await session.aprepare(messages)
+            prepared = await session.aprepare(messages, scope=tenant)
         except Exception as exc:
             logger.warning("hive pre-call hook failed, the request proceeds unmodified: %r", exc, exc_info=exc)
             return data, "error"
@@ -250,13 +250,14 @@ class HiveCallback(CustomLogger):
         except Exception as exc:
             logger.warning("hive could not start, the request proceeds unguarded: %r", exc, exc_info=exc)
             return data
+        tenant = self._tenant(user_api_key_dict, data)
         try:
-            await self._admit(call_id, model, self._tenant(user_api_key_dict, data), data)
+            await self._admit(call_id, model, tenant, data)
         except HiveRateLimited as exc:
             raise _proxy_rate_limited(exc, model) from exc
         except HiveCircuitOpen as exc:
             raise _proxy_circuit_open(exc) from exc
-        data, recall = await self._prepare(data)
+        data, recall = await self._prepare(data, tenant)
         data.setdefault("metadata", {})["hive_prepared"] = True
         self._note_hook(call_id, (time.perf_counter() - started) * 1000.0, recall)
         return data
@@ -276,8 +277,9 @@ class HiveCallback(CustomLogger):
         except Exception as exc:
             logger.warning("hive could not start, the call proceeds unguarded: %r", exc, exc_info=exc)
             return None
-        await self._admit(call_id, model, str(getattr(self._guard, "tenant", "default")), kwargs)
-        prepared, _ = await self._prepare(dict(kwargs))
+        tenant = str(getattr(self._guard, "tenant", "default"))
+        await self._admit(call_id, model, tenant, kwargs)
+        prepared, _ = await self._prepare(dict(kwargs), tenant)
         return prepared
 
     def _note_hook(self, call_id: str, ms: float, recall: str) -> None:
@@ -423,8 +425,9 @@ def completion(*, stack: Any = None, callback: HiveCallback | None = None, **kwa
     session = cb._ready()
     messages = kwargs.get("messages")
     events: list[HiveEvent] = []
+    tenant = str(getattr(cb._guard, "tenant", "default"))
     if isinstance(messages, list) and messages:
-        prepared = session.prepare(messages)
+        prepared = session.prepare(messages, scope=tenant)
         events.extend(prepared.events)
         if prepared.compressed or prepared.recalled:
             kwargs = {**kwargs, "messages": prepared.messages}
@@ -432,7 +435,7 @@ def completion(*, stack: Any = None, callback: HiveCallback | None = None, **kwa
     answer, turn = _answer_text(response), _last_user(kwargs)
     if answer and turn:
         call_id = str(getattr(response, "id", None) or time.time_ns())
-        entry = _Inflight(None, None, None, time.time(), turn, str(getattr(cb._guard, "tenant", "default")))
+        entry = _Inflight(None, None, None, time.time(), turn, tenant)
         session.remember(cb._memory_items({"litellm_call_id": call_id, **kwargs}, entry, answer), events)
     return response
 

@@ -35,7 +35,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ __all__ = [
     "call_of_action",
     "conversation_key",
     "is_memory_message",
+    "scope_tag",
     "state_from_messages",
 ]
 
@@ -186,6 +187,11 @@ def _hit_text(hit: Any) -> tuple[str, Mapping[str, Any]]:
     return (content if isinstance(content, str) else str(record)), metadata
 
 
+def scope_tag(scope: str) -> str:
+    """The memory tag that scopes a memory to a tenant (see ``HiveSession.prepare``)."""
+    return f"tenant:{scope}"
+
+
 def _snippet(hit: Any) -> tuple[str, Any]:
     """A search hit as injected: its whitespace-normalised text (500 chars) and its thread."""
     text, metadata = _hit_text(hit)
@@ -201,8 +207,9 @@ class RecallPrefetcher:
     a search for the current query on one background thread. Pending queries are
     coalesced per conversation (only the newest is searched) and served newest
     conversation first, so the worker never falls behind a busy conversation; at
-    most ``max_pending`` conversations wait, the least recent are dropped. The hits a turn gets were therefore found
-    for the same query (``fresh``) or for an earlier turn of the conversation.
+    most ``max_pending`` conversations wait, the least recent are dropped. The
+    hits a turn gets were therefore found for the same query (``fresh``) or for
+    an earlier turn of the conversation.
 
     The worker also bounds its own CPU: after a search that took ``t`` seconds it
     rests ``t * (1 / max_busy - 1)``, so background recall never takes more than
@@ -210,7 +217,8 @@ class RecallPrefetcher:
     older instead of requests getting slower.
 
     Args:
-        search: ``search(query) -> hits``; called on the worker thread only.
+        search: ``search(query) -> hits``; called on the worker thread only. A query
+            is any hashable value (the session passes ``(text, scope)``).
         max_pending: Conversations whose search may wait at once.
         max_results: Conversations whose latest hits are kept (least recent dropped).
         max_busy: Largest share of wall time the worker spends searching (0 < x <= 1).
@@ -218,7 +226,7 @@ class RecallPrefetcher:
 
     def __init__(
         self,
-        search: Callable[[str], list[Any]],
+        search: Callable[[Any], list[Any]],
         *,
         max_pending: int = 1_024,
         max_results: int = 4_096,
@@ -233,17 +241,17 @@ class RecallPrefetcher:
         self._max_pending = max_pending
         self._max_results = max_results
         self._cond = threading.Condition()
-        self._pending: OrderedDict[str, str] = OrderedDict()
-        self._results: OrderedDict[str, tuple[str, list[Any]]] = OrderedDict()
+        self._pending: OrderedDict[str, Hashable] = OrderedDict()
+        self._results: OrderedDict[str, tuple[Hashable, list[Any]]] = OrderedDict()
         self._worker: threading.Thread | None = None
-        self._running: tuple[str, str] | None = None
+        self._running: tuple[str, Hashable] | None = None
         self._closed = False
         self._stop = threading.Event()
         self.searched = 0
         self.failed = 0
         self.dropped = 0
 
-    def lookup(self, conversation: str, query: str) -> tuple[list[Any] | None, bool]:
+    def lookup(self, conversation: str, query: Hashable) -> tuple[list[Any] | None, bool]:
         """Hits for ``conversation`` now (or ``None``) and whether they were found for ``query``.
 
         Unless they were, a search for ``query`` is queued for the next turn.
@@ -485,18 +493,26 @@ class HiveSession:
                 break
         return f"{turn}\n{latest}".strip()
 
-    def _search_for_prefetch(self, query: str) -> list[Any]:
-        return [_snippet(hit) for hit in self.stack.search(query, k=self.recall_k * 3)]
+    def _search_kwargs(self, scope: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"k": self.recall_k * 3}
+        if scope is not None:
+            kwargs["tags"] = (scope_tag(scope),)
+        return kwargs
+
+    def _search_for_prefetch(self, request: tuple[str, str | None]) -> list[Any]:
+        query, scope = request
+        return [_snippet(hit) for hit in self.stack.search(query, **self._search_kwargs(scope))]
 
     def _prefetched(
-        self, current: list[Message], thread: str | None, events: list[HiveEvent]
+        self, current: list[Message], thread: str | None, scope: str | None, events: list[HiveEvent]
     ) -> tuple[Message | None, int]:
         assert self.prefetcher is not None
         query = self._query(current)
         if not query:
             return None, 0
         try:
-            hits, fresh = self.prefetcher.lookup(thread or conversation_key(current), query)
+            conversation = f"{scope or ''}\x00{thread or conversation_key(current)}"
+            hits, fresh = self.prefetcher.lookup(conversation, (query, scope))
             if hits is None:
                 self.emit(events, "recall_pending")
                 return None, 0
@@ -508,8 +524,14 @@ class HiveSession:
             self.emit(events, "recalled", count=recalled, prefetched=True, fresh=fresh)
         return memory, recalled
 
-    def prepare(self, messages: Sequence[Message], *, thread: str | None = None) -> PreparedCall:
-        """Compress ``messages`` and inject recalled memory; never raises on Hive errors."""
+    def prepare(
+        self, messages: Sequence[Message], *, thread: str | None = None, scope: str | None = None
+    ) -> PreparedCall:
+        """Compress ``messages`` and inject recalled memory; never raises on Hive errors.
+
+        ``scope`` (a tenant) limits recall to memories written with that ``tenant``
+        in their metadata, so callers sharing one stack never see each other's.
+        """
         events: list[HiveEvent] = []
         current = [m for m in messages if not is_memory_message(m)]
         compressed = False
@@ -522,12 +544,12 @@ class HiveSession:
                 self._failed(events, "compress", exc)
         memory, recalled = None, 0
         if self.prefetcher is not None:
-            memory, recalled = self._prefetched(current, thread, events)
+            memory, recalled = self._prefetched(current, thread, scope, events)
         elif self.recall_k > 0:
             query = self._query(current)
             if query:
                 try:
-                    hits = self.stack.search(query, k=self.recall_k * 3)
+                    hits = self.stack.search(query, **self._search_kwargs(scope))
                     memory, recalled = self._memory_message(hits, _context_text(current), thread)
                     if recalled:
                         self.emit(events, "recalled", count=recalled)
@@ -535,7 +557,9 @@ class HiveSession:
                     self._failed(events, "recall", exc)
         return PreparedCall(self._inject(current, memory), events, compressed, recalled)
 
-    async def aprepare(self, messages: Sequence[Message], *, thread: str | None = None) -> PreparedCall:
+    async def aprepare(
+        self, messages: Sequence[Message], *, thread: str | None = None, scope: str | None = None
+    ) -> PreparedCall:
         """Async :meth:`prepare` (uses the stack's ``acompress``/``asearch`` when present)."""
         events: list[HiveEvent] = []
         current = [m for m in messages if not is_memory_message(m)]
@@ -549,12 +573,12 @@ class HiveSession:
                 self._failed(events, "compress", exc)
         memory, recalled = None, 0
         if self.prefetcher is not None:
-            memory, recalled = self._prefetched(current, thread, events)
+            memory, recalled = self._prefetched(current, thread, scope, events)
         elif self.recall_k > 0:
             query = self._query(current)
             if query:
                 try:
-                    hits = await _maybe_async(self.stack, "search", query, k=self.recall_k * 3)
+                    hits = await _maybe_async(self.stack, "search", query, **self._search_kwargs(scope))
                     memory, recalled = self._memory_message(hits, _context_text(current), thread)
                     if recalled:
                         self.emit(events, "recalled", count=recalled)
@@ -640,8 +664,10 @@ class HiveSession:
         return f"result:{thread}:{call_id}"
 
     def _kwargs(self, key: str, cause: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"key": key, "kind": "episodic", "metadata": metadata,
-                                  "tags": (metadata.get("type", "event"),)}
+        tags: tuple[str, ...] = (metadata.get("type", "event"),)
+        if metadata.get("tenant"):
+            tags += (scope_tag(str(metadata["tenant"])),)
+        kwargs: dict[str, Any] = {"key": key, "kind": "episodic", "metadata": metadata, "tags": tags}
         if cause is not None:
             cause_id = self._ids.get(cause)
             if cause_id is None:

@@ -13,6 +13,7 @@ from hive_middleware.integrations.session import (
     HiveSession,
     RecallPrefetcher,
     conversation_key,
+    scope_tag,
 )
 
 
@@ -156,9 +157,14 @@ def test_session_prefetch_never_searches_on_the_call_path(make_stack: Any) -> No
 def test_proxy_hook_reports_what_recall_did(make_stack: Any) -> None:
     pytest.importorskip("fastapi", reason="the LiteLLM proxy extras (fastapi) are not installed")
     stack = make_stack()
-    stack.remember("The VAT line is written by invoice/export.py:render_vat", key="fact:vat")
-    stack.memory.flush()
     cb = HiveCallback(stack, recall_k=2, recall_prefetch=True)
+    cb._ready()
+    # Recall in the proxy is scoped to the request's tenant.
+    tenant = cb._tenant(None, {})
+    stack.remember(
+        "The VAT line is written by invoice/export.py:render_vat", key="fact:vat", tags=(scope_tag(tenant),)
+    )
+    stack.memory.flush()
 
     async def call(call_id: str, turn: int) -> dict[str, str]:
         data = {"model": "gpt-4o", "messages": _conversation(turn), "litellm_call_id": call_id}
@@ -213,3 +219,30 @@ def test_prefetching_callback_loads_the_embedder_when_it_builds(make_stack: Any)
     assert warmed == [True]
     HiveCallback(stack, recall_k=0, recall_prefetch=True)._ready()
     assert warmed == [True]  # no recall, nothing to load
+
+
+def test_tenants_sharing_a_proxy_never_recall_each_others_memories(make_stack: Any) -> None:
+    pytest.importorskip("fastapi", reason="the LiteLLM proxy extras (fastapi) are not installed")
+    stack = make_stack()
+    cb = HiveCallback(stack, recall_k=3, tenant_of=lambda key, data: str(data.get("user")))
+    secret = "Acme's VAT export bug lives in invoice/export.py:render_vat"
+
+    async def turn(tenant: str, call_id: str, text: str, answer: str | None = None) -> Any:
+        data = {"model": "gpt-4o", "user": tenant, "litellm_call_id": call_id,
+                "messages": [{"role": "user", "content": text}]}  # fmt: skip
+        out = await cb.async_pre_call_hook(None, None, data, "completion")
+        if answer is not None:
+            response = {"choices": [{"message": {"role": "assistant", "content": answer}}]}
+            await cb.async_log_success_event({"litellm_call_id": call_id, "model": "gpt-4o"}, response, None, None)
+        return out
+
+    async def run() -> None:
+        await turn("acme", "a1", "Where is the VAT export bug?", secret)
+        cb.flush()
+        stack.memory.flush()
+        mine = await turn("acme", "a2", "Remind me: where is the VAT export bug?")
+        theirs = await turn("globex", "g1", "Remind me: where is the VAT export bug?")
+        assert "render_vat" in str(mine["messages"])
+        assert "render_vat" not in str(theirs["messages"])
+
+    asyncio.run(run())
