@@ -205,9 +205,11 @@ class RecallPrefetcher:
     costs ~10 ms) asks :meth:`lookup` instead. It answers at once with the hits
     of the latest search finished for that conversation, or ``None``, and queues
     a search for the current query on one background thread. Pending queries are
-    coalesced per conversation (only the newest is searched) and served newest
-    conversation first, so the worker never falls behind a busy conversation; at
-    most ``max_pending`` conversations wait, the least recent are dropped. The
+    coalesced per conversation (only the newest is searched); conversations that
+    have no hits yet are searched before others are refreshed, and within each
+    group the newest conversation goes first, so the worker never falls behind a
+    busy conversation; at most ``max_pending`` conversations wait in each group,
+    the least recent are dropped. The
     hits a turn gets were therefore found for the same query (``fresh``) or for
     an earlier turn of the conversation.
 
@@ -241,6 +243,7 @@ class RecallPrefetcher:
         self._max_pending = max_pending
         self._max_results = max_results
         self._cond = threading.Condition()
+        self._first: OrderedDict[str, Hashable] = OrderedDict()
         self._pending: OrderedDict[str, Hashable] = OrderedDict()
         self._results: OrderedDict[str, tuple[Hashable, list[Any]]] = OrderedDict()
         self._worker: threading.Thread | None = None
@@ -262,10 +265,13 @@ class RecallPrefetcher:
             if done is not None:
                 self._results.move_to_end(conversation)
             if not fresh and not self._closed and self._running != (conversation, query):
-                self._pending[conversation] = query
-                self._pending.move_to_end(conversation)
-                while len(self._pending) > self._max_pending:
-                    self._pending.popitem(last=False)
+                # A conversation with no hits yet gets nothing until its first search:
+                # those go first; the others refresh hits they already have.
+                waiting = self._first if done is None else self._pending
+                waiting[conversation] = query
+                waiting.move_to_end(conversation)
+                while len(waiting) > self._max_pending:
+                    waiting.popitem(last=False)
                     self.dropped += 1
                 if self._worker is None or not self._worker.is_alive():
                     self._worker = threading.Thread(target=self._run, name="hive-recall-prefetch", daemon=True)
@@ -278,13 +284,14 @@ class RecallPrefetcher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closed:
+                while not self._first and not self._pending and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
-                # Newest first: the conversation that asked last is the one
-                # most likely to ask again soon; finished ones age out.
-                conversation, query = self._pending.popitem(last=True)
+                # First searches before refreshes; within each, newest first: the
+                # conversation that asked last is the most likely to ask again soon.
+                waiting = self._first if self._first else self._pending
+                conversation, query = waiting.popitem(last=True)
                 self._running = (conversation, query)
             started = time.perf_counter()
             try:
@@ -298,6 +305,8 @@ class RecallPrefetcher:
                 continue
             with self._cond:
                 self._results[conversation] = (query, hits)
+                if conversation in self._first:  # a newer turn asked meanwhile: now a refresh
+                    self._pending[conversation] = self._first.pop(conversation)
                 self._results.move_to_end(conversation)
                 while len(self._results) > self._max_results:
                     self._results.popitem(last=False)
@@ -312,7 +321,7 @@ class RecallPrefetcher:
         """Block until no search is queued or running; True when idle."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._running is not None:
+            while self._first or self._pending or self._running is not None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -324,6 +333,7 @@ class RecallPrefetcher:
         with self._cond:
             self._closed = True
             self._stop.set()
+            self._first.clear()
             self._pending.clear()
             self._cond.notify_all()
         if self._worker is not None:

@@ -246,3 +246,24 @@ def test_tenants_sharing_a_proxy_never_recall_each_others_memories(make_stack: A
         assert "render_vat" not in str(theirs["messages"])
 
     asyncio.run(run())
+
+
+def test_conversations_without_hits_are_searched_before_refreshes() -> None:
+    search = SlowSearch()
+    pre = RecallPrefetcher(search, max_busy=1.0)
+    try:
+        pre.lookup("old", "old-1")
+        assert pre.wait_idle(5)
+        search.gate.clear()
+        pre.lookup("blocker", "b")  # occupies the worker
+        for _ in range(200):
+            if pre._running is not None:
+                break
+            threading.Event().wait(0.01)
+        pre.lookup("new", "new-1")  # a first search
+        pre.lookup("old", "old-2")  # a refresh ("old" already has hits), asked later
+        search.gate.set()
+        assert pre.wait_idle(5)
+        assert search.queries == ["old-1", "b", "new-1", "old-2"]
+    finally:
+        pre.close()
