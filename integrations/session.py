@@ -465,10 +465,14 @@ class HiveSession:
         return out
 
     def _memory_message(self, hits: Iterable[Any], context: str, thread: str | None) -> tuple[Message | None, int]:
+        """The memory message for search ``hits`` (see :meth:`_snippets_message`)."""
+        return self._snippets_message(map(_snippet, hits), context, thread)
+
+    def _snippets_message(
+        self, snippets: Iterable[tuple[str, Any]], context: str, thread: str | None
+    ) -> tuple[Message | None, int]:
         lines: list[str] = []
-        for hit in hits:
-            # Prefetched hits arrive as (snippet, thread) pairs, made off the call path.
-            snippet, hit_thread = hit if isinstance(hit, tuple) else _snippet(hit)
+        for snippet, hit_thread in snippets:
             # What this conversation already holds is not news to the model.
             if thread is not None and hit_thread == thread:
                 continue
@@ -526,7 +530,7 @@ class HiveSession:
             if hits is None:
                 self.emit(events, "recall_pending")
                 return None, 0
-            memory, recalled = self._memory_message(hits, _context_text(current), thread)
+            memory, recalled = self._snippets_message(hits, _context_text(current), thread)
         except Exception as exc:
             self._failed(events, "recall", exc)
             return None, 0

@@ -248,7 +248,9 @@ def _ranked_indexable(text: str, task: str) -> tuple[tuple[int, str], ...]:
     common = len(identifiers) / 2
     scores = [len([p for p in ps & salient if freq[p] < common]) for ps in parts]
     # Highest score first; a stable sort keeps ties in order of appearance.
-    order = sorted(range(len(identifiers)), key=scores.__getitem__, reverse=True) if any(scores) else range(len(identifiers))
+    order: Sequence[int] = range(len(identifiers))
+    if any(scores):
+        order = sorted(order, key=scores.__getitem__, reverse=True)
     return tuple((k, identifiers[k]) for k in order)
 
 

@@ -25,7 +25,7 @@ __all__ = ["MemoryArtifactStore"]
 _REMEMBERED_HANDLES = 65_536
 
 
-def _digest(text: str) -> tuple[int, str, str]:
+def _fingerprint(text: str) -> tuple[int, str, str]:
     # Handles are content-derived (make_handle: a SHA-256 prefix), so the handle
     # already names the content; length and both ends guard against a caller that
     # reuses a handle for other text, without hashing every re-sent original again.
@@ -57,13 +57,13 @@ class MemoryArtifactStore:
 
     def put(self, handle: str, original: str, metadata: Mapping[str, Any]) -> None:
         """Store ``original`` as an artifact memory keyed by ``handle``, attached to its turn."""
-        digest = _digest(original)
-        if self._stored.get(handle) == digest:
+        fingerprint = _fingerprint(original)
+        if self._stored.get(handle) == fingerprint:
             self._stored.move_to_end(handle)
             return
         existing = self._store.recall(handle, namespace=self._namespace)
         if existing is not None and existing.content == original:
-            self._note(handle, digest)
+            self._note(handle, fingerprint)
             return
         turn = metadata.get("turn")
         turn_key = f"turn:{self._conversation}:{turn}"
@@ -85,10 +85,10 @@ class MemoryArtifactStore:
             metadata={**{k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}, "handle": handle},
         )
         self._store.link(record.id, EdgeKind.ATTACHED_TO, turn_record.id, tenant=record.tenant)
-        self._note(handle, digest)
+        self._note(handle, fingerprint)
 
-    def _note(self, handle: str, digest: tuple[int, str, str]) -> None:
-        self._stored[handle] = digest
+    def _note(self, handle: str, fingerprint: tuple[int, str, str]) -> None:
+        self._stored[handle] = fingerprint
         while len(self._stored) > _REMEMBERED_HANDLES:
             self._stored.popitem(last=False)
 
