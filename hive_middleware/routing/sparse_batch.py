@@ -10,9 +10,12 @@ computes the first layer as a gather-sum of weight rows
 augmented table: the baseline's contribution and the bias sit in one extra row
 that every bag includes, one extra column counts active never-seen features
 (the out-of-distribution test), and one extra column carries a constant 1 so
-the output layer's bias rides in the same matrix product. Templates proposing
+the output layer's bias rides in the same matrix product. That one product
+gives both the template logits and a Cholesky factor of the Mahalanobis
+distance (``|(h - mean) L|^2`` with ``precision = L L^T``). Templates proposing
 the same command are pooled through a short list of ``(row, template, group)``
-pairs instead of a dense scatter. Softmax is computed without the slow paths of ``exp``. The decisions are those of
+pairs instead of a dense scatter. Softmax is computed in base 2 (``exp2``)
+without the slow paths of large negative powers. The decisions are those of
 :class:`~hive_middleware.routing.batch.BatchRouter` (same weights, same
 thresholds; sums taken in another order, so equal up to float rounding).
 """
@@ -32,7 +35,10 @@ __all__ = ["METHOD", "SparseBatch", "SparseBatchRouter", "column_mode"]
 
 _BLOCKED = -1e9  # logit offset of a template that cannot be filled (its probability is 0)
 
-METHOD = "csr-delta-from-baseline + torch embedding_bag(sum, per_sample_weights) + fused output GEMM"
+METHOD = (
+    "csr-delta-from-baseline + torch embedding_bag(sum, per_sample_weights)"
+    " + one output GEMM (logits and Cholesky distance factor) + exp2 softmax"
+)
 
 
 def column_mode(x: np.ndarray) -> np.ndarray:
@@ -103,7 +109,9 @@ class SparseBatch:
         values = full[rows, cols]
         groups = np.asarray(groups)
         dup_rows, dup_src = np.nonzero(groups != np.arange(groups.shape[1]))
-        mask = np.where(np.asarray(allowed, dtype=bool), np.float32(0.0), np.float32(_BLOCKED)).astype(np.float32)
+        mask = np.where(np.asarray(allowed, dtype=bool), np.float32(0.0), np.float32(_BLOCKED)).astype(
+            np.float32
+        )
         return cls(
             indices=torch.from_numpy(cols.astype(np.int64)),
             values=torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)),
@@ -129,24 +137,36 @@ class SparseBatchRouter:
         hidden = w.hidden
         self.hidden = hidden
         # First-layer table: the feature rows, then the constant row (bias + baseline). Columns:
-        # the hidden units, then the count of active never-seen features, padded to a multiple
-        # of 16 floats (embedding_bag is ~1.4x faster at width 48 than at 33).
-        width = -(-(hidden + 1) // 16) * 16
+        # the hidden units, a constant 1 (set by the constant row only: it carries the output
+        # biases through the GEMM), then the count of active never-seen features, padded to a
+        # multiple of 16 floats (embedding_bag is ~1.4x faster at width 48 than at 33).
+        width = -(-(hidden + 2) // 16) * 16
         table = np.zeros((w.dim + 1, width), dtype=np.float32)
         table[: w.dim, :hidden] = w.w1
-        table[: w.dim, hidden] = cal.unseen
+        table[: w.dim, hidden + 1] = cal.unseen
+        table[w.dim, hidden] = 1.0
         self._w1 = w.w1
         self._b1 = w.b1
         self._unseen = np.asarray(cal.unseen, dtype=np.float32)
         self._table = table
-        prec = np.asarray(cal.maha_precision, dtype=np.float32)
-        mean = np.asarray(cal.maha_mean, dtype=np.float32)
-        # Calibrated template logits, and [(h - mean) @ precision | h - mean], as
-        # ``h @ W + bias`` with the bias added by the GEMM.
-        self.w_logits = torch.from_numpy(np.ascontiguousarray(w.w2[:, : t + 1] / cal.temperature, dtype=np.float32))
-        self.b_logits = torch.from_numpy(np.ascontiguousarray(w.b2[: t + 1] / cal.temperature, dtype=np.float32))
-        self.w_maha = torch.from_numpy(np.ascontiguousarray(np.concatenate([prec, np.eye(hidden, dtype=np.float32)], 1)))
-        self.b_maha = torch.from_numpy(np.concatenate([-(mean @ prec), -mean]).astype(np.float32))
+        prec = np.asarray(cal.maha_precision, dtype=np.float64)
+        mean = np.asarray(cal.maha_mean, dtype=np.float64)
+        # One GEMM gives both the calibrated template logits (in base 2: softmax through exp2,
+        # ~2x faster than exp here) and the Mahalanobis factor: with precision = L L^T the
+        # distance is |(h - mean) L|^2 (one factor of width hidden); a precision that is not
+        # positive definite keeps the two factors (h - mean) precision and (h - mean).
+        try:
+            factor = np.linalg.cholesky(prec)
+            self._maha_split = 0
+        except np.linalg.LinAlgError:
+            factor = np.concatenate([prec, np.eye(hidden)], axis=1)
+            self._maha_split = hidden
+        scale = np.log2(np.e) / cal.temperature
+        head = np.concatenate([w.w2[:, : t + 1].astype(np.float64) * scale, factor], axis=1)
+        bias = np.concatenate([w.b2[: t + 1].astype(np.float64) * scale, -(mean @ factor)])
+        self.w_out = torch.from_numpy(
+            np.ascontiguousarray(np.vstack([head, bias[None, :]]), dtype=np.float32)
+        )
         # Position weights that turn "first index holding the row maximum" into a max reduction.
         self._rev = torch.arange(t + 1, 0, -1, dtype=torch.float32)
         self.threshold = cal.threshold
@@ -161,7 +181,7 @@ class SparseBatchRouter:
             base = baseline.numpy().astype(np.float64)
             t = self._table.copy()
             t[-1, : self.hidden] = (self._b1 + base @ self._w1).astype(np.float32)
-            t[-1, self.hidden] = np.float32(base @ self._unseen)
+            t[-1, self.hidden + 1] = np.float32(base @ self._unseen)
             table = torch.from_numpy(t)
             self._tables = {key: table}  # one batch layout at a time
         return table
@@ -193,9 +213,17 @@ class SparseBatchRouter:
             r0, r1, i0, i1 = rows[c], rows[c + 1], starts[c], stops[c]
             d0, d1 = dup_bounds[c], dup_bounds[c + 1]
             self._block(
-                batch.indices[i0:i1], batch.values[i0:i1], offsets[r0:r1] - i0, table, batch.mask[r0:r1],
-                batch.dup_rows[d0:d1] - r0, batch.dup_src[d0:d1], batch.dup_dst[d0:d1],
-                best[r0:r1], conf[r0:r1], answered[r0:r1],
+                batch.indices[i0:i1],
+                batch.values[i0:i1],
+                offsets[r0:r1] - i0,
+                table,
+                batch.mask[r0:r1],
+                batch.dup_rows[d0:d1] - r0,
+                batch.dup_src[d0:d1],
+                batch.dup_dst[d0:d1],
+                best[r0:r1],
+                conf[r0:r1],
+                answered[r0:r1],
             )
         return BatchDecisions(best=best, confidence=conf, answered=answered)
 
@@ -215,26 +243,33 @@ class SparseBatchRouter:
     ) -> None:
         t, hd = self.n_templates, self.hidden
         first = F.embedding_bag(indices, table, offsets, mode="sum", per_sample_weights=values)
-        h = first[:, :hd].clamp_(min=0.0)
-        logits = torch.addmm(self.b_logits, h, self.w_logits).add_(mask)
+        # Hidden units and the constant 1 (ReLU keeps it), then logits and distance factor at once.
+        out = torch.mm(first[:, : hd + 1].clamp_(min=0.0), self.w_out)
+        logits = out[:, : t + 1].add_(mask)
         # Softmax without its slow paths: masked logits are large finite negatives, and the
-        # shifted logits are clamped at -80 before exp (exp of -inf or below ~-104 takes a
-        # scalar fallback ~15x slower). A clamped entry weighs < 2e-35 against the row's 1.
-        e = logits.sub_(logits.amax(dim=1, keepdim=True)).clamp_(min=-80.0).exp_()
+        # shifted logits are clamped at -115 before exp2 (2**-115 ~ e**-80; powers far below
+        # that take a scalar fallback). A clamped entry weighs < 3e-35 against the row's 1.
+        e = logits.sub_(logits.amax(dim=1, keepdim=True)).clamp_(min=-115.0).exp2_()
         total = e.sum(dim=1)
         if dup_rows.numel():
-            moved = e[dup_rows, dup_src]
-            e.index_put_((dup_rows, dup_dst), moved, accumulate=True)
-            e[dup_rows, dup_src] = 0.0
+            # Flat positions in ``out`` (e is a view of its first columns): 1-D gathers and
+            # index_add_ cost less than 2-D advanced indexing.
+            flat = out.view(-1)
+            src = dup_rows * out.shape[1]
+            dst = src + dup_dst
+            src += dup_src
+            flat.index_add_(0, dst, flat[src])
+            flat.index_fill_(0, src, 0.0)
         pooled = e.amax(dim=1, keepdim=True)
         conf = pooled.squeeze(1).div(total)
         # First index of the maximum (as Tensor.max returns), via a max over position weights;
         # e is no longer needed, so the comparison is written into it (1.0 at the maxima).
         first_max = e.ge_(pooled).mul_(self._rev).amax(dim=1)
         best = (t + 1) - first_max.to(torch.int64)
-        maha = torch.addmm(self.b_maha, h, self.w_maha)
-        dist = (maha[:, :hd] * maha[:, hd:]).sum(dim=1)
+        factor, split = out[:, t + 1 :], self._maha_split
+        left, right = (factor[:, :split], factor[:, split:]) if split else (factor, factor)
+        dist = (left * right).sum(dim=1)
         best_out.copy_(best)
         conf_out.copy_(conf)
         ok = (conf >= self.threshold) & (dist <= self.maha_max) & (best != t)
-        torch.logical_and(ok, first[:, hd] <= 0, out=answered_out)
+        torch.logical_and(ok, first[:, hd + 1] <= 0, out=answered_out)
