@@ -219,7 +219,7 @@ def bench_route_command(
     for cache in (facts_module._parse, features_module._hashed, features_module.cached_action_type,
                   normalize_module.normalize_command):
         cache.cache_clear()
-    features_module._hashed_index.cache_clear()
+    features_module._hashed_step.cache_clear()
     features_module._TOKEN_CRC.clear()
     templates_module._python_prefix_of.cache_clear()
     policy.model.templates._fills.clear()

@@ -52,13 +52,27 @@ _NS = len(OBS_SIGNALS)
 _SIG_INDEX = {s: i for i, s in enumerate(OBS_SIGNALS)}
 _STEP_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64)
 _DIALECTS = {"sre": 0, "aci": 1, "unknown": 2}
-_SOURCES_SIZED = ("runs", "created", "hits", "line_hits", "bare_lines", "frames", "view_window", "last_edited")
+_SOURCES_SIZED = (
+    "runs",
+    "created",
+    "hits",
+    "line_hits",
+    "bare_lines",
+    "frames",
+    "view_window",
+    "last_edited",
+)
 
-# Tokens of lower-cased text: identifiers, digit runs, single other non-space characters.
-# (The upper-case ranges of "[A-Za-z_][A-Za-z_0-9]*|\d+|[^\sA-Za-z_0-9]" are dropped: no A-Z
-# survives str.lower(), and the smaller classes scan ~25 % faster with identical tokens.)
-_TOKEN = re.compile(r"[a-z_][a-z_0-9]*|\d+|[^\sa-z_0-9]")
+# Tokens of lower-cased text: identifiers, digit runs, single other non-space characters, as
+# "[A-Za-z_][A-Za-z_0-9]*|\d+|[^\sA-Za-z_0-9]" defines them. Written so the engine takes one
+# step per token: the whitespace before a token is consumed with it (possessively), and the
+# classes are disjoint (the single-character class also excludes the Unicode digits "\d" takes),
+# so the cheapest test comes first. No A-Z survives str.lower(). Text is right-stripped first
+# (str.rstrip and "\s" agree on every code point): trailing whitespace makes no token, and a
+# long run of it would cost a failed match per position.
+_TOKEN = re.compile(r"\s*+([^\sa-z_\d]|[a-z_][a-z_0-9]*+|\d++)")
 _OBS_HEAD, _OBS_TAIL, _THOUGHT_TAIL = 600, 300, 600
+_BIGRAM_MUL = 1_000_003
 
 
 @lru_cache(maxsize=65_536)
@@ -72,23 +86,29 @@ _TOKEN_CRC_MAX = 262_144
 _VECTOR_MIN_TOKENS = 24  # below this, plain Python sets beat NumPy's per-call overhead
 
 
+def _tokens(text: str) -> list[str]:
+    """The tokens of ``text`` (lower-cased)."""
+    return _TOKEN.findall(text.lower().rstrip())
+
+
 def _token_hashes(tokens: list[str]) -> list[int]:
-    """crc32 of each token, through a plain dict (``map(dict.get)`` runs in C, 3x an lru_cache)."""
+    """crc32 of each token, through a plain dict (``map(dict.__getitem__)`` runs in C)."""
     # crc32 is stable across processes (Python's str hash is salted per process).
-    hashes: list[int | None] = list(map(_TOKEN_CRC.get, tokens))
-    if None in hashes:
-        if len(_TOKEN_CRC) > _TOKEN_CRC_MAX:
-            _TOKEN_CRC.clear()
-        # The unseen tokens are found and hashed by C-level set and map calls.
-        missing = set(tokens).difference(_TOKEN_CRC)
-        try:
-            # Strict UTF-8 equals "surrogatepass" except on lone surrogates, where it raises.
-            _TOKEN_CRC.update(zip(missing, map(zlib.crc32, map(str.encode, missing)), strict=True))
-        except UnicodeEncodeError:
-            for token in missing:
-                _TOKEN_CRC[token] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+    try:
         return list(map(_TOKEN_CRC.__getitem__, tokens))
-    return hashes  # type: ignore[return-value]  # no None in it
+    except KeyError:
+        pass
+    if len(_TOKEN_CRC) > _TOKEN_CRC_MAX:
+        _TOKEN_CRC.clear()
+    # The unseen tokens are found and hashed by C-level set and map calls.
+    missing = set(tokens).difference(_TOKEN_CRC)
+    try:
+        # Strict UTF-8 equals "surrogatepass" except on lone surrogates, where it raises.
+        _TOKEN_CRC.update(zip(missing, map(zlib.crc32, map(str.encode, missing)), strict=True))
+    except UnicodeEncodeError:
+        for token in missing:
+            _TOKEN_CRC[token] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+    return list(map(_TOKEN_CRC.__getitem__, tokens))
 
 
 def _bucket_ids(text: str, buckets: int, salt: int) -> np.ndarray:
@@ -97,17 +117,17 @@ def _bucket_ids(text: str, buckets: int, salt: int) -> np.ndarray:
     Unigram ``h`` goes to ``(h ^ salt) % buckets``, bigram ``(a, b)`` to
     ``((a * 1_000_003) ^ b ^ (salt * 7)) % buckets`` (``h`` the token's crc32).
     """
-    hashes = _token_hashes(_TOKEN.findall(text.lower()))
+    hashes = _token_hashes(_tokens(text))
     if len(hashes) < _VECTOR_MIN_TOKENS:
         out = {(h ^ salt) % buckets for h in hashes}
         s7 = salt * 7
-        out.update(((a * 1_000_003) ^ b ^ s7) % buckets for a, b in itertools.pairwise(hashes))
+        out.update(((a * _BIGRAM_MUL) ^ b ^ s7) % buckets for a, b in itertools.pairwise(hashes))
         return np.array(sorted(out), dtype=np.intp)
     # Same arithmetic in int64 (a * 1_000_003 < 2**52): no overflow, identical buckets.
     arr = np.array(hashes, dtype=np.int64)
     mark = np.zeros(buckets, dtype=bool)
     mark[(arr ^ salt) % buckets] = True
-    big = arr[:-1] * 1_000_003
+    big = arr[:-1] * _BIGRAM_MUL
     big ^= arr[1:]
     big ^= salt * 7
     big %= buckets
@@ -121,12 +141,43 @@ def _hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
     return tuple(_bucket_ids(text, buckets, salt).tolist())
 
 
+@lru_cache(maxsize=64)
+def _block_params(layout: tuple[int, ...]) -> np.ndarray:
+    """Per hashed block ``(salt, salt * 7, buckets, offset)`` as int64 rows (salts 1, 2, 3)."""
+    rows = [(k + 1, (k + 1) * 7, layout[2 * k], layout[2 * k + 1]) for k in range(len(layout) // 2)]
+    return np.array(rows, dtype=np.int64)
+
+
 @lru_cache(maxsize=16_384)
-def _hashed_index(text: str, buckets: int, salt: int, offset: int) -> np.ndarray:
-    """:func:`_bucket_ids` shifted to the block's offset (cached)."""
-    ids = _bucket_ids(text, buckets, salt)
-    ids += offset
-    return ids
+def _hashed_step(obs: str, thought: str, action: str, layout: tuple[int, ...]) -> np.ndarray:
+    """Vector positions of the n-gram features of the last step (cached).
+
+    The union over the three texts of :func:`_bucket_ids` shifted to each block's
+    offset (``layout`` is ``(buckets, offset)`` for observation, thought and action,
+    salts 1, 2 and 3), computed in one set of NumPy calls: bigrams never span two
+    texts. Positions may repeat.
+    """
+    t1, t2, t3 = _tokens(obs), _tokens(thought), _tokens(action)
+    n1, n2 = len(t1), len(t2)
+    n = n1 + n2 + len(t3)
+    if n == 0:
+        return np.empty(0, dtype=np.intp)
+    arr = np.array(_token_hashes(t1 + t2 + t3), dtype=np.int64)
+    per = np.repeat(_block_params(layout), (n1, n2, n - n1 - n2), axis=0)
+    salt, salt7, buckets, offset = per[:, 0], per[:, 1], per[:, 2], per[:, 3]
+    uni = arr ^ salt
+    uni %= buckets
+    uni += offset
+    big = arr[:-1] * _BIGRAM_MUL
+    big ^= arr[1:]
+    big ^= salt7[:-1]
+    big %= buckets[:-1]
+    big += offset[:-1]
+    # A pair whose second token starts the next text is not a bigram: point it at a unigram.
+    for end in (n1, n1 + n2):
+        if 0 < end < n:
+            big[end - 1] = uni[0]
+    return np.concatenate((uni, big))
 
 
 @lru_cache(maxsize=64)
@@ -286,8 +337,9 @@ class FeatureSpec:
         if last_step is not None:
             action, obs, thought = last_step
             text = obs[:_OBS_HEAD] + "\n" + obs[-_OBS_TAIL:] if len(obs) > _OBS_HEAD + _OBS_TAIL else obs
-            out[_hashed_index(text, self.obs_buckets, 1, off["obs_hash"])] = 1.0
-            out[_hashed_index(thought[-_THOUGHT_TAIL:], self.thought_buckets, 2, off["thought_hash"])] = 1.0
-            out[_hashed_index(action[:300], self.action_buckets, 3, off["action_hash"])] = 1.0
+            layout = (
+                self.obs_buckets, off["obs_hash"], self.thought_buckets, off["thought_hash"],
+                self.action_buckets, off["action_hash"],
+            )  # fmt: skip
+            out[_hashed_step(text, thought[-_THOUGHT_TAIL:], action[:300], layout)] = 1.0
         return out
-

@@ -43,7 +43,7 @@ def mixed_runs(shared_data: Path) -> list[Trajectory]:
         "",
         "x",
         "a b",
-        "Traceback (most recent call last):\n  File \"/repo/x.py\", line 3, in <module>\n" * 8,
+        'Traceback (most recent call last):\n  File "/repo/x.py", line 3, in <module>\n' * 8,
         "naïve café ÅNGSTRÖM ＦＵＬＬ width ٣٤ digits\u00a0nbsp \u2028 sep " * 6,
         "lone surrogate \ud800 and emoji \U0001f600 " * 10,
         "İSTANBUL \u212a KELVIN ẞ ΣΑΣ ǅ Ⅻ " * 8,
@@ -53,11 +53,41 @@ def mixed_runs(shared_data: Path) -> list[Trajectory]:
 @pytest.mark.parametrize(("buckets", "salt"), [(96, 1), (64, 2), (32, 3)])
 def test_fast_hashing_equals_the_definition(text: str, buckets: int, salt: int) -> None:
     features._hashed.cache_clear()
-    features._hashed_index.cache_clear()
+    features._hashed_step.cache_clear()
     expected = _reference_hashed(text, buckets, salt)
-    assert features._hashed_index(text, buckets, salt, 5).tolist() == [5 + b for b in expected]
+    # The text alone in the block of its salt (1 observation, 2 thought, 3 action).
+    texts = ["", "", ""]
+    texts[salt - 1] = text
+    layout = (buckets, 5, buckets, 5, buckets, 5)
+    assert sorted(set(features._hashed_step(*texts, layout).tolist())) == [5 + b for b in expected]
     assert features._hashed(text, buckets, salt) == expected
     assert features._hashed(text, buckets, salt) == _reference_hashed(text, buckets, salt)  # from the caches
+
+
+def _reference_step(obs: str, thought: str, action: str, layout: tuple[int, ...]) -> list[int]:
+    """The hashed blocks of a step, each text hashed on its own, written plainly."""
+    ids: set[int] = set()
+    for k, text in enumerate((obs, thought, action)):
+        buckets, offset = layout[2 * k], layout[2 * k + 1]
+        ids.update(offset + b for b in _reference_hashed(text, buckets, k + 1))
+    return sorted(ids)
+
+
+def test_one_pass_step_hashing_equals_three_separate_texts(mixed_runs: list[Trajectory]) -> None:
+    layout = (96, 10, 64, 200, 32, 300)
+    features._hashed_step.cache_clear()
+    checked = 0
+    for run in mixed_runs:
+        for step in run.steps[:20]:
+            for past in step.state.history[-1:]:
+                texts = (past.observation[:900], (past.thought or "")[-600:], past.action[:300])
+                got = features._hashed_step(*texts, layout).tolist()
+                assert sorted(set(got)) == _reference_step(*texts, layout)
+                checked += 1
+    # Bigrams never span two texts, whichever texts are empty.
+    for texts in (("a b", "", "c d"), ("", "x", ""), ("p", "q", "r"), ("", "", "")):
+        assert sorted(set(features._hashed_step(*texts, layout).tolist())) == _reference_step(*texts, layout)
+    assert checked > 100
 
 
 def test_fast_hashing_equals_the_definition_on_real_steps(mixed_runs: list[Trajectory]) -> None:
@@ -65,7 +95,11 @@ def test_fast_hashing_equals_the_definition_on_real_steps(mixed_runs: list[Traje
     for run in mixed_runs:
         for step in run.steps[:20]:
             for past in step.state.history[-1:]:
-                for text, buckets, salt in ((past.observation, 96, 1), (past.thought or "", 64, 2), (past.action, 32, 3)):
+                for text, buckets, salt in (
+                    (past.observation, 96, 1),
+                    (past.thought or "", 64, 2),
+                    (past.action, 32, 3),
+                ):
                     assert features._hashed(text, buckets, salt) == _reference_hashed(text, buckets, salt)
                     checked += 1
     assert checked > 100
@@ -89,14 +123,11 @@ def test_decisions_equal_with_and_without_fast_paths(
     fast_out = [fast.decide_with_type(s) for s in states]
     fast_x = [encode_state(s, fast.model.templates, fast.model.spec).x for s in states]
     # The plain definitions, caches emptied so nothing computed above is reused.
-    monkeypatch.setattr(
-        features, "_bucket_ids", lambda t, b, s: np.array(_reference_hashed(t, b, s), dtype=np.intp)
-    )
-    features._hashed_index.cache_clear()
+    features._hashed_step.cache_clear()
+    monkeypatch.setattr(features, "_hashed_step", lambda *a: np.array(_reference_step(*a), dtype=np.intp))
     plain = load_policy(default_model_dir())
     plain_out = [plain.decide_with_type(s) for s in states]
     plain_x = [encode_state(s, plain.model.templates, plain.model.spec).x for s in states]
-    features._hashed_index.cache_clear()
     for a, b in zip(fast_x, plain_x, strict=True):
         assert np.array_equal(a, b)
     assert [(d.action, d.template, d.escalated, d.reason, t) for d, t in fast_out] == [
