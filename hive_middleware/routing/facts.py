@@ -65,8 +65,12 @@ OBS_SIGNALS: tuple[str, ...] = (
 )
 
 _PY_RUN = re.compile(r"^(?:cd\s+\S+\s*&&\s*)?(?:python3?|bash|sh|node|java|ruby|go\s+run|\./\S+)\b")
-_TEST_WORDS = re.compile(r"\b(?:pytest|unittest|tox|runtests|mvn\s+(?:-\S+\s+)*test|gradlew?\s+test|nosetests|test_\w+\.py|tests?/)")
-_BUILD_WORDS = re.compile(r"^(?:cd\s+\S+\s*&&\s*)?(?:javac|mvn|\./mvnw|gradle|\./gradlew|pip|make|npm|cargo|go\s+build)\b")
+_TEST_WORDS = re.compile(
+    r"\b(?:pytest|unittest|tox|runtests|mvn\s+(?:-\S+\s+)*test|gradlew?\s+test|nosetests|test_\w+\.py|tests?/)"
+)
+_BUILD_WORDS = re.compile(
+    r"^(?:cd\s+\S+\s*&&\s*)?(?:javac|mvn|\./mvnw|gradle|\./gradlew|pip|make|npm|cargo|go\s+build)\b"
+)
 _SEARCH = re.compile(r"^(?:cd\s+\S+\s*&&\s*)?(?:grep|rg|ag|search_file|search_dir|git\s+grep)\b")
 _FIND = re.compile(r"^(?:cd\s+\S+\s*&&\s*)?(?:find|find_file|ls|tree)\b")
 
@@ -82,7 +86,11 @@ _ACI_FILE = re.compile(r"^\[File: (\S+) \((\d+) lines total\)\]", re.M)
 _NO_MATCH_WORDS = ("no matches found", "did not match any", "no such file")
 _NOT_FOUND_WORDS = ("no such file or directory", "not found", "does not exist", "cannot find")
 _SYNTAX_WORDS = ("syntaxerror", "syntax error", "e999", "compilation error", "error: ")
-_EDIT_FAILED_WORDS = ("no replacement was performed", "did not appear verbatim", "your proposed edit has introduced")
+_EDIT_FAILED_WORDS = (
+    "no replacement was performed",
+    "did not appear verbatim",
+    "your proposed edit has introduced",
+)
 _SUCCESS_WORDS = ("success", "passed", "fixed", "works", "all tests")
 
 _VIEW_SRE = re.compile(r"^str_replace_editor view (\S+)(?:\s+--view_range (-?\d+) (-?\d+))?\s*$")
@@ -184,47 +192,63 @@ def _dedup(items: list[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _any(text: str, needles: tuple[str, ...]) -> bool:
-    return any(n in text for n in needles)
-
-
 def _signals(action: str, obs: str, kind: str) -> frozenset[str]:
     # Plain substring tests on lower-cased text: case-insensitive regexes cost ~100 us each here.
+    # The word lists above are spelled out as `in` chains: a generator per list costs more than
+    # the scans themselves on these short texts (a test checks the chains against the lists).
     head = obs[:_SIGNAL_CHARS]
     tail = obs[-_SIGNAL_CHARS:] if len(obs) > _SIGNAL_CHARS else ""
     text = head + tail
     low = text.lower()
     start = low[:400]
     out: set[str] = set()
-    if not obs.strip():
+    blank = not obs.strip()
+    if blank:
         out.add("empty")
     if "Traceback (most recent call last)" in text or "\tat " in text or "Exception in thread" in text:
         out.add("traceback")
-    if _any(low, ("error", "exception")):
+    if "error" in low or "exception" in low:
         out.add("error")
-    if _any(low, (" failed", "failures", "build failure", "assertionerror")):
+    if " failed" in low or "failures" in low or "build failure" in low or "assertionerror" in low:
         out.add("tests_failed")
-    if _any(low, (" passed", "ok (", "build success", "failures: 0")):
+    if " passed" in low or "ok (" in low or "build success" in low or "failures: 0" in low:
         out.add("tests_passed")
     if "created successfully" in head or (kind == "create" and "[File:" in head):
         out.add("file_created")
     if "has been edited" in head or (kind == "edit" and "[File:" in head):
         out.add("file_edited")
-    if kind in {"search", "find"} and (not obs.strip() or _any(start, _NO_MATCH_WORDS)):
+    if (kind == "search" or kind == "find") and (
+        blank or "no matches found" in start or "did not match any" in start or "no such file" in start
+    ):
         out.add("no_matches")
-    if _any(start, _NOT_FOUND_WORDS):
+    if (
+        "no such file or directory" in start
+        or "not found" in start
+        or "does not exist" in start
+        or "cannot find" in start
+    ):
         out.add("not_found")
-    if _any(low, _SYNTAX_WORDS):
+    if (
+        "syntaxerror" in low
+        or "syntax error" in low
+        or "e999" in low
+        or "compilation error" in low
+        or "error: " in low
+    ):
         out.add("syntax_error")
     if len(obs) > 4_000:
         out.add("long")
-    if _any(low, _SUCCESS_WORDS):
+    if "success" in low or "passed" in low or "fixed" in low or "works" in low or "all tests" in low:
         out.add("success_word")
     if "command not found" in head:
         out.add("command_not_found")
     if "result of running `cat -n`" in head or head.startswith("[File:"):
         out.add("view_listing")
-    if _any(start, _EDIT_FAILED_WORDS):
+    if (
+        "no replacement was performed" in start
+        or "did not appear verbatim" in start
+        or "your proposed edit has introduced" in start
+    ):
         out.add("edit_failed")
     return frozenset(out)
 
@@ -276,7 +300,9 @@ def _parse(action: str, obs: str) -> StepFacts:
             line_hits.extend((sf.group(1), n) for n in bare)
     if "traceback" in signals:
         found = _TRACEBACK_FRAME.findall(obs[-_HEAD_CHARS * 2 :])
-        frames = [(p, int(n)) for p, n in reversed(found) if "site-packages" not in p and not p.startswith("<")]
+        frames = [
+            (p, int(n)) for p, n in reversed(found) if "site-packages" not in p and not p.startswith("<")
+        ]
     if hits or line_hits or bare:
         signals = signals | {"has_hits"}
     if line_hits or bare:

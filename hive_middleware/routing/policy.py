@@ -91,14 +91,17 @@ class RouterPolicy:
 
     # ---- core -----------------------------------------------------------------------------
 
-    def _decide_encoded(self, state: AgentState, enc: Encoded, hidden: np.ndarray, out: np.ndarray) -> tuple[RouteDecision, str]:
+    def _decide_encoded(
+        self, state: AgentState, enc: Encoded, hidden: np.ndarray, out: np.ndarray, with_type: bool = True
+    ) -> tuple[RouteDecision, str]:
+        """The decision, and the predicted next action type ("" unless ``with_type``)."""
         model = self.model
         cal = model.calibration
         t = self._n_t
         z = np.where(enc.allowed, out[: t + 1] * self._inv_t, -np.inf)
         z = np.exp(z - z.max())
         p = z / z.sum()
-        type_name = TYPE_NAMES[int(np.argmax(out[t + 1 :]))]
+        type_name = TYPE_NAMES[int(np.argmax(out[t + 1 :]))] if with_type else ""
         # Templates proposing the same command pool their probability (same as score_batch).
         agg = np.bincount(enc.groups, weights=p, minlength=t + 1)
         best = int(np.argmax(agg))
@@ -107,7 +110,7 @@ class RouterPolicy:
         d = hidden - self._mean
         dist = float(d @ self._prec @ d)
         novel = float(enc.x @ self._unseen) > 0
-        if novel or dist > cal.maha_max:
+        if with_type and (novel or dist > cal.maha_max):
             # The type head was never trained on states like this: fall back to the
             # agent-agnostic prior "the same type of action as the last one".
             history = state.history
@@ -115,28 +118,46 @@ class RouterPolicy:
         name = model.templates.names[best] if best < t else None
         command = enc.fills[best] if best < t else None
         if command is None:
-            decision = RouteDecision(None, None, conf, True, f"escalate: no template fits (p={conf:.3f})", decision_id)
+            decision = RouteDecision(
+                None, None, conf, True, f"escalate: no template fits (p={conf:.3f})", decision_id
+            )
         elif novel:
             decision = RouteDecision(
-                None, name, conf, True,
-                "escalate: state out of distribution (features never seen in training are active)", decision_id,
+                None,
+                name,
+                conf,
+                True,
+                "escalate: state out of distribution (features never seen in training are active)",
+                decision_id,
             )
         elif dist > cal.maha_max:
             decision = RouteDecision(
-                None, name, conf, True,
-                f"escalate: state out of distribution (distance {dist:.1f} > {cal.maha_max:.1f})", decision_id,
+                None,
+                name,
+                conf,
+                True,
+                f"escalate: state out of distribution (distance {dist:.1f} > {cal.maha_max:.1f})",
+                decision_id,
             )
         elif conf < cal.threshold:
             decision = RouteDecision(
-                None, name, conf, True,
-                f"escalate: confidence {conf:.3f} below threshold {cal.threshold:.3f}", decision_id,
+                None,
+                name,
+                conf,
+                True,
+                f"escalate: confidence {conf:.3f} below threshold {cal.threshold:.3f}",
+                decision_id,
             )
         else:
             decision = RouteDecision(
-                Action(command=command), name, conf, False,
-                f"template {name} (confidence {conf:.3f} >= {cal.threshold:.3f})", decision_id,
+                Action(command=command),
+                name,
+                conf,
+                False,
+                f"template {name} (confidence {conf:.3f} >= {cal.threshold:.3f})",
+                decision_id,
             )
-        if decision.action is not None:
+        if with_type and decision.action is not None:
             type_name = cached_action_type(decision.action.command)
         with self._lock:
             self._pending[state.agent_id] = PendingDecision(decision_id, state.agent_id, enc)
@@ -145,16 +166,19 @@ class RouterPolicy:
                 self._pending.popitem(last=False)
         return decision, type_name
 
+    def _decide(self, state: AgentState, with_type: bool) -> tuple[RouteDecision, str]:
+        state = validate_state(state)
+        enc = encode_state(state, self.model.templates, self.model.spec)
+        hidden, out = self._weights.forward(enc.x)
+        return self._decide_encoded(state, enc, hidden, out, with_type)
+
     def decide_with_type(self, state: AgentState) -> tuple[RouteDecision, str]:
         """Route one state and also return the predicted next action type.
 
         Raises:
             HiveValidationError: the state is malformed.
         """
-        state = validate_state(state)
-        enc = encode_state(state, self.model.templates, self.model.spec)
-        hidden, out = self._weights.forward(enc.x)
-        return self._decide_encoded(state, enc, hidden, out)
+        return self._decide(state, True)
 
     def decide(self, state: AgentState) -> RouteDecision:
         """Route one state (:class:`~hive_middleware.ports.ActionPolicy`).
@@ -165,7 +189,8 @@ class RouterPolicy:
         Raises:
             HiveValidationError: the state is malformed.
         """
-        return self.decide_with_type(state)[0]
+        # The type of the next action is not asked for: its (shell-parsing) work is skipped.
+        return self._decide(state, False)[0]
 
     def route(self, state: AgentState) -> RouteDecision:
         """Alias of :meth:`decide`."""
@@ -190,7 +215,10 @@ class RouterPolicy:
             return []
         encs = [encode_state(s, self.model.templates, self.model.spec) for s in valid]
         hidden, out = self._weights.forward(np.stack([e.x for e in encs]))
-        return [self._decide_encoded(s, e, hidden[i], out[i])[0] for i, (s, e) in enumerate(zip(valid, encs, strict=True))]
+        return [
+            self._decide_encoded(s, e, hidden[i], out[i], with_type=False)[0]
+            for i, (s, e) in enumerate(zip(valid, encs, strict=True))
+        ]
 
     # ---- feedback bookkeeping ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hive_middleware.evals.trajectories import Trajectory, read_trajectory
-from hive_middleware.routing import features
+from hive_middleware.routing import facts, features
 from hive_middleware.routing.encode import encode_state
 from hive_middleware.routing.policy import default_model_dir, load_policy
 from hive_middleware.routing.templates import TemplateSet
@@ -169,3 +169,52 @@ def test_cached_fills_and_index_vector_equal_the_plain_paths(mixed_runs: list[Tr
                 assert np.array_equal(x, enc.x)
                 assert enc.allowed.tolist() == [*enc.fillable.tolist(), True]
     assert seen_cached > n
+
+
+def _reference_signals(obs: str, kind: str) -> frozenset[str]:
+    """Observation signals from the word lists of :mod:`~hive_middleware.routing.facts`, written plainly."""
+    head = obs[: facts._SIGNAL_CHARS]
+    tail = obs[-facts._SIGNAL_CHARS :] if len(obs) > facts._SIGNAL_CHARS else ""
+    text = head + tail
+    low = text.lower()
+    start = low[:400]
+    checks = {
+        "empty": not obs.strip(),
+        "traceback": any(
+            w in text for w in ("Traceback (most recent call last)", "\tat ", "Exception in thread")
+        ),
+        "error": any(w in low for w in ("error", "exception")),
+        "tests_failed": any(w in low for w in (" failed", "failures", "build failure", "assertionerror")),
+        "tests_passed": any(w in low for w in (" passed", "ok (", "build success", "failures: 0")),
+        "file_created": "created successfully" in head or (kind == "create" and "[File:" in head),
+        "file_edited": "has been edited" in head or (kind == "edit" and "[File:" in head),
+        "no_matches": kind in {"search", "find"}
+        and (not obs.strip() or any(w in start for w in facts._NO_MATCH_WORDS)),
+        "not_found": any(w in start for w in facts._NOT_FOUND_WORDS),
+        "syntax_error": any(w in low for w in facts._SYNTAX_WORDS),
+        "long": len(obs) > 4_000,
+        "success_word": any(w in low for w in facts._SUCCESS_WORDS),
+        "command_not_found": "command not found" in head,
+        "view_listing": "result of running `cat -n`" in head or head.startswith("[File:"),
+        "edit_failed": any(w in start for w in facts._EDIT_FAILED_WORDS),
+    }
+    return frozenset(name for name, hit in checks.items() if hit)
+
+
+def test_signal_tests_equal_the_word_lists(mixed_runs: list[Trajectory]) -> None:
+    observations = [s.observation for run in mixed_runs for s in run.steps]
+    observations += [
+        "",
+        "   \n",
+        "Found 0 matches: No matches found for x",
+        "x" * 5_000 + " 3 FAILED, 2 passed " + "y" * 2_000,
+        "Error: cannot find symbol\n\tat Foo.bar(Foo.java:3)\nBUILD FAILURE",
+        "[File: /a.py (3 lines total)]\nYour proposed edit has introduced new syntax error(s)",
+    ]
+    kinds = ("search", "find", "create", "edit", "run", "other")
+    checked = 0
+    for obs in observations:
+        for kind in kinds:
+            assert facts._signals("", obs, kind) == _reference_signals(obs, kind)
+            checked += 1
+    assert checked > 1_000
