@@ -81,8 +81,23 @@ def cached_action_type(action: str) -> str:
     return action_type(action)
 
 
-_TOKEN_CRC: dict[str, int] = {}
+class _CrcTable(dict[str, int]):
+    """crc32 of tokens, computed on first lookup (``__missing__``).
+
+    crc32 is stable across processes (Python's str hash is salted per process). Hits are
+    served by ``map(table.__getitem__, tokens)`` in C; a state brings a few new tokens.
+    """
+
+    def __missing__(self, token: str) -> int:
+        if len(self) >= _TOKEN_CRC_MAX:
+            self.clear()
+        # "surrogatepass" equals strict UTF-8 except on lone surrogates, which it encodes.
+        value = self[token] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+        return value
+
+
 _TOKEN_CRC_MAX = 262_144
+_TOKEN_CRC = _CrcTable()
 _VECTOR_MIN_TOKENS = 24  # below this, plain Python sets beat NumPy's per-call overhead
 
 
@@ -92,22 +107,7 @@ def _tokens(text: str) -> list[str]:
 
 
 def _token_hashes(tokens: list[str]) -> list[int]:
-    """crc32 of each token, through a plain dict (``map(dict.__getitem__)`` runs in C)."""
-    # crc32 is stable across processes (Python's str hash is salted per process).
-    try:
-        return list(map(_TOKEN_CRC.__getitem__, tokens))
-    except KeyError:
-        pass
-    if len(_TOKEN_CRC) > _TOKEN_CRC_MAX:
-        _TOKEN_CRC.clear()
-    # The unseen tokens are found and hashed by C-level set and map calls.
-    missing = set(tokens).difference(_TOKEN_CRC)
-    try:
-        # Strict UTF-8 equals "surrogatepass" except on lone surrogates, where it raises.
-        _TOKEN_CRC.update(zip(missing, map(zlib.crc32, map(str.encode, missing)), strict=True))
-    except UnicodeEncodeError:
-        for token in missing:
-            _TOKEN_CRC[token] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
+    """crc32 of each token (see :class:`_CrcTable`)."""
     return list(map(_TOKEN_CRC.__getitem__, tokens))
 
 
