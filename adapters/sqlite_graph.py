@@ -123,7 +123,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_by_tenant ON outbox(tenant);
+CREATE TABLE IF NOT EXISTS authors (
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (tenant, name)
+) WITHOUT ROWID;
 """
+
+# Authors of the records written since ``seq`` (the same window as the FTS insert).
+_NEW_AUTHORS = (
+    "INSERT OR IGNORE INTO authors(tenant, name) SELECT tenant, json_extract(metadata, '$.author') FROM records "
+    "WHERE seq > ? AND json_type(metadata, '$.author') = 'text'"
+)
 
 _COLUMNS = (
     "id, tenant, namespace, key, kind, content, metadata, confidence, trust, tags, "
@@ -133,7 +144,73 @@ _COLUMNS = (
 # Words so common that OR-ing them into a BM25 query only adds cost: they match
 # most rows and carry almost no idf weight.
 _STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your"]
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -201,7 +278,9 @@ class SQLiteGraphStore:
             (also survives power loss, one fsync per commit).
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise HiveUsageError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
         self.directory = Path(directory)
@@ -219,12 +298,21 @@ class SQLiteGraphStore:
         self._closed = False
         conn = self._conn()
         try:
+            had_authors = (
+                conn.execute("SELECT 1 FROM sqlite_master WHERE name='authors'").fetchone() is not None
+            )
             conn.executescript(_SCHEMA)
+            if not had_authors:
+                # A store written before the authors table existed: index its records' authors once.
+                with conn:
+                    conn.execute(_NEW_AUTHORS, (0,))
         except sqlite3.Error as exc:
             raise HiveStorageError(f"cannot initialise {self.path}: {exc}", path=str(self.path)) from exc
         self._stamp_map = self._open_stamp_file()
         self._stop_checkpoints = threading.Event()
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="hive-sqlite-checkpoint", daemon=True)
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="hive-sqlite-checkpoint", daemon=True
+        )
         self._checkpointer.start()
 
     @classmethod
@@ -243,7 +331,9 @@ class SQLiteGraphStore:
         if conn is not None and self._local.pid == os.getpid():
             return conn
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000)
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+            )
             conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
@@ -307,7 +397,9 @@ class SQLiteGraphStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise HiveStorageError(f"cannot start a write on {self.path}: {exc}", path=str(self.path)) from exc
+            raise HiveStorageError(
+                f"cannot start a write on {self.path}: {exc}", path=str(self.path)
+            ) from exc
         try:
             result = self._apply(conn, ops, clock)
             conn.execute("COMMIT")
@@ -333,7 +425,9 @@ class SQLiteGraphStore:
 
         def flush_plain() -> None:
             if plain:
-                conn.executemany(f"INSERT INTO records ({_COLUMNS}, reason) VALUES ({','.join('?' * 15)})", plain)
+                conn.executemany(
+                    f"INSERT INTO records ({_COLUMNS}, reason) VALUES ({','.join('?' * 15)})", plain
+                )
                 plain.clear()
 
         # Keys written for the first time need no per-record lookup: find the keys
@@ -370,7 +464,9 @@ class SQLiteGraphStore:
                     )
                     if cur.rowcount == 0:
                         raise HiveNotFoundError(
-                            f"no record {op.record_id!r} in tenant {op.tenant!r}", tenant=op.tenant, key=op.record_id
+                            f"no record {op.record_id!r} in tenant {op.tenant!r}",
+                            tenant=op.tenant,
+                            key=op.record_id,
                         )
                 elif isinstance(op, SetMetadata):
                     cur = conn.execute(
@@ -379,7 +475,14 @@ class SQLiteGraphStore:
                     )
                     if cur.rowcount == 0:
                         raise HiveNotFoundError(
-                            f"no record {op.record_id!r} in tenant {op.tenant!r}", tenant=op.tenant, key=op.record_id
+                            f"no record {op.record_id!r} in tenant {op.tenant!r}",
+                            tenant=op.tenant,
+                            key=op.record_id,
+                        )
+                    author = op.metadata.get("author")
+                    if isinstance(author, str):
+                        conn.execute(
+                            "INSERT OR IGNORE INTO authors(tenant, name) VALUES (?, ?)", (op.tenant, author)
                         )
                 elif isinstance(op, RestoreRecords):
                     restored += self._restore(conn, op, outbox)
@@ -390,6 +493,7 @@ class SQLiteGraphStore:
                 "INSERT INTO records_fts(rowid, content) SELECT seq, content FROM records WHERE seq > ?",
                 (seq_before,),
             )
+            conn.execute(_NEW_AUTHORS, (seq_before,))
         if outbox:
             conn.executemany("INSERT INTO outbox(tenant, record_id) VALUES (?, ?)", outbox)
         conn.execute("UPDATE meta SET value=? WHERE name='hlc'", (stamp,))
@@ -521,12 +625,15 @@ class SQLiteGraphStore:
             values = list(self._row(record, None))[:14]  # without the trailing reason
             values[13] = record.expired_at
             replaced_by = superseded_by.get(record.id)
-            expired_reason = "superseded" if replaced_by is not None and record.expired_at is not None else None
+            expired_reason = (
+                "superseded" if replaced_by is not None and record.expired_at is not None else None
+            )
             rows.append((*values, expired_reason, replaced_by))
             if op.embed:
                 outbox.append((record.tenant, record.id))
         conn.executemany(
-            f"INSERT INTO records ({_COLUMNS}, expired_reason, superseded_by) VALUES ({','.join('?' * 16)})", rows
+            f"INSERT INTO records ({_COLUMNS}, expired_reason, superseded_by) VALUES ({','.join('?' * 16)})",
+            rows,
         )
         tenant_of = {r.id: r.tenant for r in op.records}
         edge_rows = []
@@ -536,11 +643,23 @@ class SQLiteGraphStore:
                 raise HiveValidationError(
                     f"cannot restore edge {edge.src} --{edge.kind.value}--> {edge.dst}: neither end is restored",
                 )
-            edge_rows.append((tenant, edge.src, edge.kind.value, edge.dst, edge.recorded_at, json.dumps(dict(edge.metadata))))
+            edge_rows.append(
+                (
+                    tenant,
+                    edge.src,
+                    edge.kind.value,
+                    edge.dst,
+                    edge.recorded_at,
+                    json.dumps(dict(edge.metadata)),
+                )
+            )
         for tenant in sorted({row[0] for row in edge_rows}):
-            self._require_ids(conn, tenant, sorted({x for row in edge_rows if row[0] == tenant for x in (row[1], row[3])}))
+            self._require_ids(
+                conn, tenant, sorted({x for row in edge_rows if row[0] == tenant for x in (row[1], row[3])})
+            )
         conn.executemany(
-            "INSERT OR IGNORE INTO edges(tenant, src, kind, dst, recorded_at, metadata) VALUES (?,?,?,?,?,?)", edge_rows
+            "INSERT OR IGNORE INTO edges(tenant, src, kind, dst, recorded_at, metadata) VALUES (?,?,?,?,?,?)",
+            edge_rows,
         )
         return len(rows)
 
@@ -573,7 +692,9 @@ class SQLiteGraphStore:
             ).fetchone()
             if found is None:
                 raise HiveNotFoundError(
-                    f"key {op.key!r} has no current version in tenant {op.tenant!r}", tenant=op.tenant, key=op.key
+                    f"key {op.key!r} has no current version in tenant {op.tenant!r}",
+                    tenant=op.tenant,
+                    key=op.key,
                 )
             ids.append(found[0])
         done: list[str] = []
@@ -646,6 +767,10 @@ class SQLiteGraphStore:
         )
         # FTS5's bm25() is negative (more negative = better); expose a positive score.
         return [(r[0], -float(r[1])) for r in rows]
+
+    def authors(self, tenant: str) -> frozenset[str]:
+        """See :meth:`GraphStore.authors`."""
+        return frozenset(r[0] for r in self._query("SELECT name FROM authors WHERE tenant=?", (tenant,)))
 
     def edges(self, tenant: str, record_id: str) -> list[Edge]:
         """See :meth:`GraphStore.edges`."""
@@ -727,7 +852,10 @@ class SQLiteGraphStore:
                 orphans = [r[0] for r in rows if r[3] is None]
                 live = [r for r in rows if r[3] is not None]
                 if orphans:
-                    conn.execute("DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))", (json.dumps(orphans),))
+                    conn.execute(
+                        "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))",
+                        (json.dumps(orphans),),
+                    )
                 if live:
                     conn.execute(
                         "UPDATE outbox SET claimed_until=?, attempts=attempts+1 "
@@ -739,8 +867,12 @@ class SQLiteGraphStore:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise HiveStorageError(f"cannot claim outbox rows in {self.path}: {exc}", path=str(self.path)) from exc
-        return [OutboxItem(seq=r[0], tenant=r[1], record_id=r[2], content=r[3], attempts=r[4] + 1) for r in live]
+            raise HiveStorageError(
+                f"cannot claim outbox rows in {self.path}: {exc}", path=str(self.path)
+            ) from exc
+        return [
+            OutboxItem(seq=r[0], tenant=r[1], record_id=r[2], content=r[3], attempts=r[4] + 1) for r in live
+        ]
 
     def ack_outbox(self, items: Sequence[OutboxItem]) -> None:
         """See :meth:`GraphStore.ack_outbox`."""
@@ -752,7 +884,9 @@ class SQLiteGraphStore:
                 (json.dumps([i.seq for i in items]),),
             )
         except sqlite3.Error as exc:
-            raise HiveStorageError(f"cannot acknowledge outbox rows in {self.path}: {exc}", path=str(self.path)) from exc
+            raise HiveStorageError(
+                f"cannot acknowledge outbox rows in {self.path}: {exc}", path=str(self.path)
+            ) from exc
 
     def outbox_pending(self) -> int:
         """See :meth:`GraphStore.outbox_pending`."""
@@ -775,6 +909,7 @@ class SQLiteGraphStore:
                 conn.execute("DELETE FROM records WHERE tenant=?", (tenant,))
                 conn.execute("DELETE FROM edges WHERE tenant=?", (tenant,))
                 conn.execute("DELETE FROM outbox WHERE tenant=?", (tenant,))
+                conn.execute("DELETE FROM authors WHERE tenant=?", (tenant,))
                 conn.execute("INSERT INTO records_fts(records_fts) VALUES ('optimize')")
                 stamp = conn.execute("SELECT value + 1 FROM meta WHERE name='hlc'").fetchone()[0]
                 conn.execute("UPDATE meta SET value=? WHERE name='hlc'", (stamp,))
@@ -784,7 +919,9 @@ class SQLiteGraphStore:
                 raise
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
-            raise HiveStorageError(f"cannot erase tenant {tenant!r} in {self.path}: {exc}", tenant=tenant) from exc
+            raise HiveStorageError(
+                f"cannot erase tenant {tenant!r} in {self.path}: {exc}", tenant=tenant
+            ) from exc
         self._publish_change(stamp)
 
     def close(self) -> None:
@@ -809,4 +946,3 @@ class SQLiteGraphStore:
             final.execute("PRAGMA wal_checkpoint(PASSIVE)")
             final.close()
         self._stamp_map.close()
-

@@ -62,28 +62,49 @@ class MemoryConfig(_Section):
     weight_graph: float = Field(0.5, ge=0, description="RRF weight of graph expansion.")
     weight_recency: float = Field(0.0, ge=0, description="RRF weight of recency (newest valid_from first).")
     weight_recency_present: float = Field(
-        0.5, ge=0, description="Extra recency weight when the query asks about the present ('now', 'currently')."
+        0.5,
+        ge=0,
+        description="Extra recency weight when the query asks about the present ('now', 'currently').",
+    )
+    weight_author: float = Field(
+        1.2,
+        ge=0,
+        description="RRF weight of the author signal: records whose metadata['author'] the query names "
+        "gain weight / (rrf_k + 1); 0 turns author matching off.",
     )
     search_candidates: int = Field(50, gt=0, description="Hits each signal contributes before fusion.")
     graph_inherit: float = Field(
-        0.5, ge=0, description="Share of a strong hit's fused score its graph neighbours inherit (0: rank by seed)."
+        0.5,
+        ge=0,
+        description="Share of a strong hit's fused score its graph neighbours inherit (0: rank by seed).",
     )
-    expand_top: int = Field(10, ge=0, description="Strongest fused hits whose graph neighbours join the ranking.")
-    vector_index: str = Field("chroma", description="'chroma' (embedded under data_dir), 'memory' (tests) or 'none'.")
-    chroma_url: str | None = Field(None, description="Chroma server URL; when set, HttpClient replaces the embedded one.")
+    expand_top: int = Field(
+        10, ge=0, description="Strongest fused hits whose graph neighbours join the ranking."
+    )
+    vector_index: str = Field(
+        "chroma", description="'chroma' (embedded under data_dir), 'memory' (tests) or 'none'."
+    )
+    chroma_url: str | None = Field(
+        None, description="Chroma server URL; when set, HttpClient replaces the embedded one."
+    )
     sqlite_synchronous: str = Field(
-        "NORMAL", pattern="^(NORMAL|FULL)$",
+        "NORMAL",
+        pattern="^(NORMAL|FULL)$",
         description="'NORMAL': an ack survives a killed process; 'FULL': also a power cut (one fsync per write).",
     )
     recall_cache_size: int = Field(100_000, ge=0, description="Current versions cached per process (0: off).")
     sensory_ttl_s: float = Field(300.0, gt=0, description="Seconds a sensory memory lives.")
     working_slots: int = Field(32, gt=0, description="Working-memory slots per task.")
     semantic_half_life_days: float = Field(90.0, gt=0, description="Confidence decay half-life.")
-    max_records_per_namespace: int | None = Field(None, gt=0, description="LRU eviction limit (None: unbounded).")
+    max_records_per_namespace: int | None = Field(
+        None, gt=0, description="LRU eviction limit (None: unbounded)."
+    )
     resolve_conflicts: bool = Field(
         True, description="remember() decides ADD/UPDATE/INVALIDATE/NOOP against close current records."
     )
-    conflict_candidates: int = Field(5, ge=0, description="Keyword matches compared per remember() (0: key only).")
+    conflict_candidates: int = Field(
+        5, ge=0, description="Keyword matches compared per remember() (0: key only)."
+    )
     extractor_model: str | None = Field(None, description="litellm model of the fact extractor (None: off).")
     extractor_max_calls: int = Field(1, gt=0, description="Most extractor calls one write may make.")
     extractor_max_chars: int = Field(12_000, gt=0, description="Conversation characters per extractor call.")
@@ -94,8 +115,12 @@ class CompressionConfig(_Section):
     """Context compression settings."""
 
     keep_recent_turns: int = Field(2, ge=0, description="Recent tool results kept most faithfully.")
-    stale_similarity: float = Field(90.0, ge=0, le=100, description="rapidfuzz ratio above which a re-read is the same.")
-    distill_min_chars: int = Field(600, ge=0, description="Older outputs shorter than this are kept, only compacted.")
+    stale_similarity: float = Field(
+        90.0, ge=0, le=100, description="rapidfuzz ratio above which a re-read is the same."
+    )
+    distill_min_chars: int = Field(
+        600, ge=0, description="Older outputs shorter than this are kept, only compacted."
+    )
     recent_max_chars: int = Field(
         4_000, gt=0, description="Recent outputs longer than this (characters) are distilled anyway."
     )
@@ -103,7 +128,9 @@ class CompressionConfig(_Section):
         3, ge=0, description="Outputs older than this many turns become stubs (None: distil them at any age)."
     )
     max_index_identifiers: int = Field(
-        50, ge=0, description="Most identifiers a stub lists from its original (those visible elsewhere are skipped)."
+        50,
+        ge=0,
+        description="Most identifiers a stub lists from its original (those visible elsewhere are skipped).",
     )
     escalate_min_chars: int = Field(
         4_000, gt=0, description="Shortest output sent to the ESCALATE summariser (when one is configured)."
@@ -143,13 +170,20 @@ class GuardConfig(_Section):
     model_limits: dict[str, ModelLimit] = Field(
         default_factory=dict, description="Per-model budgets replacing the two above, by model name."
     )
-    max_wait_s: float = Field(30.0, ge=0, description="Longest acquire() waits before raising HiveRateLimited.")
+    max_wait_s: float = Field(
+        30.0, ge=0, description="Longest acquire() waits before raising HiveRateLimited."
+    )
     failure_threshold: int = Field(5, gt=0, description="Consecutive failures that open a breaker.")
     failure_rate_threshold: float | None = Field(
-        0.5, gt=0, le=1, description="Failure fraction over failure_window_s that opens a breaker (None: off)."
+        0.5,
+        gt=0,
+        le=1,
+        description="Failure fraction over failure_window_s that opens a breaker (None: off).",
     )
     failure_window_s: float = Field(60.0, gt=0, description="Sliding window of the failure rate, seconds.")
-    min_calls: int = Field(10, gt=0, description="Calls in the window before the failure rate may open a breaker.")
+    min_calls: int = Field(
+        10, gt=0, description="Calls in the window before the failure rate may open a breaker."
+    )
     cooldown_s: float = Field(30.0, gt=0, description="Seconds an open breaker waits before half-open.")
     probe_timeout_s: float | None = Field(
         120.0, gt=0, description="Seconds before an unanswered half-open probe is replaced (None: never)."
@@ -159,7 +193,9 @@ class GuardConfig(_Section):
     initial_backoff_s: float = Field(0.5, ge=0, description="Wait before the first retry (before jitter).")
     max_backoff_s: float = Field(30.0, ge=0, description="Cap on the exponential backoff.")
     backoff_multiplier: float = Field(2.0, ge=1, description="Growth of the backoff per attempt.")
-    jitter: float = Field(0.5, ge=0, le=1, description="Randomised fraction of each backoff (0: none, 1: full).")
+    jitter: float = Field(
+        0.5, ge=0, le=1, description="Randomised fraction of each backoff (0: none, 1: full)."
+    )
     fallbacks: tuple[str, ...] = Field((), description="Ordered fallback models.")
     allowed_models: tuple[str, ...] = Field(
         (), description="Models accepted as fallbacks even if litellm's model map does not list them."
@@ -251,7 +287,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_ENV:
             continue
-        parts = name[len(ENV_PREFIX):].lower().split("__")
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
         target = out
         for part in parts[:-1]:
             target = target.setdefault(part, {})

@@ -102,6 +102,8 @@ class GraphStore(Protocol):
     * ``keyword_search`` ranks a tenant's records (current or not) by BM25,
       best first, with a positive score; it finds a record as soon as its
       commit returned.
+    * ``authors`` lists the distinct ``metadata["author"]`` values of a
+      tenant's records (who said or wrote them), current or not.
     * ``traverse`` follows edges (``out``: src to dst) up to ``depth`` hops and
       returns reachable ids with their hop count (start ids excluded).
     * The outbox is shared by every process on the store: ``claim_outbox`` leases
@@ -109,8 +111,8 @@ class GraphStore(Protocol):
       expires are claimable again (so a crashed worker's rows resume).
     * ``change_stamp`` is a cheap value that differs after any commit by any
       process; in-process caches compare it to know when to drop entries.
-    * ``erase_tenant`` really deletes every record, edge, keyword-index row and
-      outbox row of the tenant.
+    * ``erase_tenant`` really deletes every record, edge, keyword-index row,
+      author row and outbox row of the tenant.
     """
 
     def commit(self, ops: Sequence[WriteOp], clock: HybridClock) -> CommitResult:
@@ -131,6 +133,10 @@ class GraphStore(Protocol):
 
     def keyword_search(self, tenant: str, query: str, k: int) -> list[tuple[str, float]]:
         """BM25-ranked ``(record_id, score)`` pairs, best first."""
+        ...
+
+    def authors(self, tenant: str) -> frozenset[str]:
+        """The distinct ``metadata["author"]`` values of ``tenant``'s records."""
         ...
 
     def edges(self, tenant: str, record_id: str) -> list[Edge]:

@@ -13,7 +13,8 @@ Protocol (DESIGN §3):
 * Every conversation is its own namespace (its ``sample_id``). Each turn is
   ingested as one item: id = its ``dia_id``, text = ``"<speaker>: <text>"``
   plus ``" [shared a photo: <blip caption>]"`` when the turn shared an image,
-  valid time = its session's date-time. Every method gets the same items.
+  valid time = its session's date-time, author = its speaker. Every method
+  gets the same items (the BM25 and vector baselines index the text alone).
 * Each question is one ``search(namespace, question, max(k))`` call, timed.
 * recall@k of a question = |evidence ∩ top-k ids| / |evidence|. The top-level
   ``recall_at_k`` is the mean over every category 1-4 question that has
@@ -173,7 +174,8 @@ def evaluate_retriever(
     latencies: list[float] = []
     for done, conv in enumerate(conversations, start=1):
         retriever.ingest(
-            conv.sample_id, [RetrievalItem(t.dia_id, turn_text(t), t.valid_time) for t in conv.turns]
+            conv.sample_id,
+            [RetrievalItem(t.dia_id, turn_text(t), t.valid_time, t.speaker) for t in conv.turns],
         )
         for q in conv.questions:
             if not q.evidence:

@@ -44,11 +44,13 @@ class RetrievalItem(NamedTuple):
         id: Unique within its namespace; what :meth:`Retriever.search` returns.
         text: The content to index.
         valid_time: When the content became true in the world (tz-aware), if known.
+        author: Who said or wrote it (a dialogue turn's speaker), if known.
     """
 
     id: str
     text: str
     valid_time: datetime | None = None
+    author: str | None = None
 
 
 @runtime_checkable

@@ -7,8 +7,8 @@ evaluation's work directory:
 
 * each eval namespace (one conversation) is its own tenant, so it has its own
   Chroma collection and keyword statistics;
-* each item is remembered as an episodic memory with its valid time, in one
-  ``remember_many`` per ingest call;
+* each item is remembered as an episodic memory with its valid time and its
+  speaker as ``metadata["author"]``, in one ``remember_many`` per ingest call;
 * consecutive items that share a valid time (the turns of one session, or of one
   block without times) are linked ``related_to``, which is what graph expansion
   follows to bring the turn before or after a strong hit;
@@ -62,7 +62,7 @@ class MemoryEngineRetriever:
                     kind=MemoryKind.EPISODIC,
                     namespace=ns,
                     valid_from=item.valid_time,
-                    metadata={"item_id": item.id},
+                    metadata={"item_id": item.id} | ({"author": item.author} if item.author else {}),
                 )
                 for item in items
             ]

@@ -94,9 +94,7 @@ def check_content(content: object, max_chars: int) -> str:
         HiveValidationError: not a string, blank, too long or not valid UTF-8.
     """
     if not isinstance(content, str):
-        raise HiveValidationError(
-            f"content must be a string, got {type(content).__name__}", field="content"
-        )
+        raise HiveValidationError(f"content must be a string, got {type(content).__name__}", field="content")
     if not content.strip():
         raise HiveValidationError("content is empty; remember() needs some text", field="content")
     if len(content) > max_chars:
@@ -135,7 +133,9 @@ def check_kind(kind: object) -> MemoryKind:
         return MemoryKind(str(kind))
     except ValueError as exc:
         allowed = ", ".join(k.value for k in MemoryKind)
-        raise HiveValidationError(f"unknown memory kind {kind!r}; use one of {allowed}", field="kind") from exc
+        raise HiveValidationError(
+            f"unknown memory kind {kind!r}; use one of {allowed}", field="kind"
+        ) from exc
 
 
 def check_aware(moment: object, field_name: str) -> datetime | None:
@@ -175,14 +175,24 @@ def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
     out: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip() or _CONTROL.search(tag):
-            raise HiveValidationError(f"every tag must be a printable non-empty string, got {tag!r}", field="tags")
+            raise HiveValidationError(
+                f"every tag must be a printable non-empty string, got {tag!r}", field="tags"
+            )
         if tag not in out:
             out.append(tag)
     return tuple(out)
 
 
+MAX_AUTHOR_CHARS = 200
+
+
 def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Accept ``None`` or a JSON-serialisable mapping with string keys."""
+    """Accept ``None`` or a JSON-serialisable mapping with string keys.
+
+    ``metadata["author"]``, when present, names who said or wrote the memory (a
+    person, an agent): a non-empty string of at most 200 characters. Search
+    ranks a record higher when the query names its author.
+    """
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -193,4 +203,12 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         raise HiveValidationError(f"metadata must be JSON-serialisable: {exc}", field="metadata") from exc
     if not all(isinstance(k, str) for k in metadata):
         raise HiveValidationError("metadata keys must be strings", field="metadata")
+    author = metadata.get("author")
+    if author is not None and not (
+        isinstance(author, str) and author.strip() and len(author) <= MAX_AUTHOR_CHARS
+    ):
+        raise HiveValidationError(
+            f"metadata['author'] must be a non-empty name of at most {MAX_AUTHOR_CHARS} characters, got {author!r}",
+            field="metadata.author",
+        )
     return dict(metadata)

@@ -13,7 +13,13 @@ Each signal produces a ranking of record ids:
 * ``recency``: the strongest candidates ordered newest first by ``valid_from``
   (falling back to ``recorded_at``), weighted ``weight_recency``, plus
   ``weight_recency_present`` when the query asks about the present ("now",
-  "currently", "latest"...; see :func:`present_intent`).
+  "currently", "latest"...; see :func:`present_intent`);
+* ``author``: when the query names the author of some of the tenant's records
+  (``metadata["author"]``, see :func:`author_mentions`), each candidate by a
+  named author gains ``weight_author / (rrf_k + 1)`` (what a first rank in a
+  signal is worth), and the names leave the text the other signals match: a
+  name says *who*, and matched as a keyword it ranks every turn that merely
+  addresses that person.
 
 Candidates are then filtered by time (current versions only, or what was known
 and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
@@ -22,6 +28,7 @@ and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future
@@ -34,7 +41,15 @@ from hive_middleware.memory.records import namespace_has_prefix
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
 from hive_middleware.types import MemoryKind, MemoryRecord
 
-__all__ = ["AsOf", "SearchResult", "hybrid_search", "present_intent", "rrf_fuse", "visible"]
+__all__ = [
+    "AsOf",
+    "SearchResult",
+    "author_mentions",
+    "hybrid_search",
+    "present_intent",
+    "rrf_fuse",
+    "visible",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +132,9 @@ def rrf_fuse(
     return [(record_id, score, ranks[record_id]) for record_id, score in ordered]
 
 
-_PRESENT_CUES = frozenset({"now", "current", "currently", "nowadays", "presently", "latest", "anymore", "still"})
+_PRESENT_CUES = frozenset(
+    {"now", "current", "currently", "nowadays", "presently", "latest", "anymore", "still"}
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -134,6 +151,35 @@ def present_intent(query: str) -> tuple[bool, str]:
     if len(kept) == len(words):
         return False, query
     return True, " ".join(kept) if kept else query
+
+
+@functools.lru_cache(maxsize=4096)
+def _author_pattern(author: str) -> re.Pattern[str]:
+    # The name as whole words, with an optional possessive ("Maria's", "Maria’s").
+    return re.compile(rf"(?<!\w){re.escape(author)}(?:['’]s)?(?!\w)", re.IGNORECASE)
+
+
+def author_mentions(query: str, authors: Iterable[str]) -> tuple[frozenset[str], str]:
+    """The ``authors`` that ``query`` names (whole words, any case), and the query
+    without those names.
+
+    When removing the names would leave no word (the query is only a name), the
+    query is returned unchanged.
+    """
+    words = set(_WORD.findall(query.casefold()))
+    candidates = [a for a in authors if (aw := _WORD.findall(a.casefold())) and words.issuperset(aw)]
+    named: list[str] = []
+    rest = query
+    # Longest names first, so "Jo Lee" is taken whole before "Jo" could claim part of it.
+    for author in sorted(candidates, key=lambda a: (-len(a), a)):
+        stripped = _author_pattern(author).sub(" ", rest)
+        if stripped != rest:
+            named.append(author)
+            rest = stripped
+    if not named:
+        return frozenset(), query
+    rest = " ".join(rest.split())
+    return frozenset(named), rest if _WORD.search(rest) else query
 
 
 def _recency_key(record: MemoryRecord) -> float:
@@ -187,9 +233,14 @@ def hybrid_search(
     filtered = filtered or len(namespace) > 1 or as_of is not None
     depth = max(config.search_candidates, k * 2) * (4 if filtered else 1)
 
+    named: frozenset[str] = frozenset()
+    subject = query
+    if config.weight_author > 0:
+        named, subject = author_mentions(query, graph.authors(tenant))
+
     def vector_ranking() -> list[str]:
         assert vectors is not None and embedder is not None
-        vector = embed_query(query) if embed_query is not None else embedder.embed([query])[0]
+        vector = embed_query(subject) if embed_query is not None else embedder.embed([subject])[0]
         return [rid for rid, _ in vectors.query(tenant, vector, depth)]
 
     use_vectors = vectors is not None and embedder is not None and config.weight_vector > 0
@@ -197,7 +248,7 @@ def hybrid_search(
     if use_vectors and executor is not None:
         pending = executor.submit(vector_ranking)
     rankings: dict[str, list[str]] = {}
-    present, keyword_query = present_intent(query)
+    present, keyword_query = present_intent(subject)
     rankings["bm25"] = [rid for rid, _ in graph.keyword_search(tenant, keyword_query, depth)]
     if pending is not None:
         rankings["vector"] = pending.result()
@@ -238,6 +289,21 @@ def hybrid_search(
         "recency": config.weight_recency + (config.weight_recency_present if present else 0.0),
     }
 
+    author_bonus = config.weight_author / (config.rrf_k + 1) if named else 0.0
+
+    def boosted(fused: list[tuple[str, float, dict[str, int]]]) -> list[tuple[str, float, dict[str, int]]]:
+        # Candidates by an author the query names gain what a first rank is worth.
+        if not author_bonus:
+            return fused
+        out = [
+            (rid, score + author_bonus, ranks | {"author": 1})
+            if records[rid].metadata.get("author") in named
+            else (rid, score, ranks)
+            for rid, score, ranks in fused
+        ]
+        out.sort(key=lambda t: (-t[1], t[0]))
+        return out
+
     inherited: dict[str, float] = {}
     if config.expand_top > 0 and config.weight_graph > 0:
         first = rrf_fuse(rankings, weights, config.rrf_k)
@@ -259,7 +325,12 @@ def hybrid_search(
     if weights["recency"] > 0:
         # Order the strongest candidates newest first: among things that match,
         # the latest statement is the one that holds now.
-        pool = [rid for rid, _, _ in rrf_fuse(rankings, weights | {"recency": 0.0}, config.rrf_k)[: max(k, 10)]]
+        pool = [
+            rid
+            for rid, _, _ in boosted(rrf_fuse(rankings, weights | {"recency": 0.0}, config.rrf_k))[
+                : max(k, 10)
+            ]
+        ]
         rankings["recency"] = sorted(
             pool, key=lambda rid: (-_recency_key(records[rid]), -records[rid].recorded_at, rid)
         )
@@ -271,6 +342,7 @@ def hybrid_search(
             score, ranks = scored.get(rid, (0.0, {}))
             scored[rid] = (score + share, ranks | {"graph": rankings["graph"].index(rid) + 1})
         fused = sorted(((rid, sr[0], sr[1]) for rid, sr in scored.items()), key=lambda t: (-t[1], t[0]))
+    fused = boosted(fused)
     return [
         SearchResult(record=records[rid], score=score, signals=tuple(sorted(ranks)), ranks=ranks)
         for rid, score, ranks in fused[:k]

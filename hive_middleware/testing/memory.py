@@ -105,7 +105,9 @@ class InMemoryGraphStore:
         missing = sorted({i for i in ids if i not in self._records or self._records[i].tenant != tenant})
         if missing:
             raise HiveTenantError(
-                f"linked record(s) {missing[:5]} do not exist in tenant {tenant!r}", tenant=tenant, missing=missing
+                f"linked record(s) {missing[:5]} do not exist in tenant {tenant!r}",
+                tenant=tenant,
+                missing=missing,
             )
 
     def _expire(self, rid: str, stamp: int, reason: str, **changes: object) -> None:
@@ -147,7 +149,8 @@ class InMemoryGraphStore:
                 self._terms[record.id] = Counter(_words(record.content))
                 for kind, dst in links:
                     self._edges.setdefault(
-                        (tenant, record.id, EdgeKind(kind), dst), Edge(record.id, dst, EdgeKind(kind), stamp, {})
+                        (tenant, record.id, EdgeKind(kind), dst),
+                        Edge(record.id, dst, EdgeKind(kind), stamp, {}),
                     )
                 if op.embed:
                     self._outbox_seq += 1
@@ -169,17 +172,22 @@ class InMemoryGraphStore:
                 self._require(op.tenant, [x for src, _, dst in op.edges for x in (src, dst)])
                 for src, kind, dst in op.edges:
                     self._edges.setdefault(
-                        (op.tenant, src, EdgeKind(kind), dst), Edge(src, dst, EdgeKind(kind), stamp, dict(op.metadata))
+                        (op.tenant, src, EdgeKind(kind), dst),
+                        Edge(src, dst, EdgeKind(kind), stamp, dict(op.metadata)),
                     )
             elif isinstance(op, SetConfidence):
                 rec = self._records.get(op.record_id)
                 if rec is None or rec.tenant != op.tenant:
-                    raise HiveNotFoundError(f"no record {op.record_id!r} in tenant {op.tenant!r}", key=op.record_id)
+                    raise HiveNotFoundError(
+                        f"no record {op.record_id!r} in tenant {op.tenant!r}", key=op.record_id
+                    )
                 self._records[op.record_id] = replace(rec, confidence=op.confidence)
             elif isinstance(op, SetMetadata):
                 rec = self._records.get(op.record_id)
                 if rec is None or rec.tenant != op.tenant:
-                    raise HiveNotFoundError(f"no record {op.record_id!r} in tenant {op.tenant!r}", key=op.record_id)
+                    raise HiveNotFoundError(
+                        f"no record {op.record_id!r} in tenant {op.tenant!r}", key=op.record_id
+                    )
                 self._records[op.record_id] = replace(rec, metadata=dict(op.metadata))
             elif isinstance(op, RestoreRecords):
                 self._restore(op)
@@ -198,8 +206,8 @@ class InMemoryGraphStore:
                 and self._current_id(record.namespace, record.key) is not None
             ):
                 raise HiveValidationError(
-                        f"cannot restore: key {record.key!r} already has a current version", key=record.key
-                    )
+                    f"cannot restore: key {record.key!r} already has a current version", key=record.key
+                )
             self._records[record.id] = record
             self._order.append(record.id)
             by = superseded_by.get(record.id) if record.expired_at is not None else None
@@ -218,7 +226,9 @@ class InMemoryGraphStore:
     def get(self, tenant: str, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         """See :meth:`GraphStore.get`."""
         with self._lock:
-            return {i: self._records[i] for i in ids if i in self._records and self._records[i].tenant == tenant}
+            return {
+                i: self._records[i] for i in ids if i in self._records and self._records[i].tenant == tenant
+            }
 
     def current(self, namespace: tuple[str, ...], key: str) -> MemoryRecord | None:
         """See :meth:`GraphStore.current`."""
@@ -236,6 +246,12 @@ class InMemoryGraphStore:
                     created, gone, by = self._reasons[rid]
                     out.append(Version(r, created, gone, by))
             return out
+
+    def authors(self, tenant: str) -> frozenset[str]:
+        """See :meth:`GraphStore.authors`."""
+        with self._lock:
+            found = (r.metadata.get("author") for r in self._records.values() if r.tenant == tenant)
+            return frozenset(a for a in found if isinstance(a, str))
 
     def keyword_search(self, tenant: str, query: str, k: int) -> list[tuple[str, float]]:
         """See :meth:`GraphStore.keyword_search` (plain BM25, no stemming)."""
@@ -255,14 +271,18 @@ class InMemoryGraphStore:
                     f = tf.get(term, 0)
                     if f:
                         length = sum(tf.values())
-                        scores[rid] = scores.get(rid, 0.0) + idf * f * 2.2 / (f + 1.2 * (0.25 + 0.75 * length / avg))
+                        scores[rid] = scores.get(rid, 0.0) + idf * f * 2.2 / (
+                            f + 1.2 * (0.25 + 0.75 * length / avg)
+                        )
             ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
             return ranked[:k]
 
     def edges(self, tenant: str, record_id: str) -> list[Edge]:
         """See :meth:`GraphStore.edges`."""
         with self._lock:
-            return [e for (t, _, _, _), e in self._edges.items() if t == tenant and record_id in (e.src, e.dst)]
+            return [
+                e for (t, _, _, _), e in self._edges.items() if t == tenant and record_id in (e.src, e.dst)
+            ]
 
     def traverse(
         self,
@@ -276,7 +296,11 @@ class InMemoryGraphStore:
         """See :meth:`GraphStore.traverse`."""
         with self._lock:
             wanted = None if kinds is None else {EdgeKind(k) for k in kinds}
-            edges = [e for (t, _, kind, _), e in self._edges.items() if t == tenant and (wanted is None or kind in wanted)]
+            edges = [
+                e
+                for (t, _, kind, _), e in self._edges.items()
+                if t == tenant and (wanted is None or kind in wanted)
+            ]
             reached: dict[str, int] = {}
             frontier = set(start)
             seen = set(start)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -198,3 +199,21 @@ def test_erase_tenant_leaves_no_trace_on_disk(tmp_path: Path) -> None:
         store.close()
     blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert secret.encode() not in blobs
+
+
+def test_store_from_before_the_authors_table_gets_its_authors_indexed(tmp_path: Path) -> None:
+    store = MemoryStore.open(tmp_path, config=_config("none"), namespace=("acme",))
+    try:
+        store.remember("I adopted a puppy.", metadata={"author": "Maria"})
+        store.remember("no author here")
+    finally:
+        store.close()
+    conn = sqlite3.connect(tmp_path / "graph.sqlite3")
+    conn.execute("DROP TABLE authors")  # what a store written by an earlier version looks like
+    conn.commit()
+    conn.close()
+    graph = SQLiteGraphStore(tmp_path)
+    try:
+        assert graph.authors("acme") == frozenset({"Maria"})
+    finally:
+        graph.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hive_middleware.errors import HiveNotFoundError, HiveTenantError, HiveValidationError
 from hive_middleware.memory.clock import HybridClock
 from hive_middleware.memory.records import new_record_id
-from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, SetConfidence
+from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, SetConfidence, SetMetadata
 from hive_middleware.ports import GraphStore
 from hive_middleware.types import EdgeKind, MemoryKind, MemoryRecord
 
@@ -120,7 +121,9 @@ def check_expire(make: GraphStoreFactory) -> None:
     else:
         raise AssertionError("expiring a key with no current version must raise")
     other = store.commit([PutRecord(make_record("plain"))], clock).records[0]
-    assert store.commit([Expire(("acme",), "ttl", record_ids=(other.id, "nope"))], clock).expired == (other.id,)
+    assert store.commit([Expire(("acme",), "ttl", record_ids=(other.id, "nope"))], clock).expired == (
+        other.id,
+    )
 
 
 def check_keyword_search(make: GraphStoreFactory) -> None:
@@ -140,6 +143,29 @@ def check_keyword_search(make: GraphStoreFactory) -> None:
     assert store.keyword_search("acme", "   ", 10) == []
     assert store.keyword_search("acme", 'AND OR "( NEAR', 10) == []
     assert len(store.keyword_search("globex", "database", 10)) == 1
+
+
+def check_authors(make: GraphStoreFactory) -> None:
+    """``authors`` lists a tenant's distinct string ``metadata["author"]`` values, for that tenant only."""
+    store, clock = make(), HybridClock()
+    assert store.authors("acme") == frozenset()
+    plain = make_record("no author")
+    store.commit(
+        [
+            PutRecord(replace(make_record("a"), metadata={"author": "Priya"})),
+            PutRecord(replace(make_record("b"), metadata={"author": "Priya"})),
+            PutRecord(replace(make_record("c"), metadata={"author": 7})),
+            PutRecord(plain),
+            PutRecord(replace(make_record("d", ("globex",)), metadata={"author": "Mallory"})),
+        ],
+        clock,
+    )
+    assert store.authors("acme") == frozenset({"Priya"})
+    store.commit([SetMetadata("acme", plain.id, {"author": "Jo Lee"})], clock)
+    assert store.authors("acme") == frozenset({"Priya", "Jo Lee"})
+    assert store.authors("globex") == frozenset({"Mallory"})
+    store.erase_tenant("globex")
+    assert store.authors("globex") == frozenset()
 
 
 def check_edges_and_traverse(make: GraphStoreFactory) -> None:
@@ -245,6 +271,7 @@ GRAPH_STORE_CHECKS: list[Callable[[GraphStoreFactory], None]] = [
     check_failed_commit_writes_nothing,
     check_expire,
     check_keyword_search,
+    check_authors,
     check_edges_and_traverse,
     check_set_confidence,
     check_outbox_lease_and_ack,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hive_middleware.config import MemoryConfig
-from hive_middleware.memory.retrieval import present_intent, rrf_fuse
+from hive_middleware.errors import HiveValidationError
+from hive_middleware.memory.retrieval import author_mentions, present_intent, rrf_fuse
 from hive_middleware.memory.store import MemoryStore
 from hive_middleware.testing.memory import InMemoryGraphStore
 
@@ -24,7 +27,9 @@ def test_present_intent_strips_time_cues() -> None:
 
 
 def test_present_questions_prefer_the_latest_statement() -> None:
-    store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=MemoryConfig(weight_recency_present=1.5))
+    store = MemoryStore(
+        InMemoryGraphStore(), namespace=("acme",), config=MemoryConfig(weight_recency_present=1.5)
+    )
     store.remember("Tomas owns the payments module.")
     for i in range(3):
         store.remember(f"Unrelated standup note {i}.")
@@ -32,3 +37,42 @@ def test_present_questions_prefer_the_latest_statement() -> None:
     assert store.search("Who currently owns the payments module?", k=1)[0].record.id == latest.id
     top = store.search("Who owns the payments module?", k=2)
     assert "recency" not in top[0].signals
+
+
+def test_author_mentions_finds_names_and_strips_them() -> None:
+    authors = {"Maria", "Jo Lee", "Jo"}
+    assert author_mentions("Where has Maria made friends?", authors) == (
+        frozenset({"Maria"}),
+        "Where has made friends?",
+    )
+    assert author_mentions("What is maria's job?", authors) == (frozenset({"Maria"}), "What is job?")
+    assert author_mentions("What did Jo Lee say?", authors)[0] == frozenset({"Jo Lee"})
+    # Whole words only: "Jo" is not named by "Joanna", nor by "Jo" inside "Jo Lee" once that is stripped.
+    assert author_mentions("What did Joanna say?", authors) == (frozenset(), "What did Joanna say?")
+    assert author_mentions("Did Maria and Jo meet?", authors) == (frozenset({"Maria", "Jo"}), "Did and meet?")
+    # A query that is only a name keeps its words.
+    assert author_mentions("Maria", authors) == (frozenset({"Maria"}), "Maria")
+    assert author_mentions("anything", ()) == (frozenset(), "anything")
+
+
+def test_search_prefers_records_by_the_author_the_query_names() -> None:
+    config = MemoryConfig(vector_index="none")
+    store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=config)
+    by_bob = store.remember("Maria, I adopted a cat last week.", metadata={"author": "Bob"})
+    by_maria = store.remember("I adopted a puppy called Rex.", metadata={"author": "Maria"})
+    top = store.search("Which pet has Maria adopted?", k=2)
+    assert top[0].record.id == by_maria.id and "author" in top[0].signals
+    assert top[1].record.id == by_bob.id and "author" not in top[1].signals
+    plain = MemoryStore(
+        InMemoryGraphStore(), namespace=("acme",), config=config.model_copy(update={"weight_author": 0.0})
+    )
+    plain.remember("Maria, I adopted a cat last week.", metadata={"author": "Bob"})
+    plain.remember("I adopted a puppy called Rex.", metadata={"author": "Maria"})
+    assert plain.search("Which pet has Maria adopted?", k=1)[0].record.content.startswith("Maria, I adopted")
+
+
+@pytest.mark.parametrize("author", ["", "   ", 7, "x" * 201])
+def test_bad_author_is_refused(author: object) -> None:
+    store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=MemoryConfig(vector_index="none"))
+    with pytest.raises(HiveValidationError, match="author"):
+        store.remember("note", metadata={"author": author})
