@@ -72,6 +72,12 @@ class MemoryConfig(_Section):
         description="RRF weight of the author signal: records whose metadata['author'] the query names "
         "gain weight / (rrf_k + 1); 0 turns author matching off.",
     )
+    weight_date: float = Field(
+        1.2,
+        ge=0,
+        description="RRF weight of the date signal: records valid on a day or month the query names "
+        "gain weight / (rrf_k + 1); 0 turns date matching off.",
+    )
     search_candidates: int = Field(50, gt=0, description="Hits each signal contributes before fusion.")
     graph_inherit: float = Field(
         0.5,

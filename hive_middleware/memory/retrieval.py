@@ -15,11 +15,17 @@ Each signal produces a ranking of record ids:
   ``weight_recency_present`` when the query asks about the present ("now",
   "currently", "latest"...; see :func:`present_intent`);
 * ``author``: when the query names the author of some of the tenant's records
-  (``metadata["author"]``, see :func:`author_mentions`), each candidate by a
-  named author gains ``weight_author / (rrf_k + 1)`` (what a first rank in a
-  signal is worth), and the names leave the text the other signals match: a
-  name says *who*, and matched as a keyword it ranks every turn that merely
-  addresses that person.
+  (``metadata["author"]``, see :func:`~hive_middleware.memory.mentions.author_mentions`),
+  each candidate by a named author gains ``weight_author / (rrf_k + 1)`` (what
+  a first rank in a signal is worth);
+* ``date``: when the query names a day or a month
+  (:func:`~hive_middleware.memory.mentions.date_mentions`), each candidate
+  valid then (``valid_from``, else ``recorded_at``, on a day in the span) gains
+  ``weight_date / (rrf_k + 1)``.
+
+Names and dates leave the text the keyword and vector signals match: they say
+*who* and *when*, and matched as words they rank every record that merely
+contains them.
 
 Candidates are then filtered by time (current versions only, or what was known
 and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
@@ -28,7 +34,6 @@ and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future
@@ -37,6 +42,7 @@ from datetime import datetime
 
 from hive_middleware.config import MemoryConfig
 from hive_middleware.memory.clock import hlc_to_datetime
+from hive_middleware.memory.mentions import DateSpan, author_mentions, date_mentions
 from hive_middleware.memory.records import namespace_has_prefix
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
 from hive_middleware.types import MemoryKind, MemoryRecord
@@ -153,33 +159,9 @@ def present_intent(query: str) -> tuple[bool, str]:
     return True, " ".join(kept) if kept else query
 
 
-@functools.lru_cache(maxsize=4096)
-def _author_pattern(author: str) -> re.Pattern[str]:
-    # The name as whole words, with an optional possessive ("Maria's", "Maria’s").
-    return re.compile(rf"(?<!\w){re.escape(author)}(?:['’]s)?(?!\w)", re.IGNORECASE)
-
-
-def author_mentions(query: str, authors: Iterable[str]) -> tuple[frozenset[str], str]:
-    """The ``authors`` that ``query`` names (whole words, any case), and the query
-    without those names.
-
-    When removing the names would leave no word (the query is only a name), the
-    query is returned unchanged.
-    """
-    words = set(_WORD.findall(query.casefold()))
-    candidates = [a for a in authors if (aw := _WORD.findall(a.casefold())) and words.issuperset(aw)]
-    named: list[str] = []
-    rest = query
-    # Longest names first, so "Jo Lee" is taken whole before "Jo" could claim part of it.
-    for author in sorted(candidates, key=lambda a: (-len(a), a)):
-        stripped = _author_pattern(author).sub(" ", rest)
-        if stripped != rest:
-            named.append(author)
-            rest = stripped
-    if not named:
-        return frozenset(), query
-    rest = " ".join(rest.split())
-    return frozenset(named), rest if _WORD.search(rest) else query
+def _valid_on(record: MemoryRecord, spans: Sequence[DateSpan]) -> bool:
+    day = (record.valid_from or hlc_to_datetime(record.recorded_at)).date()
+    return any(span.contains(day) for span in spans)
 
 
 def _recency_key(record: MemoryRecord) -> float:
@@ -236,7 +218,10 @@ def hybrid_search(
     named: frozenset[str] = frozenset()
     subject = query
     if config.weight_author > 0:
-        named, subject = author_mentions(query, graph.authors(tenant))
+        named, subject = author_mentions(subject, graph.authors(tenant))
+    spans: tuple[DateSpan, ...] = ()
+    if config.weight_date > 0:
+        spans, subject = date_mentions(subject)
 
     def vector_ranking() -> list[str]:
         assert vectors is not None and embedder is not None
@@ -290,17 +275,20 @@ def hybrid_search(
     }
 
     author_bonus = config.weight_author / (config.rrf_k + 1) if named else 0.0
+    date_bonus = config.weight_date / (config.rrf_k + 1) if spans else 0.0
 
     def boosted(fused: list[tuple[str, float, dict[str, int]]]) -> list[tuple[str, float, dict[str, int]]]:
-        # Candidates by an author the query names gain what a first rank is worth.
-        if not author_bonus:
+        # Candidates by an author, or valid on a date, the query names gain what a first rank is worth.
+        if not (author_bonus or date_bonus):
             return fused
-        out = [
-            (rid, score + author_bonus, ranks | {"author": 1})
-            if records[rid].metadata.get("author") in named
-            else (rid, score, ranks)
-            for rid, score, ranks in fused
-        ]
+        out = []
+        for rid, score, ranks in fused:
+            record = records[rid]
+            if author_bonus and record.metadata.get("author") in named:
+                score, ranks = score + author_bonus, ranks | {"author": 1}
+            if date_bonus and _valid_on(record, spans):
+                score, ranks = score + date_bonus, ranks | {"date": 1}
+            out.append((rid, score, ranks))
         out.sort(key=lambda t: (-t[1], t[0]))
         return out
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
 
 from hive_middleware.config import MemoryConfig
 from hive_middleware.errors import HiveValidationError
-from hive_middleware.memory.retrieval import author_mentions, present_intent, rrf_fuse
+from hive_middleware.memory.mentions import DateSpan, author_mentions, date_mentions
+from hive_middleware.memory.retrieval import present_intent, rrf_fuse
 from hive_middleware.memory.store import MemoryStore
 from hive_middleware.testing.memory import InMemoryGraphStore
 
@@ -76,3 +79,59 @@ def test_bad_author_is_refused(author: object) -> None:
     store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=MemoryConfig(vector_index="none"))
     with pytest.raises(HiveValidationError, match="author"):
         store.remember("note", metadata={"author": author})
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "end", "rest"),
+    [
+        (
+            "What did Gina find on 1 February, 2023?",
+            date(2023, 2, 1),
+            date(2023, 2, 2),
+            "What did Gina find on ?",
+        ),
+        (
+            "What did John do before August 3, 2023?",
+            date(2023, 8, 3),
+            date(2023, 8, 4),
+            "What did John do before ?",
+        ),
+        ("What happened in Dec 2022?", date(2022, 12, 1), date(2023, 1, 1), "What happened in ?"),
+        ("deploys on 2024-02-29", date(2024, 2, 29), date(2024, 3, 1), "deploys on"),
+        ("on 8th may 2023 we", date(2023, 5, 8), date(2023, 5, 9), "on we"),
+        # An impossible day still names its month.
+        ("31 February 2023 event", date(2023, 2, 1), date(2023, 3, 1), "31 event"),
+    ],
+)
+def test_date_mentions_name_days_and_months(query: str, start: date, end: date, rest: str) -> None:
+    spans, left = date_mentions(query)
+    assert spans == (DateSpan(start, end),)
+    assert left == rest
+
+
+@pytest.mark.parametrize("query", ["the may 2000 users", "in 2023", "on Monday", "2023-13-01 builds"])
+def test_date_mentions_ignore_what_is_not_a_date(query: str) -> None:
+    assert date_mentions(query) == ((), query)
+
+
+def test_date_mentions_keep_a_query_that_is_only_a_date() -> None:
+    spans, left = date_mentions("May 2023")
+    assert len(spans) == 1 and left == "May 2023"
+
+
+def test_search_prefers_records_valid_on_the_date_the_query_names() -> None:
+    config = MemoryConfig(vector_index="none")
+    store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=config)
+    day = datetime(2023, 2, 1, 14, 0, tzinfo=UTC)
+    on_day = store.remember("The deploy went out.", valid_from=day)
+    store.remember("The deploy went out again, 1 February 2023 style.", valid_from=day + timedelta(days=30))
+    top = store.search("What went out on 1 February 2023?", k=2)
+    assert top[0].record.id == on_day.id and "date" in top[0].signals
+    off = MemoryStore(
+        InMemoryGraphStore(), namespace=("acme",), config=config.model_copy(update={"weight_date": 0.0})
+    )
+    off.remember("The deploy went out.", valid_from=day)
+    other = off.remember(
+        "The deploy went out again, 1 February 2023 style.", valid_from=day + timedelta(days=30)
+    )
+    assert off.search("What went out on 1 February 2023?", k=1)[0].record.id == other.id
