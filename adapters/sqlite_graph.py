@@ -130,6 +130,12 @@ CREATE TABLE IF NOT EXISTS authors (
 ) WITHOUT ROWID;
 """
 
+# memory.records.embedding_text in SQL: the content, then metadata.context on the next line.
+_EMBEDDING_TEXT = (
+    "CASE WHEN json_type(r.metadata, '$.context') = 'text' AND json_extract(r.metadata, '$.context') <> '' "
+    "THEN r.content || char(10) || json_extract(r.metadata, '$.context') ELSE r.content END"
+)
+
 # Authors of the records written since ``seq`` (the same window as the FTS insert).
 _NEW_AUTHORS = (
     "INSERT OR IGNORE INTO authors(tenant, name) SELECT tenant, json_extract(metadata, '$.author') FROM records "
@@ -844,7 +850,7 @@ class SQLiteGraphStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 rows = conn.execute(
-                    "SELECT o.seq, o.tenant, o.record_id, r.content, o.attempts FROM outbox o "
+                    f"SELECT o.seq, o.tenant, o.record_id, {_EMBEDDING_TEXT}, o.attempts FROM outbox o "
                     "LEFT JOIN records r ON r.id = o.record_id AND r.tenant = o.tenant "
                     "WHERE o.claimed_until IS NULL OR o.claimed_until < ? ORDER BY o.seq LIMIT ?",
                     (now, limit),

@@ -7,8 +7,11 @@ evaluation's work directory:
 
 * each eval namespace (one conversation) is its own tenant, so it has its own
   Chroma collection and keyword statistics;
-* each item is remembered as an episodic memory with its valid time and its
-  speaker as ``metadata["author"]``, in one ``remember_many`` per ingest call;
+* each item is remembered as an episodic memory with its valid time, its
+  speaker as ``metadata["author"]`` and, within a session, the turn before it
+  as ``metadata["context"]`` (embedded after the content, so a reply such as
+  "Sure, I can mail it" is found by what it answers), in one
+  ``remember_many`` per ingest call;
 * consecutive items that share a valid time (the turns of one session, or of one
   block without times) are linked ``related_to``, which is what graph expansion
   follows to bring the turn before or after a strong hit;
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from hive_middleware.config import HiveConfig
 from hive_middleware.errors import HiveStorageError
+from hive_middleware.memory.records import MAX_CONTEXT_CHARS
 from hive_middleware.memory.store import MemoryDraft, MemoryStore
 from hive_middleware.memory.writes import AddEdges
 from hive_middleware.types import EdgeKind, MemoryKind
@@ -55,18 +59,23 @@ class MemoryEngineRetriever:
         if not items:
             return
         ns = (namespace,)
-        records = self.store.remember_many(
-            [
+        drafts = []
+        for prev, item in zip((None, *items), items, strict=False):
+            metadata: dict[str, str] = {"item_id": item.id}
+            if item.author:
+                metadata["author"] = item.author
+            if prev is not None and prev.valid_time == item.valid_time:
+                metadata["context"] = prev.text[:MAX_CONTEXT_CHARS]
+            drafts.append(
                 MemoryDraft(
                     content=item.text,
                     kind=MemoryKind.EPISODIC,
                     namespace=ns,
                     valid_from=item.valid_time,
-                    metadata={"item_id": item.id} | ({"author": item.author} if item.author else {}),
+                    metadata=metadata,
                 )
-                for item in items
-            ]
-        )
+            )
+        records = self.store.remember_many(drafts)
         item_of = self._item_of.setdefault(namespace, {})
         for item, record in zip(items, records, strict=True):
             item_of.setdefault(record.id, item.id)

@@ -29,6 +29,7 @@ __all__ = [
     "check_metadata",
     "check_namespace",
     "check_tags",
+    "embedding_text",
     "namespace_has_prefix",
     "new_record_id",
 ]
@@ -184,6 +185,19 @@ def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
 
 
 MAX_AUTHOR_CHARS = 200
+MAX_CONTEXT_CHARS = 2000
+
+
+def embedding_text(content: str, metadata: Mapping[str, Any]) -> str:
+    """What the embedding worker embeds for a record: its content, then its
+    ``metadata["context"]`` on the next line when it has one.
+
+    The content comes first so a long context is what an embedder's input
+    limit truncates. Graph stores that build this text in their own query
+    language must produce exactly this string.
+    """
+    context = metadata.get("context")
+    return f"{content}\n{context}" if isinstance(context, str) and context else content
 
 
 def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -192,6 +206,11 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     ``metadata["author"]``, when present, names who said or wrote the memory (a
     person, an agent): a non-empty string of at most 200 characters. Search
     ranks a record higher when the query names its author.
+
+    ``metadata["context"]``, when present, is text that situates the memory
+    (the turn it answers, the command that printed it): a string of at most
+    2 000 characters, embedded with the content (see :func:`embedding_text`)
+    but not shown as content nor matched by keyword search.
     """
     if metadata is None:
         return {}
@@ -210,5 +229,12 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         raise HiveValidationError(
             f"metadata['author'] must be a non-empty name of at most {MAX_AUTHOR_CHARS} characters, got {author!r}",
             field="metadata.author",
+        )
+    context = metadata.get("context")
+    if context is not None and not (isinstance(context, str) and len(context) <= MAX_CONTEXT_CHARS):
+        raise HiveValidationError(
+            f"metadata['context'] must be a string of at most {MAX_CONTEXT_CHARS} characters, "
+            f"got {type(context).__name__} of length {len(context) if isinstance(context, str) else 'n/a'}",
+            field="metadata.context",
         )
     return dict(metadata)

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from hive_middleware.errors import HiveNotFoundError, HiveTenantError, HiveValidationError
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
+from hive_middleware.memory.records import embedding_text
 from hive_middleware.memory.writes import (
     AddEdges,
     CommitResult,
@@ -341,7 +342,12 @@ class InMemoryGraphStore:
                 if until > now:
                     continue
                 self._outbox[seq] = (tenant, rid, now + lease_s, attempts + 1)
-                out.append(OutboxItem(seq, tenant, rid, self._records[rid].content, attempts + 1))
+                record = self._records[rid]
+                out.append(
+                    OutboxItem(
+                        seq, tenant, rid, embedding_text(record.content, record.metadata), attempts + 1
+                    )
+                )
         return out
 
     def ack_outbox(self, items: Sequence[OutboxItem]) -> None:

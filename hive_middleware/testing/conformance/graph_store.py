@@ -226,6 +226,25 @@ def check_outbox_lease_and_ack(make: GraphStoreFactory) -> None:
     assert store.outbox_pending() == 0
 
 
+def check_outbox_embeds_content_then_context(make: GraphStoreFactory) -> None:
+    """An outbox item carries ``embedding_text``: the content, then ``metadata["context"]``."""
+    store, clock = make(), HybridClock()
+    store.commit(
+        [
+            PutRecord(
+                replace(
+                    make_record("Sure, I can mail it."), metadata={"context": "Can you share the recipe?"}
+                )
+            ),
+            PutRecord(replace(make_record("plain"), metadata={"context": ""})),
+            PutRecord(replace(make_record("odd"), metadata={"context": 3})),
+        ],
+        clock,
+    )
+    items = store.claim_outbox(10, lease_s=60)
+    assert [i.content for i in items] == ["Sure, I can mail it.\nCan you share the recipe?", "plain", "odd"]
+
+
 def check_change_stamp_moves(make: GraphStoreFactory) -> None:
     """``change_stamp`` differs after every commit."""
     store, clock = make(), HybridClock()
@@ -275,6 +294,7 @@ GRAPH_STORE_CHECKS: list[Callable[[GraphStoreFactory], None]] = [
     check_edges_and_traverse,
     check_set_confidence,
     check_outbox_lease_and_ack,
+    check_outbox_embeds_content_then_context,
     check_change_stamp_moves,
     check_scan_and_tenants,
     check_erase_tenant,

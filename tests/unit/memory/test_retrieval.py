@@ -135,3 +135,10 @@ def test_search_prefers_records_valid_on_the_date_the_query_names() -> None:
         "The deploy went out again, 1 February 2023 style.", valid_from=day + timedelta(days=30)
     )
     assert off.search("What went out on 1 February 2023?", k=1)[0].record.id == other.id
+
+
+@pytest.mark.parametrize("context", [7, "x" * 2001])
+def test_bad_context_is_refused(context: object) -> None:
+    store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=MemoryConfig(vector_index="none"))
+    with pytest.raises(HiveValidationError, match="context"):
+        store.remember("note", metadata={"context": context})
