@@ -8,10 +8,13 @@ evaluation's work directory:
 * each eval namespace (one conversation) is its own tenant, so it has its own
   Chroma collection and keyword statistics;
 * each item is remembered as an episodic memory with its valid time, its
-  speaker as ``metadata["author"]`` and, within a session, the turn before it
-  as ``metadata["context"]`` (embedded after the content, so a reply such as
-  "Sure, I can mail it" is found by what it answers), in one
-  ``remember_many`` per ingest call;
+  speaker as ``metadata["author"]`` and, within a dated session, the turn
+  before it as ``metadata["context"]`` (embedded after the content, so a reply
+  such as "Sure, I can mail it" is found by what it answers), in one
+  ``remember_many`` per ingest call. Items without a valid time get no
+  context: nothing marks where one exchange ends and the next begins (on the
+  long-horizon dialogue, whose meetings change topic every few turns, context
+  from the previous turn cost one hit and one current-first answer);
 * consecutive items that share a valid time (the turns of one session, or of one
   block without times) are linked ``related_to``, which is what graph expansion
   follows to bring the turn before or after a strong hit;
@@ -64,7 +67,7 @@ class MemoryEngineRetriever:
             metadata: dict[str, str] = {"item_id": item.id}
             if item.author:
                 metadata["author"] = item.author
-            if prev is not None and prev.valid_time == item.valid_time:
+            if prev is not None and prev.valid_time is not None and prev.valid_time == item.valid_time:
                 metadata["context"] = prev.text[:MAX_CONTEXT_CHARS]
             drafts.append(
                 MemoryDraft(
