@@ -190,7 +190,7 @@ def test_erase_tenant_leaves_no_trace_on_disk(tmp_path: Path) -> None:
     secret = "zanzibar-launch-codes-7781"
     try:
         for i in range(50):
-            store.remember(f"{secret} note {i}", key=f"k{i}")
+            store.remember(f"{secret} note {i}", key=f"k{i}", metadata={"author": "Zebulon-Quartermain"})
         store.remember("globex keeps this", namespace=("globex",))
         store.erase_tenant("acme")
         assert store.search(secret) == []
@@ -199,6 +199,7 @@ def test_erase_tenant_leaves_no_trace_on_disk(tmp_path: Path) -> None:
         store.close()
     blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert secret.encode() not in blobs
+    assert b"Zebulon-Quartermain" not in blobs
 
 
 def test_store_from_before_the_authors_table_gets_its_authors_indexed(tmp_path: Path) -> None:
