@@ -33,7 +33,7 @@ def source(tmp_path: Path) -> Iterator[MemoryStore]:
     store.remember("temporary", key="tmp")
     store.forget("tmp", "no longer needed")
     store.remember("run pytest", key="proc", kind=MemoryKind.PROCEDURAL, metadata={"steps": ["pytest -q"]})
-    store.remember("other agent note", namespace=("acme", "a2"))
+    store.remember("other agent note", namespace=("acme", "a2"), metadata={"author": "Agent Two"})
     store.remember("globex secret plan", namespace=("globex", "g1"))
     store.remember("call the lawyer", kind=MemoryKind.PROSPECTIVE, metadata={"trigger": "contract"},
                    namespace=("acme", "a2"))
@@ -62,6 +62,7 @@ def test_round_trip_keeps_history_time_and_edges(source: MemoryStore, tmp_path: 
         assert [s.edge.kind for s in target.why(rollback.id)] == [EdgeKind.CAUSED_BY]
         assert target.wait_indexed(10)
         assert target.search("Berlin", k=1)[0].record.content == "Alice lives in Berlin"
+        assert target.graph.authors("acme") == frozenset({"Agent Two"})
         # Writes after a restore still sort after the restored history.
         later = target.remember("after restore")
         assert later.recorded_at > max(r.recorded_at for r in source.graph.scan("acme"))
