@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from hive_middleware.cli.app import eval_app
-from hive_middleware.errors import HiveValidationError
+from hive_middleware.errors import HiveUsageError, HiveValidationError
 
 if TYPE_CHECKING:
     from hive_middleware.evals.retrievers import Retriever
@@ -69,6 +69,17 @@ def _retrievers(
         yield engine, baselines
 
 
+def _ablations(engine: Retriever | None, spec: str) -> list[Retriever]:
+    """The engine variants ``--ablate`` asks for (``"author,date,author+date"``)."""
+    groups = [tuple(s.strip() for s in part.split("+")) for part in spec.split(",") if part.strip()]
+    if not groups:
+        return []
+    without = getattr(engine, "without", None)
+    if engine is None or not callable(without):
+        raise HiveUsageError("--ablate needs the memory engine (drop --no-engine)")
+    return [without(*group) for group in groups]
+
+
 def _limit_torch_threads(threads: int, baseline_names: list[str], use_engine: bool) -> None:
     """Apply --torch-threads when a model will run (the vector baseline or the engine's embedder)."""
     if threads < 1 or not ("vector" in baseline_names or use_engine):
@@ -121,6 +132,15 @@ def locomo_command(
     ] = "bm25,vector",
     engine: Annotated[bool, _ENGINE_OPTION] = True,
     torch_threads: Annotated[int, _THREADS_OPTION] = 1,
+    ablate: Annotated[
+        str,
+        typer.Option(
+            "--ablate",
+            help="Comma-separated engine variants searched on the same ingested store with signals switched off, "
+            "'+' joining signals of one variant (vector, bm25, graph, recency, author, date), e.g. "
+            "'author,date,author+date'. Reported as extra rows.",
+        ),
+    ] = "",
 ) -> None:
     """Evidence recall@k on LoCoMo (per category; adversarial apart) and search latency.
 
@@ -141,7 +161,13 @@ def locomo_command(
         _progress_bar(console) as progress,
     ):
         payload = run_locomo_eval(
-            data, ks, engine_retriever, baseline_retrievers, on_progress=progress, method_seconds=seconds
+            data,
+            ks,
+            engine_retriever,
+            baseline_retrievers,
+            on_progress=progress,
+            method_seconds=seconds,
+            ablations=_ablations(engine_retriever, ablate),
         )
     wall_s = time.perf_counter() - start
     written = write_report(

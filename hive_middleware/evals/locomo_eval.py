@@ -229,6 +229,7 @@ def run_locomo_eval(
     *,
     on_progress: ProgressFn | None = None,
     method_seconds: dict[str, float] | None = None,
+    ablations: Sequence[Retriever] = (),
 ) -> dict[str, Any]:
     """Evaluate the engine (if any) and every baseline on the same LoCoMo files.
 
@@ -240,6 +241,8 @@ def run_locomo_eval(
         on_progress: Called after each conversation of each method.
         method_seconds: If given, filled with each method's wall time (ingest
             plus every search), by method name.
+        ablations: Variants of the engine that search its store with signals
+            switched off; evaluated after the engine (they do not ingest).
 
     Returns:
         The ``locomo.json`` payload: ``engine`` (its name or ``None``), the
@@ -266,6 +269,11 @@ def run_locomo_eval(
     results = {name: timed(name, r) for name, r in baselines.items()}
     engine_name = None if engine is None else retriever_name(engine, "engine")
     top = None if engine is None else timed(engine_name or "engine", engine)
+    ablated = (
+        {}
+        if top is None
+        else {retriever_name(a, "ablation"): timed(retriever_name(a, "ablation"), a) for a in ablations}
+    )
     n_questions = sum(1 for c in conversations for q in c.questions if q.evidence and q.category in _SCORED)
     return {
         "engine": engine_name,
@@ -273,6 +281,7 @@ def run_locomo_eval(
         "by_category": None if top is None else top["by_category"],
         "adversarial": None if top is None else top["adversarial"],
         "baselines": results,
+        "ablations": ablated,
         "latency_ms": None if top is None else top["latency_ms"],
         "n_questions": n_questions,
     }
@@ -282,6 +291,7 @@ def _methods(payload: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     methods: list[tuple[str, Mapping[str, Any]]] = []
     if payload.get("engine") is not None and payload.get("recall_at_k") is not None:
         methods.append((f"{payload['engine']} (engine)", payload))
+    methods.extend(payload.get("ablations", {}).items())
     methods.extend(payload.get("baselines", {}).items())
     return methods
 

@@ -30,16 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_middleware.config import HiveConfig
-from hive_middleware.errors import HiveStorageError
+from hive_middleware.errors import HiveStorageError, HiveValidationError
 from hive_middleware.memory.records import MAX_CONTEXT_CHARS
-from hive_middleware.memory.store import MemoryDraft, MemoryStore
+from hive_middleware.memory.store import SEARCH_SIGNALS, MemoryDraft, MemoryStore
 from hive_middleware.memory.writes import AddEdges
 from hive_middleware.types import EdgeKind, MemoryKind
 
 if TYPE_CHECKING:
     from hive_middleware.evals.retrievers import RetrievalItem
 
-__all__ = ["MemoryEngineRetriever", "make_retriever"]
+__all__ = ["AblatedRetriever", "MemoryEngineRetriever", "make_retriever"]
 
 _INDEX_TIMEOUT_S = 1800.0
 
@@ -97,15 +97,55 @@ class MemoryEngineRetriever:
 
     def search(self, namespace: str, query: str, k: int) -> list[str]:
         """Item ids of the ``k`` best memories of ``namespace`` for ``query``, best first."""
+        return self._search(namespace, query, k, None)
+
+    def _search(self, namespace: str, query: str, k: int, weights: dict[str, float] | None) -> list[str]:
         item_of = self._item_of.get(namespace)
         if not item_of or not query.strip():
             return []
-        hits = self.store.search(query, k=k, namespace=(namespace,))
+        hits = self.store.search(query, k=k, namespace=(namespace,), weights=weights)
         return [item_of[h.record.id] for h in hits if h.record.id in item_of]
+
+    def without(self, *signals: str) -> AblatedRetriever:
+        """The same store searched with ``signals`` switched off (see :data:`SEARCH_SIGNALS`).
+
+        The variant does not ingest: evaluate it after this retriever, on the same data.
+        """
+        for signal in signals:
+            if signal not in SEARCH_SIGNALS:
+                raise HiveValidationError(
+                    f"unknown search signal {signal!r}; use one of {', '.join(SEARCH_SIGNALS)}",
+                    field="ablate",
+                )
+        return AblatedRetriever(self, signals)
 
     def close(self) -> None:
         """Close the store."""
         self.store.close()
+
+
+class AblatedRetriever:
+    """A :class:`MemoryEngineRetriever`'s store searched with some signals switched off.
+
+    ``ingest`` does nothing (the parent already holds the data); ``close`` leaves
+    the parent's store open.
+    """
+
+    def __init__(self, parent: MemoryEngineRetriever, signals: Sequence[str]) -> None:
+        self.parent = parent
+        self.signals = tuple(signals)
+        self.name = f"{parent.name} without {'+'.join(self.signals)}"
+        self._weights = dict.fromkeys(self.signals, 0.0)
+
+    def ingest(self, namespace: str, items: Sequence[RetrievalItem]) -> None:
+        """Nothing to do: the parent retriever ingested the same items."""
+
+    def search(self, namespace: str, query: str, k: int) -> list[str]:
+        """As the parent, with the ablated signals' weights at 0."""
+        return self.parent._search(namespace, query, k, self._weights)
+
+    def close(self) -> None:
+        """The parent owns the store."""
 
 
 def make_retriever(workdir: Path) -> MemoryEngineRetriever:

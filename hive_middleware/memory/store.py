@@ -77,6 +77,28 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+SEARCH_SIGNALS = ("vector", "bm25", "graph", "recency", "author", "date")
+"""Signals whose weight :meth:`MemoryStore.search` can override per call."""
+
+
+def _with_weights(config: MemoryConfig, weights: Mapping[str, float]) -> MemoryConfig:
+    if not isinstance(weights, Mapping):
+        raise HiveValidationError(f"weights must be a dict of signal -> weight, got {type(weights).__name__}")
+    update: dict[str, float] = {}
+    for signal, weight in weights.items():
+        if signal not in SEARCH_SIGNALS:
+            raise HiveValidationError(
+                f"unknown search signal {signal!r} in weights; use one of {', '.join(SEARCH_SIGNALS)}",
+                field="weights",
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+            raise HiveValidationError(
+                f"weight of {signal!r} must be a number >= 0, got {weight!r}", field="weights"
+            )
+        update[f"weight_{signal}"] = float(weight)
+    return config.model_copy(update=update)
+
+
 @dataclass(frozen=True, slots=True)
 class MemoryDraft:
     """One memory for :meth:`MemoryStore.remember_many` (same fields as ``remember``)."""
@@ -107,7 +129,8 @@ def _as_of(as_of: datetime | int | None) -> AsOf | None:
         return None
     if isinstance(as_of, bool) or not isinstance(as_of, datetime | int):
         raise HiveValidationError(
-            f"as_of must be an aware datetime or an HLC stamp (int), got {type(as_of).__name__}", field="as_of"
+            f"as_of must be an aware datetime or an HLC stamp (int), got {type(as_of).__name__}",
+            field="as_of",
         )
     if isinstance(as_of, int):
         return AsOf(stamp=as_of, moment=None)
@@ -268,13 +291,16 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         (ADD / UPDATE / INVALIDATE / NOOP against the closest current records);
         see :mod:`hive_middleware.memory.resolve`."""
         return plan_write(
-            self.graph, self.config, record, links, embed=self._embed_queued, now_ms=self.clock.now_ms(),
+            self.graph,
+            self.config,
+            record,
+            links,
+            embed=self._embed_queued,
+            now_ms=self.clock.now_ms(),
             pending=pending,
         )
 
-    def _decide_write(
-        self, record: MemoryRecord, links: tuple[tuple[EdgeKind, str], ...]
-    ) -> list[WriteOp]:
+    def _decide_write(self, record: MemoryRecord, links: tuple[tuple[EdgeKind, str], ...]) -> list[WriteOp]:
         """The write ops of one new memory (see :meth:`_plan_write`)."""
         return list(self._plan_write(record, links).ops)
 
@@ -483,7 +509,8 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         point = _as_of(as_of)
         at_ms = hlc_physical_ms(point.stamp) if point is not None else None
         found = [
-            v.record for v in self.graph.versions(ns, check_key(key))
+            v.record
+            for v in self.graph.versions(ns, check_key(key))
             if visible(v.record, point) and not self.sensory_hidden(v.record, at_ms)
         ]
         return found[-1] if found else None
@@ -529,7 +556,9 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         order = sorted(records, key=lambda rid: (reached[rid], records[rid].recorded_at))
         return [records[rid] for rid in order]
 
-    def why(self, key: str, *, namespace: Sequence[str] | None = None, depth: int = 8) -> list[ProvenanceStep]:
+    def why(
+        self, key: str, *, namespace: Sequence[str] | None = None, depth: int = 8
+    ) -> list[ProvenanceStep]:
         """Provenance of ``key`` (a key or record id): walk ``caused_by``, ``supersedes`` and
         ``derived_from`` edges outwards, breadth first, up to ``depth`` hops."""
         ns = self._ns(namespace)
@@ -562,6 +591,7 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         tags: Iterable[str] | None = None,
         min_confidence: float | None = None,
         namespace: Sequence[str] | None = None,
+        weights: Mapping[str, float] | None = None,
     ) -> list[SearchResult]:
         """Hybrid search (vector + BM25 + graph expansion + time, fused by RRF).
 
@@ -573,12 +603,16 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
             tags: Keep only records with all these tags.
             min_confidence: Keep only records at least this confident.
             namespace: Namespace prefix to search (default: the store's).
+            weights: Signal weights for this search only, overriding the configured
+                ``weight_<signal>``: keys among ``vector``, ``bm25``, ``graph``,
+                ``recency``, ``author``, ``date``; 0 turns a signal off.
 
         Returns:
             Up to ``k`` :class:`SearchResult`, best first, each naming the signals that found it.
         """
         self._check_open()
         ns = self._ns(namespace)
+        config = self.config if weights is None else _with_weights(self.config, weights)
         if not isinstance(query, str) or not query.strip():
             raise HiveValidationError("search() needs a non-empty query", field="query")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
@@ -589,7 +623,7 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
             graph=self.graph,
             vectors=self.vectors,
             embedder=self.embedder,
-            config=self.config,
+            config=config,
             namespace=ns,
             query=query,
             k=k,
@@ -684,11 +718,15 @@ def _close_at_exit(ref: weakref.ReferenceType[MemoryStore]) -> None:
 
 def _ids(values: Iterable[str], field_name: str) -> tuple[str, ...]:
     if isinstance(values, str):
-        raise HiveValidationError(f"{field_name} must be a list of record ids, not one string", field=field_name)
+        raise HiveValidationError(
+            f"{field_name} must be a list of record ids, not one string", field=field_name
+        )
     out = tuple(values)
     for value in out:
         if not isinstance(value, str) or not value:
-            raise HiveValidationError(f"{field_name} must hold record ids (strings), got {value!r}", field=field_name)
+            raise HiveValidationError(
+                f"{field_name} must hold record ids (strings), got {value!r}", field=field_name
+            )
     return out
 
 
@@ -761,7 +799,9 @@ class AsyncMemoryStore:
         """See :meth:`MemoryStore.history`."""
         return await _in_thread(self.sync.history, key, **kwargs)
 
-    async def neighbours(self, key: str, kind: EdgeKind | str | None = None, depth: int = 1, **kwargs: Any) -> list[MemoryRecord]:
+    async def neighbours(
+        self, key: str, kind: EdgeKind | str | None = None, depth: int = 1, **kwargs: Any
+    ) -> list[MemoryRecord]:
         """See :meth:`MemoryStore.neighbours`."""
         return await _in_thread(self.sync.neighbours, key, kind, depth, **kwargs)
 
@@ -834,4 +874,3 @@ async def _in_thread(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-

@@ -34,8 +34,9 @@ def test_locomo_writes_design_keys(locomo_slice: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads((out / "locomo.json").read_text())
     assert set(payload) == {
-        "engine", "recall_at_k", "by_category", "adversarial", "baselines", "latency_ms", "n_questions",
+        "engine", "recall_at_k", "by_category", "adversarial", "baselines", "ablations", "latency_ms", "n_questions",
     }  # fmt: skip
+    assert payload["ablations"] == {}
     assert payload["engine"] is None and payload["recall_at_k"] is None
     bm25 = payload["baselines"]["bm25"]
     assert set(bm25["recall_at_k"]) == {"5", "10"}
@@ -43,6 +44,43 @@ def test_locomo_writes_design_keys(locomo_slice: Path, tmp_path: Path) -> None:
     assert bm25["latency_ms"]["p95"] >= bm25["latency_ms"]["p50"] > 0
     assert (out / "locomo.md").read_text().startswith("# LoCoMo")
     assert (out / "locomo.png").stat().st_size > 0
+
+
+def test_locomo_ablations_search_the_engine_store_with_signals_off(
+    locomo_slice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HIVE_MEMORY__EMBEDDER", "hashing")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["eval", "locomo", "--data", str(locomo_slice), "--k", "5,10", "--baselines", "bm25",
+         "--ablate", "author, author+date", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "locomo.json").read_text())
+    assert list(payload["ablations"]) == ["hive-memory without author", "hive-memory without author+date"]
+    for variant in payload["ablations"].values():
+        assert set(variant["recall_at_k"]) == {"5", "10"}
+    # Switching the author signal off changes the ranking of questions that name a speaker.
+    assert payload["ablations"]["hive-memory without author"]["recall_at_k"] != payload["recall_at_k"]
+    assert "hive-memory without author+date" in (out / "locomo.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--ablate", "colour"], "unknown search signal 'colour'"), (["--ablate", "author", "--no-engine"], "--ablate")],
+)
+def test_locomo_bad_ablation_exits_2(
+    locomo_slice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.setenv("HIVE_MEMORY__EMBEDDER", "hashing")
+    argv = ["eval", "locomo", "--data", str(locomo_slice), "--baselines", "bm25", "--out", str(tmp_path), *args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "hive_middleware.cli.main", *argv], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in " ".join(proc.stderr.split())
+    assert not (tmp_path / "locomo.json").exists()
 
 
 def test_long_horizon_writes_design_keys(tmp_path: Path) -> None:

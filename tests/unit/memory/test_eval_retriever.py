@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hive_middleware.errors import HiveValidationError
 from hive_middleware.evals.retrievers import RetrievalItem, Retriever
 from hive_middleware.memory.eval_retriever import MemoryEngineRetriever, make_retriever
 from hive_middleware.types import EdgeKind
@@ -42,5 +43,33 @@ def test_ingest_and_search_return_item_ids(retriever: MemoryEngineRetriever) -> 
         rid = {r.metadata["item_id"]: r.id for r in store.graph.scan("conv-1")}
         assert store.graph.traverse("conv-1", [rid["D1:1"]], kinds=[EdgeKind.RELATED_TO]) == {rid["D1:2"]: 1}
         assert store.graph.traverse("conv-1", [rid["D2:1"]], kinds=[EdgeKind.RELATED_TO]) == {}
+    finally:
+        retriever.close()
+
+
+def test_items_carry_author_and_session_context(retriever: MemoryEngineRetriever) -> None:
+    items = [
+        RetrievalItem("D1:1", "Caroline: Can you share the recipe?", S1, "Caroline"),
+        RetrievalItem("D1:2", "Melanie: Sure, I can mail it.", S1, "Melanie"),
+        RetrievalItem("D2:1", "Melanie: New session.", S2, "Melanie"),
+        RetrievalItem("D3:1", "Undated turn.", None),
+        RetrievalItem("D3:2", "Another undated turn.", None),
+    ]
+    try:
+        retriever.ingest("conv-1", items)
+        meta = {r.metadata["item_id"]: r.metadata for r in retriever.store.graph.scan("conv-1")}
+        assert meta["D1:1"] == {"item_id": "D1:1", "author": "Caroline"}
+        assert meta["D1:2"]["context"] == "Caroline: Can you share the recipe?"
+        assert "context" not in meta["D2:1"]  # a new session starts without context
+        assert (
+            "context" not in meta["D3:2"] and "author" not in meta["D3:2"]
+        )  # undated: no session to take it from
+        assert retriever.store.graph.authors("conv-1") == frozenset({"Caroline", "Melanie"})
+        ablated = retriever.without("author", "date")
+        ablated.ingest("conv-1", items)  # a no-op: the parent holds the data
+        assert ablated.name == "hive-memory without author+date"
+        assert set(ablated.search("conv-1", "What did Melanie mail?", 5)) <= set(meta)
+        with pytest.raises(HiveValidationError, match="unknown search signal"):
+            retriever.without("colour")
     finally:
         retriever.close()

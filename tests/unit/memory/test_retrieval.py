@@ -142,3 +142,19 @@ def test_bad_context_is_refused(context: object) -> None:
     store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=MemoryConfig(vector_index="none"))
     with pytest.raises(HiveValidationError, match="context"):
         store.remember("note", metadata={"context": context})
+
+
+def test_search_weights_override_signals_for_one_call() -> None:
+    store = MemoryStore(InMemoryGraphStore(), namespace=("acme",), config=MemoryConfig(vector_index="none"))
+    store.remember("Maria, I adopted a cat last week.", metadata={"author": "Bob"})
+    by_maria = store.remember("I adopted a puppy called Rex.", metadata={"author": "Maria"})
+    assert store.search("Which pet has Maria adopted?", k=1)[0].record.id == by_maria.id
+    assert (
+        store.search("Which pet has Maria adopted?", k=1, weights={"author": 0})[0].record.id != by_maria.id
+    )
+    assert store.config.weight_author > 0  # the store's own configuration is untouched
+    with pytest.raises(HiveValidationError, match="unknown search signal 'colour'"):
+        store.search("pet", weights={"colour": 1.0})
+    for bad in (-1.0, float("nan"), True, "1"):
+        with pytest.raises(HiveValidationError, match="must be a number >= 0"):
+            store.search("pet", weights={"bm25": bad})  # type: ignore[dict-item]
