@@ -36,7 +36,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from hive_middleware.integrations.session import HiveEvent, HiveSession, action_of_call
+from hive_middleware.integrations.session import HiveEvent, HiveSession, action_of_call, author_metadata
 
 from hive_middleware.types import Message, RouteDecision, message_text
 
@@ -132,7 +132,8 @@ class HiveStep:
         if role == "user":
             self._turns += 1
             key = self.session.turn_key(self.thread, self._turns)
-            return key, [(key, message_text(last), None, {"type": "turn", "thread": self.thread})]
+            meta = {"type": "turn", "thread": self.thread} | author_metadata(last.get("name"))
+            return key, [(key, message_text(last), None, meta)]
         return None, []
 
     def _call_items(self, message: Mapping[str, Any] | None, cause: str | None, routed: bool) -> list[Any]:

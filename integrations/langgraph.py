@@ -27,7 +27,13 @@ import operator
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal, NotRequired
 
-from hive_middleware.integrations.session import HiveEvent, HiveSession, _maybe_async, action_of_call
+from hive_middleware.integrations.session import (
+    HiveEvent,
+    HiveSession,
+    _maybe_async,
+    action_of_call,
+    author_metadata,
+)
 from hive_middleware.integrations.tool_cache import ToolOutputCache, hive_expand_tool
 from langchain.agents.middleware.types import (
     AgentMiddleware,
@@ -180,7 +186,7 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
             return thread, []  # the latest message is not a new user turn
         key = self.session.turn_key(thread, len(turns) - 1)
         text = messages[-1].text
-        return thread, [(key, text, None, {"type": "turn", "thread": thread})]
+        return thread, [(key, text, None, {"type": "turn", "thread": thread} | author_metadata(messages[-1].name))]
 
     def _recall_update(self, prepared_events: list[HiveEvent], memory: str | None) -> dict[str, Any]:
         update: dict[str, Any] = {"hive_memory": memory}

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NotRequired
 
 from hive_middleware.integrations.langgraph import thread_of, to_langchain, to_openai
-from hive_middleware.integrations.session import HiveEvent, HiveSession, action_of_call
+from hive_middleware.integrations.session import HiveEvent, HiveSession, action_of_call, author_metadata
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.graph import MessagesState
 from langgraph.types import Command
@@ -151,7 +151,8 @@ def _memory_items(session: HiveSession, messages: Sequence[BaseMessage], start: 
         turn_key = session.turn_key(thread, turn) if turn >= 0 else None
         if isinstance(msg, HumanMessage):
             turn += 1
-            items.append((session.turn_key(thread, turn), msg.text, None, {"type": "turn", "thread": thread}))
+            items.append((session.turn_key(thread, turn), msg.text, None,
+                          {"type": "turn", "thread": thread} | author_metadata(msg.name)))
         elif isinstance(msg, AIMessage):
             routed = bool(msg.response_metadata.get("hive_routed"))
             for call in msg.tool_calls:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hive_middleware.integrations.session import HiveEvent, HiveSession
+from hive_middleware.integrations.session import HiveEvent, HiveSession, author_metadata
 
 from hive_middleware.errors import HiveCircuitOpen, HiveError, HiveRateLimited
 from hive_middleware.tokens import load_litellm
@@ -69,6 +69,7 @@ class _Inflight:
     started: float
     turn_text: str
     tenant: str
+    turn_author: str | None = None
 
 
 def _default_stack() -> Any:
@@ -205,7 +206,10 @@ class HiveCallback(CustomLogger):
             except BaseException:
                 breaker.release(permit)
                 raise
-        self._track(call_id, _Inflight(permit, breaker, reservation, time.time(), _last_user(data), tenant))
+        self._track(
+            call_id,
+            _Inflight(permit, breaker, reservation, time.time(), _last_user(data), tenant, _last_user_name(data)),
+        )
 
     def _track(self, call_id: str, entry: _Inflight) -> None:
         self._inflight[call_id] = entry
@@ -324,8 +328,9 @@ class HiveCallback(CustomLogger):
         call_id = str(kwargs.get("litellm_call_id"))
         turn_key, answer_key = f"llm-turn:{call_id}", f"llm-answer:{call_id}"
         meta = {"tenant": entry.tenant, "model": str(kwargs.get("model") or ""), "thread": call_id}
+        turn_meta = {**meta, "type": "turn"} | ({"author": entry.turn_author} if entry.turn_author else {})
         return [
-            (turn_key, entry.turn_text, None, {**meta, "type": "turn"}),
+            (turn_key, entry.turn_text, None, turn_meta),
             (answer_key, answer, turn_key, {**meta, "type": "answer"}),
         ]
 
@@ -371,6 +376,16 @@ def _last_user(data: Mapping[str, Any]) -> str:
             if isinstance(msg, Mapping) and msg.get("role") == "user":
                 return message_text(msg)
     return ""
+
+
+def _last_user_name(data: Mapping[str, Any]) -> str | None:
+    """The ``name`` of the last user message (a participant of a multi-user chat), if it has a usable one."""
+    messages = data.get("messages")
+    if isinstance(messages, list):
+        for msg in reversed(messages):
+            if isinstance(msg, Mapping) and msg.get("role") == "user":
+                return author_metadata(msg.get("name")).get("author")
+    return None
 
 
 def _answer_text(response: Any) -> str:
@@ -435,7 +450,7 @@ def completion(*, stack: Any = None, callback: HiveCallback | None = None, **kwa
     answer, turn = _answer_text(response), _last_user(kwargs)
     if answer and turn:
         call_id = str(getattr(response, "id", None) or time.time_ns())
-        entry = _Inflight(None, None, None, time.time(), turn, tenant)
+        entry = _Inflight(None, None, None, time.time(), turn, tenant, _last_user_name(kwargs))
         session.remember(cb._memory_items({"litellm_call_id": call_id, **kwargs}, entry, answer), events)
     return response
 

@@ -39,6 +39,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hive_middleware.memory.records import MAX_AUTHOR_CHARS
 from hive_middleware.types import Action, AgentState, Message, RouteDecision, Step, message_text
 
 __all__ = [
@@ -185,6 +186,18 @@ def _hit_text(hit: Any) -> tuple[str, Mapping[str, Any]]:
     content = _attr(record, "content")
     metadata = _attr(record, "metadata") or {}
     return (content if isinstance(content, str) else str(record)), metadata
+
+
+def author_metadata(name: Any) -> dict[str, str]:
+    """``{"author": name}`` for a usable message ``name`` (a chat participant), else ``{}``.
+
+    Search ranks a participant's memories higher when a query names them; a
+    name memory would refuse (empty, too long, not a string) is left out rather
+    than losing the memory.
+    """
+    if isinstance(name, str) and 0 < len(name.strip()) <= MAX_AUTHOR_CHARS:
+        return {"author": name.strip()}
+    return {}
 
 
 def scope_tag(scope: str) -> str:

@@ -86,3 +86,16 @@ def _thread(out: dict[str, Any]) -> str:
     from hive_middleware.integrations.langgraph import thread_of
 
     return thread_of(out["messages"])
+
+
+def test_a_named_human_turn_is_remembered_with_its_author(make_stack: Any) -> None:
+    from hive_middleware.integrations.langgraph_nodes import _memory_items
+    from hive_middleware.integrations.session import HiveSession, author_metadata
+    from langchain_core.messages import HumanMessage
+
+    session = HiveSession(make_stack())
+    items = _memory_items(session, [HumanMessage("I moved the deploy to Friday.", name="Priya"), HumanMessage("ok")], 0)
+    assert items[0][3]["author"] == "Priya" and "author" not in items[1][3]
+    assert author_metadata(" Jo ") == {"author": "Jo"}
+    for bad in (None, "", "  ", 7, "x" * 201):
+        assert author_metadata(bad) == {}

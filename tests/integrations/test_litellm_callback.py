@@ -211,3 +211,16 @@ def test_proxy_hook_rejects_with_429_and_503_and_rewrites_otherwise(make_stack: 
         assert int(limited.value.headers["retry-after"]) >= 1
 
     asyncio.run(run())
+
+
+def test_a_named_user_turn_is_remembered_with_its_author(make_stack: Any) -> None:
+    cb = HiveCallback(make_stack(), recall_k=0)
+    named = {"messages": [{"role": "user", "content": "I moved the deploy to Friday.", "name": "Priya"}]}
+    entry = hive_litellm._Inflight(None, None, None, 0.0, "I moved the deploy to Friday.", "team-a",
+                                   hive_litellm._last_user_name(named))
+    turn, answer = cb._memory_items({"litellm_call_id": "x1", "model": "gpt-4o"}, entry, "Noted.")
+    assert turn[3]["author"] == "Priya" and "author" not in answer[3]
+    for name in (None, "", "   ", 7, "x" * 201):
+        bad = {"messages": [{"role": "user", "content": "hi", "name": name}]}
+        assert hive_litellm._last_user_name(bad) is None
+    assert hive_litellm._last_user_name({"messages": [{"role": "user", "content": "hi", "name": " Jo "}]}) == "Jo"
