@@ -18,7 +18,14 @@ def bench_memory(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Records per remember_many() call.")] = 1_000,
     samples: Annotated[int, typer.Option("--samples", min=10, help="Single remember() calls timed per run.")] = 1_000,
     queries: Annotated[int, typer.Option("--queries", min=10, help="Searches timed per run.")] = 200,
-    embedder: Annotated[str, typer.Option("--embedder", help="'minilm' (packaged model) or 'hashing'.")] = "minilm",
+    embedder: Annotated[
+        str,
+        typer.Option(
+            "--embedder",
+            help="'minilm' (packaged model), 'minilm-int8' (same model, int8-quantised: about half the search "
+            "latency) or 'hashing' (no model; tests).",
+        ),
+    ] = "minilm",
     workdir: Annotated[
         Path | None, typer.Option("--workdir", help="Where the temporary stores live (default: system temp).")
     ] = None,
