@@ -112,6 +112,17 @@ class HiveEmbeddingFunction(EmbeddingFunction[Documents]):
         return {"embedder": self._name}
 
 
+def _collection_embedder(collection: Any) -> str | None:
+    """The embedder name recorded in a collection's configuration, if it has one."""
+    try:
+        config = collection.configuration_json or {}
+        recorded = (config.get("embedding_function") or {}).get("config") or {}
+    except Exception:  # an older server or client without configuration_json: nothing to compare
+        return None
+    name = recorded.get("embedder") if isinstance(recorded, dict) else None
+    return name if isinstance(name, str) else None
+
+
 class ChromaVectorIndex:
     """The Chroma :class:`~hive_middleware.ports.VectorIndex` (see the module docstring).
 
@@ -176,6 +187,14 @@ class ChromaVectorIndex:
                 if not create and _is_not_found(exc):
                     return None
                 raise HiveStorageError(f"Chroma collection for tenant {tenant!r} failed: {exc}", tenant=tenant) from exc
+            written_with = _collection_embedder(col)
+            if written_with is not None and written_with != self._embedder_name:
+                raise HiveConfigError(
+                    f"the vectors of tenant {tenant!r} were written with embedder {written_with!r}, but this store "
+                    f"embeds with {self._embedder_name!r}; set memory.embedder={written_with!r} or use a new data "
+                    "directory (vectors of two models are not comparable)",
+                    key="embedder",
+                )
             self._collections[tenant] = col
             return col
 

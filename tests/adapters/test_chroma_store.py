@@ -8,6 +8,7 @@ import pytest
 from hive_middleware.adapters.chroma import ChromaVectorIndex, collection_name
 
 from hive_middleware.config import HiveConfig
+from hive_middleware.errors import HiveConfigError
 from hive_middleware.memory.store import MemoryStore
 
 
@@ -52,3 +53,16 @@ def test_minilm_vectors_find_paraphrases_and_survive_reopen(tmp_path: Path) -> N
         assert store.search("revenue") == []
     finally:
         store.close()
+
+
+def test_reopening_with_another_embedder_is_refused(tmp_path: Path) -> None:
+    first = ChromaVectorIndex.from_path(tmp_path, embedder_name="hashing-8")
+    first.upsert("acme", ["r1"], [[1.0] + [0.0] * 7])
+    same = ChromaVectorIndex.from_path(tmp_path, embedder_name="hashing-8")
+    assert [hit[0] for hit in same.query("acme", [1.0] + [0.0] * 7, 1)] == ["r1"]
+    other = ChromaVectorIndex.from_path(tmp_path, embedder_name="hashing-16")
+    with pytest.raises(HiveConfigError, match="written with embedder 'hashing-8'"):
+        other.query("acme", [1.0] + [0.0] * 7, 1)
+    with pytest.raises(HiveConfigError, match=r"memory\.embedder='hashing-8'"):
+        other.upsert("acme", ["r2"], [[0.0, 1.0] + [0.0] * 6])
+    assert other.query("globex", [1.0] + [0.0] * 7, 1) == []  # a tenant with no vectors yet is fine
