@@ -369,23 +369,24 @@ def _recall_outcome(events: list[HiveEvent], recalled: int) -> str:
     return "none"
 
 
-def _last_user(data: Mapping[str, Any]) -> str:
+def _last_user_message(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     messages = data.get("messages")
     if isinstance(messages, list):
         for msg in reversed(messages):
             if isinstance(msg, Mapping) and msg.get("role") == "user":
-                return message_text(msg)
-    return ""
+                return msg
+    return None
+
+
+def _last_user(data: Mapping[str, Any]) -> str:
+    msg = _last_user_message(data)
+    return message_text(msg) if msg is not None else ""
 
 
 def _last_user_name(data: Mapping[str, Any]) -> str | None:
     """The ``name`` of the last user message (a participant of a multi-user chat), if it has a usable one."""
-    messages = data.get("messages")
-    if isinstance(messages, list):
-        for msg in reversed(messages):
-            if isinstance(msg, Mapping) and msg.get("role") == "user":
-                return author_metadata(msg.get("name")).get("author")
-    return None
+    msg = _last_user_message(data)
+    return author_metadata(msg.get("name")).get("author") if msg is not None else None
 
 
 def _answer_text(response: Any) -> str:

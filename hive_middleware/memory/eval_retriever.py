@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_middleware.config import HiveConfig
-from hive_middleware.errors import HiveStorageError, HiveValidationError
-from hive_middleware.memory.records import MAX_CONTEXT_CHARS
-from hive_middleware.memory.store import SEARCH_SIGNALS, MemoryDraft, MemoryStore
+from hive_middleware.errors import HiveStorageError
+from hive_middleware.memory.records import MAX_CONTEXT_CHARS, check_weights
+from hive_middleware.memory.store import MemoryDraft, MemoryStore
 from hive_middleware.memory.writes import AddEdges
 from hive_middleware.types import EdgeKind, MemoryKind
 
@@ -107,17 +107,11 @@ class MemoryEngineRetriever:
         return [item_of[h.record.id] for h in hits if h.record.id in item_of]
 
     def without(self, *signals: str) -> AblatedRetriever:
-        """The same store searched with ``signals`` switched off (see :data:`SEARCH_SIGNALS`).
+        """The same store searched with ``signals`` switched off (``records.SEARCH_SIGNALS``).
 
         The variant does not ingest: evaluate it after this retriever, on the same data.
         """
-        for signal in signals:
-            if signal not in SEARCH_SIGNALS:
-                raise HiveValidationError(
-                    f"unknown search signal {signal!r}; use one of {', '.join(SEARCH_SIGNALS)}",
-                    field="ablate",
-                )
-        return AblatedRetriever(self, signals)
+        return AblatedRetriever(self, check_weights(dict.fromkeys(signals, 0.0)))
 
     def close(self) -> None:
         """Close the store."""
@@ -131,11 +125,11 @@ class AblatedRetriever:
     the parent's store open.
     """
 
-    def __init__(self, parent: MemoryEngineRetriever, signals: Sequence[str]) -> None:
+    def __init__(self, parent: MemoryEngineRetriever, weights: dict[str, float]) -> None:
         self.parent = parent
-        self.signals = tuple(signals)
+        self.signals = tuple(weights)
         self.name = f"{parent.name} without {'+'.join(self.signals)}"
-        self._weights = dict.fromkeys(self.signals, 0.0)
+        self._weights = weights
 
     def ingest(self, namespace: str, items: Sequence[RetrievalItem]) -> None:
         """Nothing to do: the parent retriever ingested the same items."""

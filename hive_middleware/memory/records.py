@@ -29,6 +29,7 @@ __all__ = [
     "check_metadata",
     "check_namespace",
     "check_tags",
+    "check_weights",
     "embedding_text",
     "namespace_has_prefix",
     "new_record_id",
@@ -186,6 +187,27 @@ def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
 
 MAX_AUTHOR_CHARS = 200
 MAX_CONTEXT_CHARS = 2000
+SEARCH_SIGNALS = ("vector", "bm25", "graph", "recency", "author", "date")
+"""Signals whose weight one search can override (``MemoryStore.search(weights=...)``)."""
+
+
+def check_weights(weights: object) -> dict[str, float]:
+    """Accept a mapping of search signal -> weight (a number >= 0); return it with float weights."""
+    if not isinstance(weights, Mapping):
+        raise HiveValidationError(
+            f"weights must be a dict of signal -> weight, got {type(weights).__name__}", field="weights"
+        )
+    out: dict[str, float] = {}
+    for signal, weight in weights.items():
+        if signal not in SEARCH_SIGNALS:
+            raise HiveValidationError(
+                f"unknown search signal {signal!r} in weights; use one of {', '.join(SEARCH_SIGNALS)}",
+                field="weights",
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
+            raise HiveValidationError(f"weight of {signal!r} must be a number >= 0, got {weight!r}", field="weights")
+        out[signal] = float(weight)
+    return out
 
 
 def embedding_text(content: str, metadata: Mapping[str, Any]) -> str:

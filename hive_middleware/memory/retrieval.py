@@ -50,7 +50,6 @@ from hive_middleware.types import MemoryKind, MemoryRecord
 __all__ = [
     "AsOf",
     "SearchResult",
-    "author_mentions",
     "hybrid_search",
     "present_intent",
     "rrf_fuse",
@@ -159,14 +158,18 @@ def present_intent(query: str) -> tuple[bool, str]:
     return True, " ".join(kept) if kept else query
 
 
+def _moment(record: MemoryRecord) -> datetime:
+    # When a record became true: its valid time, else when it was recorded.
+    return record.valid_from or hlc_to_datetime(record.recorded_at)
+
+
 def _valid_on(record: MemoryRecord, spans: Sequence[DateSpan]) -> bool:
-    day = (record.valid_from or hlc_to_datetime(record.recorded_at)).date()
+    day = _moment(record).date()
     return any(span.contains(day) for span in spans)
 
 
 def _recency_key(record: MemoryRecord) -> float:
-    moment = record.valid_from or hlc_to_datetime(record.recorded_at)
-    return moment.timestamp()
+    return _moment(record).timestamp()
 
 
 def hybrid_search(

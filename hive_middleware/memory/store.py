@@ -55,6 +55,7 @@ from hive_middleware.memory.records import (
     check_metadata,
     check_namespace,
     check_tags,
+    check_weights,
     new_record_id,
 )
 from hive_middleware.memory.resolve import PendingWrites, WritePlan, plan_write
@@ -75,28 +76,6 @@ _PROVENANCE_KINDS = (EdgeKind.CAUSED_BY, EdgeKind.SUPERSEDES, EdgeKind.DERIVED_F
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-SEARCH_SIGNALS = ("vector", "bm25", "graph", "recency", "author", "date")
-"""Signals whose weight :meth:`MemoryStore.search` can override per call."""
-
-
-def _with_weights(config: MemoryConfig, weights: Mapping[str, float]) -> MemoryConfig:
-    if not isinstance(weights, Mapping):
-        raise HiveValidationError(f"weights must be a dict of signal -> weight, got {type(weights).__name__}")
-    update: dict[str, float] = {}
-    for signal, weight in weights.items():
-        if signal not in SEARCH_SIGNALS:
-            raise HiveValidationError(
-                f"unknown search signal {signal!r} in weights; use one of {', '.join(SEARCH_SIGNALS)}",
-                field="weights",
-            )
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight >= 0:
-            raise HiveValidationError(
-                f"weight of {signal!r} must be a number >= 0, got {weight!r}", field="weights"
-            )
-        update[f"weight_{signal}"] = float(weight)
-    return config.model_copy(update=update)
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,7 +591,9 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         """
         self._check_open()
         ns = self._ns(namespace)
-        config = self.config if weights is None else _with_weights(self.config, weights)
+        config = self.config
+        if weights is not None:
+            config = config.model_copy(update={f"weight_{s}": w for s, w in check_weights(weights).items()})
         if not isinstance(query, str) or not query.strip():
             raise HiveValidationError("search() needs a non-empty query", field="query")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
