@@ -269,11 +269,8 @@ def run_locomo_eval(
     results = {name: timed(name, r) for name, r in baselines.items()}
     engine_name = None if engine is None else retriever_name(engine, "engine")
     top = None if engine is None else timed(engine_name or "engine", engine)
-    ablated = (
-        {}
-        if top is None
-        else {retriever_name(a, "ablation"): timed(retriever_name(a, "ablation"), a) for a in ablations}
-    )
+    names = [] if top is None else [retriever_name(a, "ablation") for a in ablations]
+    ablated = {name: timed(name, a) for name, a in zip(names, ablations, strict=False)}
     n_questions = sum(1 for c in conversations for q in c.questions if q.evidence and q.category in _SCORED)
     return {
         "engine": engine_name,
