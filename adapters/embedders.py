@@ -48,7 +48,7 @@ class MiniLMEmbedder:
         self._batch_size = batch_size
         self._device = device
         self._load_lock = threading.Lock()
-        self._direct: Any = None  # (tokenizer, transformer, max_length) when verified, else False
+        self._direct: Any = None  # a verified one-text plan (callable), else False
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, batch_size: int = 64, device: str = "cpu") -> MiniLMEmbedder:
@@ -87,41 +87,40 @@ class MiniLMEmbedder:
         return model
 
     def _direct_path(self, model: Any) -> Any:
-        """Tokenizer + transformer + mean pooling without ``encode``'s per-call overhead.
+        """A one-text forward without ``encode``'s per-call overhead, or ``False``.
 
-        A query (one text) is on the request path; ``encode`` adds ~1-3 ms of
-        Python around a ~11 ms forward pass. The direct path is used only after it
-        reproduced ``encode`` on a probe sentence (same pooling, same vector).
+        A query (one text) is on the request path. ``encode`` adds ~1-3 ms of
+        Python around the forward pass, and the transformers BERT module ~2 ms
+        more of per-layer bookkeeping (masks, head reshapes, dropout calls). For a
+        plain BERT encoder the plan is :class:`_BertPlan` (the same arithmetic on
+        prepacked weights), else the tokenizer + transformer + mean pooling. A
+        plan is used only after it reproduced ``encode`` on probe sentences.
         """
         if self._direct is None:
             with self._load_lock:
                 if self._direct is None:
                     self._direct = False
+                    probes = (
+                        "Hive checks the direct path against encode on this sentence.",
+                        "ok",
+                        "When did Caroline go to the LGBTQ support group on 7 May 2023, and why?",
+                        "a long text is cut at the model's input limit " * 60,
+                    )
                     try:
-                        plan = (model.tokenizer, model[0].auto_model, int(model.max_seq_length))
-                        probe = "Hive checks the direct path against encode on this sentence."
-                        ref = self._encode(model, [probe])[0]
-                        got = self._forward(plan, probe)
-                        if len(got) == len(ref) and max(abs(a - b) for a, b in zip(got, ref, strict=True)) < 1e-5:
-                            self._direct = plan
+                        refs = self._encode(model, list(probes))
+                        plans: list[Any] = [
+                            _BertPlan.build(model),
+                            _GenericPlan(model.tokenizer, model[0].auto_model, int(model.max_seq_length)),
+                        ]
+                        for plan in plans:
+                            if plan is not None and all(
+                                _close(plan(probe), ref) for probe, ref in zip(probes, refs, strict=True)
+                            ):
+                                self._direct = plan
+                                break
                     except Exception:  # any other model layout keeps encode()
                         self._direct = False
         return self._direct
-
-    @staticmethod
-    def _forward(plan: Any, text: str) -> list[float]:
-        import torch
-
-        tokenizer, transformer, max_length = plan
-        with torch.inference_mode():
-            features = tokenizer([text], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            features = {k: v.to(transformer.device) for k, v in features.items()}
-            hidden = transformer(**features).last_hidden_state
-            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            vector = torch.nn.functional.normalize(pooled, p=2, dim=-1)[0]
-        row: list[float] = vector.cpu().tolist()
-        return row
 
     def _encode(self, model: Any, texts: list[str]) -> list[list[float]]:
         vectors = model.encode(
@@ -142,7 +141,7 @@ class MiniLMEmbedder:
         if len(texts) == 1:
             plan = self._direct_path(model)
             if plan:
-                return [self._forward(plan, texts[0])]
+                return [plan(texts[0])]
         return self._encode(model, list(texts))
 
 
@@ -179,6 +178,128 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
             warnings.simplefilter("ignore", UserWarning)
             quantize: Any = torch.ao.quantization.quantize_dynamic  # untyped in torch
             return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _close(got: list[float], ref: list[float]) -> bool:
+    return len(got) == len(ref) and max(abs(a - b) for a, b in zip(got, ref, strict=True)) < 1e-5
+
+
+class _GenericPlan:
+    """One text through the tokenizer, the transformer module and mean pooling."""
+
+    def __init__(self, tokenizer: Any, transformer: Any, max_length: int) -> None:
+        self._tokenizer = tokenizer
+        self._transformer = transformer
+        self._max_length = max_length
+
+    def __call__(self, text: str) -> list[float]:
+        import torch
+
+        with torch.inference_mode():
+            features = self._tokenizer(
+                [text], padding=True, truncation=True, max_length=self._max_length, return_tensors="pt"
+            )
+            features = {k: v.to(self._transformer.device) for k, v in features.items()}
+            hidden = self._transformer(**features).last_hidden_state
+            mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vector = torch.nn.functional.normalize(pooled, p=2, dim=-1)[0]
+        row: list[float] = vector.cpu().tolist()
+        return row
+
+
+class _BertPlan:
+    """A plain BERT encoder's forward for one unpadded text, on prepacked weights.
+
+    The arithmetic of ``BertModel`` in eval mode (absolute positions, token type
+    0, post-layer-norm blocks, erf GELU, full attention: one text needs no mask)
+    followed by mean pooling and L2 normalisation. Query, key and value weights
+    are concatenated so each layer's projections are one matrix product. The
+    tensors are the module's own (no copy) except the concatenated projections.
+    """
+
+    def __init__(self, tokenizer: Any, bert: Any, max_length: int) -> None:
+        import torch
+
+        config = bert.config
+        emb = bert.embeddings
+        self._tokenizer = tokenizer
+        self._max_length = max_length
+        self._hidden = int(config.hidden_size)
+        self._heads = int(config.num_attention_heads)
+        self._eps = float(config.layer_norm_eps)
+        self._words = emb.word_embeddings.weight
+        self._positions = emb.position_embeddings.weight
+        self._type0 = emb.token_type_embeddings.weight[0]
+        self._norm = (emb.LayerNorm.weight, emb.LayerNorm.bias)
+        self._layers = []
+        for layer in bert.encoder.layer:
+            att = layer.attention
+            q, k, v = att.self.query, att.self.key, att.self.value
+            self._layers.append(
+                (
+                    torch.cat([q.weight, k.weight, v.weight]).detach().contiguous(),
+                    torch.cat([q.bias, k.bias, v.bias]).detach().contiguous(),
+                    att.output.dense.weight,
+                    att.output.dense.bias,
+                    att.output.LayerNorm.weight,
+                    att.output.LayerNorm.bias,
+                    layer.intermediate.dense.weight,
+                    layer.intermediate.dense.bias,
+                    layer.output.dense.weight,
+                    layer.output.dense.bias,
+                    layer.output.LayerNorm.weight,
+                    layer.output.LayerNorm.bias,
+                )
+            )
+
+    @classmethod
+    def build(cls, model: Any) -> _BertPlan | None:
+        """The plan for a sentence-transformers (Transformer, mean Pooling, Normalize) BERT, else ``None``."""
+        import torch
+
+        modules = list(model)
+        if len(modules) < 2:
+            return None
+        bert = modules[0].auto_model
+        pooling = modules[1]
+        config = getattr(bert, "config", None)
+        if (
+            type(bert).__name__ != "BertModel"
+            or getattr(config, "position_embedding_type", "absolute") != "absolute"
+            or getattr(config, "hidden_act", None) != "gelu"
+            or getattr(config, "is_decoder", False)
+            or not (getattr(pooling, "pooling_mode", None) == "mean" or getattr(pooling, "pooling_mode_mean_tokens", 0))
+            or bert.device.type != "cpu"
+            or not all(
+                type(m) is torch.nn.Linear
+                for layer in bert.encoder.layer
+                for m in (layer.attention.self.query, layer.intermediate.dense, layer.output.dense)
+            )
+        ):
+            return None
+        return cls(model.tokenizer, bert, int(model.max_seq_length))
+
+    def __call__(self, text: str) -> list[float]:
+        import torch
+        from torch.nn import functional as F
+
+        encoded = self._tokenizer(text, truncation=True, max_length=self._max_length, return_tensors="pt")
+        ids = encoded["input_ids"][0]
+        n, size, heads, eps = int(ids.shape[0]), self._hidden, self._heads, self._eps
+        with torch.inference_mode():
+            x = self._words[ids] + self._positions[:n] + self._type0
+            x = F.layer_norm(x, (size,), *self._norm, eps)
+            for qkv_w, qkv_b, out_w, out_b, n1_w, n1_b, in_w, in_b, down_w, down_b, n2_w, n2_b in self._layers:
+                # (n, 3 * size) -> (3, heads, n, head size): query, key, value per head.
+                qkv = F.linear(x, qkv_w, qkv_b).view(n, 3, heads, size // heads).permute(1, 2, 0, 3)
+                att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(0, 1).reshape(n, size)
+                x = F.layer_norm(F.linear(att, out_w, out_b) + x, (size,), n1_w, n1_b, eps)
+                up = F.gelu(F.linear(x, in_w, in_b))
+                x = F.layer_norm(F.linear(up, down_w, down_b) + x, (size,), n2_w, n2_b, eps)
+            vector = F.normalize(x.mean(0), p=2, dim=0)
+        row: list[float] = vector.tolist()
+        return row
 
 
 def _load(path: str, device: str) -> Any:

@@ -65,3 +65,46 @@ def test_one_text_direct_path_matches_batched_encode() -> None:
     one = embedder.embed(["the invoice export drops the VAT line"])
     assert embedder._direct  # the packaged model's layout was verified at first use
     assert max(abs(a - b) for a, b in zip(one[0], batch[0], strict=True)) < 1e-5
+
+
+def test_packaged_float_model_queries_take_the_prepacked_bert_forward() -> None:
+    """The float model's one-text path is the prepacked BERT forward, equal to encode() up to the input limit."""
+    from hive_middleware.adapters.embedders import _BertPlan
+
+    embedder = _minilm()
+    long_text = " ".join(f"token{i} of a very long memory" for i in range(200))  # well past 256 word pieces
+    texts = ["Where did Melanie camp in June?", long_text]
+    batch = embedder.embed(texts)
+    assert isinstance(embedder._direct, _BertPlan)
+    for text, ref in zip(texts, batch, strict=True):
+        (one,) = embedder.embed([text])
+        assert max(abs(a - b) for a, b in zip(one, ref, strict=True)) < 1e-5
+
+
+def test_quantised_model_keeps_the_module_forward() -> None:
+    """Quantised Linear layers are not plain BERT weights: the int8 model uses the transformer module."""
+    from hive_middleware.adapters.embedders import _BertPlan
+
+    embedder = _minilm_int8()
+    embedder.embed(["one query"])
+    assert embedder._direct and not isinstance(embedder._direct, _BertPlan)
+
+
+def test_a_plan_that_does_not_reproduce_encode_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verification at first use is what admits a fast path: a plan off by 1e-3 is passed over."""
+    from hive_middleware.adapters.embedders import MiniLMEmbedder, _BertPlan
+
+    exact = _BertPlan.__call__
+
+    def off(self: _BertPlan, text: str) -> list[float]:
+        row = exact(self, text)
+        row[0] += 1e-3
+        return row
+
+    monkeypatch.setattr(_BertPlan, "__call__", off)
+    shared = _minilm()
+    embedder = MiniLMEmbedder(shared._loaded())  # type: ignore[attr-defined]
+    (one,) = embedder.embed(["the invoice export drops the VAT line"])
+    assert embedder._direct and not isinstance(embedder._direct, _BertPlan)
+    (ref,) = shared.embed(["the invoice export drops the VAT line", "pad"])[:1]
+    assert max(abs(a - b) for a, b in zip(one, ref, strict=True)) < 1e-5
