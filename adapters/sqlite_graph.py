@@ -257,10 +257,16 @@ def _from_iso(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _str_tuple(text: str) -> tuple[str, ...]:
+    """A stored JSON list of strings (namespace, tags) as a tuple; the few distinct ones are cached."""
+    return tuple(json.loads(text))
+
+
 def _record_from_row(row: Sequence[Any]) -> MemoryRecord:
     return MemoryRecord(
         id=row[0],
-        namespace=tuple(json.loads(row[2])),
+        namespace=_str_tuple(row[2]),
         kind=MemoryKind(row[4]),
         content=row[5],
         recorded_at=row[12],
@@ -268,7 +274,7 @@ def _record_from_row(row: Sequence[Any]) -> MemoryRecord:
         metadata=json.loads(row[6]),
         confidence=row[7],
         trust=row[8],
-        tags=tuple(json.loads(row[9])),
+        tags=_str_tuple(row[9]),
         valid_from=_from_iso(row[10]),
         valid_to=_from_iso(row[11]),
         expired_at=row[13],
