@@ -5,9 +5,12 @@ Layout (one database, ``<data_dir>/graph.sqlite3``):
 * ``records``: one row per record version, ``tenant`` on every row and first in
   every index; a partial unique index on ``(tenant, namespace, key) WHERE
   expired_at IS NULL`` makes "one current version per key" a database invariant.
-* ``records_fts``: an FTS5 external-content table over ``records.content``
-  (porter stemming), written in the same transaction as the record, so keyword
-  search finds a record the moment ``commit`` returns.
+* ``records_fts``: an FTS5 external-content table over ``records.content`` and
+  ``metadata.context`` (through the view ``records_text``; porter stemming),
+  written in the same transaction as the record, so keyword search finds a
+  record the moment ``commit`` returns. BM25 weighs a context match
+  ``KEYWORD_CONTEXT_WEIGHT`` of a content match. A store written before the
+  context column is re-indexed once, in one transaction, when it is opened.
 * ``edges``: ``(tenant, src, kind, dst)``, walked with recursive CTEs.
 * ``outbox``: records waiting for their embedding; leased by workers.
 * ``meta``: the largest HLC stamp ever handed out (the cross-process clock floor).
@@ -50,6 +53,7 @@ from hive_middleware.errors import (
     HiveValidationError,
 )
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
+from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT
 from hive_middleware.memory.writes import (
     AddEdges,
     CommitResult,
@@ -102,8 +106,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS records_current_key
     ON records(tenant, namespace, key) WHERE key IS NOT NULL AND expired_at IS NULL;
 CREATE INDEX IF NOT EXISTS records_key_versions ON records(tenant, key, namespace, recorded_at);
 CREATE INDEX IF NOT EXISTS records_tenant_time ON records(tenant, recorded_at);
+CREATE VIEW IF NOT EXISTS records_text(seq, content, context) AS
+    SELECT seq, content, CASE WHEN json_type(metadata, '$.context') = 'text'
+        THEN json_extract(metadata, '$.context') ELSE '' END FROM records;
 CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
-    content, content='records', content_rowid='seq', tokenize='porter unicode61'
+    content, context, content='records_text', content_rowid='seq', tokenize='porter unicode61'
 );
 CREATE TABLE IF NOT EXISTS edges (
     tenant TEXT NOT NULL,
@@ -134,6 +141,11 @@ CREATE TABLE IF NOT EXISTS authors (
 _EMBEDDING_TEXT = (
     "CASE WHEN json_type(r.metadata, '$.context') = 'text' AND json_extract(r.metadata, '$.context') <> '' "
     "THEN r.content || char(10) || json_extract(r.metadata, '$.context') ELSE r.content END"
+)
+
+# The context column of records_fts for a records row ``r`` (as the records_text view reads it).
+_FTS_CONTEXT = (
+    "CASE WHEN json_type(r.metadata, '$.context') = 'text' THEN json_extract(r.metadata, '$.context') ELSE '' END"
 )
 
 # Authors of the records written since ``seq`` (the same window as the FTS insert).
@@ -313,6 +325,7 @@ class SQLiteGraphStore:
             had_authors = (
                 conn.execute("SELECT 1 FROM sqlite_master WHERE name='authors'").fetchone() is not None
             )
+            self._migrate_keyword_index(conn)
             conn.executescript(_SCHEMA)
             if not had_authors:
                 # A store written before the authors table existed: index its records' authors once.
@@ -326,6 +339,34 @@ class SQLiteGraphStore:
             target=self._checkpoint_loop, name="hive-sqlite-checkpoint", daemon=True
         )
         self._checkpointer.start()
+
+    @staticmethod
+    def _migrate_keyword_index(conn: sqlite3.Connection) -> None:
+        """Re-index a store whose ``records_fts`` predates the context column.
+
+        Drop, re-create and rebuild happen in one transaction (checked again inside
+        it, as another process may be doing the same), so a crash leaves either the
+        old index or the complete new one. The index is derived from ``records``:
+        nothing is lost by rebuilding it.
+        """
+
+        def columns() -> list[str]:
+            return [row[1] for row in conn.execute("PRAGMA table_info(records_fts)")]
+
+        if not columns() or "context" in columns():
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if "context" not in columns():
+                conn.execute("DROP TABLE records_fts")
+                for statement in _SCHEMA.split(";"):
+                    if "records_text" in statement:
+                        conn.execute(statement)
+                conn.execute("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     @classmethod
     def from_path(
@@ -481,6 +522,13 @@ class SQLiteGraphStore:
                             key=op.record_id,
                         )
                 elif isinstance(op, SetMetadata):
+                    # The keyword index holds the context: take out the old text, put in the new.
+                    conn.execute(
+                        "INSERT INTO records_fts(records_fts, rowid, content, context) "
+                        f"SELECT 'delete', r.seq, r.content, {_FTS_CONTEXT} FROM records r "
+                        "WHERE r.tenant=? AND r.id=? AND r.seq <= ?",
+                        (op.tenant, op.record_id, seq_before),
+                    )
                     cur = conn.execute(
                         "UPDATE records SET metadata=? WHERE tenant=? AND id=?",
                         (json.dumps(dict(op.metadata)), op.tenant, op.record_id),
@@ -491,6 +539,12 @@ class SQLiteGraphStore:
                             tenant=op.tenant,
                             key=op.record_id,
                         )
+                    conn.execute(
+                        "INSERT INTO records_fts(rowid, content, context) "
+                        f"SELECT r.seq, r.content, {_FTS_CONTEXT} FROM records r "
+                        "WHERE r.tenant=? AND r.id=? AND r.seq <= ?",
+                        (op.tenant, op.record_id, seq_before),
+                    )
                     author = op.metadata.get("author")
                     if isinstance(author, str):
                         conn.execute(
@@ -502,7 +556,8 @@ class SQLiteGraphStore:
         flush_plain()
         if stored or restored:
             conn.execute(
-                "INSERT INTO records_fts(rowid, content) SELECT seq, content FROM records WHERE seq > ?",
+                f"INSERT INTO records_fts(rowid, content, context) SELECT r.seq, r.content, {_FTS_CONTEXT} "
+                "FROM records r WHERE r.seq > ?",
                 (seq_before,),
             )
             conn.execute(_NEW_AUTHORS, (seq_before,))
@@ -773,7 +828,8 @@ class SQLiteGraphStore:
         if not match or k <= 0:
             return []
         rows = self._query(
-            "SELECT r.id, bm25(records_fts) AS score FROM records_fts JOIN records r ON r.seq = records_fts.rowid "
+            f"SELECT r.id, bm25(records_fts, 1.0, {KEYWORD_CONTEXT_WEIGHT}) AS score "
+            "FROM records_fts JOIN records r ON r.seq = records_fts.rowid "
             "WHERE records_fts MATCH ? AND r.tenant = ? ORDER BY score LIMIT ?",
             (match, tenant, k),
         )
@@ -914,8 +970,8 @@ class SQLiteGraphStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute(
-                    "INSERT INTO records_fts(records_fts, rowid, content) "
-                    "SELECT 'delete', seq, content FROM records WHERE tenant=?",
+                    "INSERT INTO records_fts(records_fts, rowid, content, context) "
+                    f"SELECT 'delete', r.seq, r.content, {_FTS_CONTEXT} FROM records r WHERE r.tenant=?",
                     (tenant,),
                 )
                 conn.execute("DELETE FROM records WHERE tenant=?", (tenant,))

@@ -187,6 +187,12 @@ def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
 
 MAX_AUTHOR_CHARS = 200
 MAX_CONTEXT_CHARS = 2000
+KEYWORD_CONTEXT_WEIGHT = 0.4
+"""BM25 weight of a keyword match in ``metadata["context"]`` relative to one in the content.
+
+Graph stores index the context beside the content (the vector signal embeds both),
+so a reply such as "Sure, I can mail it" is also found by the words of what it
+answers, but a match in the memory's own words counts more."""
 SEARCH_SIGNALS = ("vector", "bm25", "graph", "recency", "author", "date")
 """Signals whose weight one search can override (``MemoryStore.search(weights=...)``)."""
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from hive_middleware.errors import HiveNotFoundError, HiveTenantError, HiveValidationError
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
-from hive_middleware.memory.records import embedding_text
+from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT, embedding_text
 from hive_middleware.memory.writes import (
     AddEdges,
     CommitResult,
@@ -43,6 +43,11 @@ from hive_middleware.types import Edge, EdgeKind, MemoryRecord
 __all__ = ["HashingEmbedder", "InMemoryGraphStore", "InMemoryVectorIndex"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _context(record: MemoryRecord) -> str:
+    context = record.metadata.get("context")
+    return context if isinstance(context, str) else ""
 
 
 def _words(text: str) -> list[str]:
@@ -255,26 +260,34 @@ class InMemoryGraphStore:
             return frozenset(a for a in found if isinstance(a, str))
 
     def keyword_search(self, tenant: str, query: str, k: int) -> list[tuple[str, float]]:
-        """See :meth:`GraphStore.keyword_search` (plain BM25, no stemming)."""
+        """See :meth:`GraphStore.keyword_search` (plain BM25 per field, no stemming).
+
+        The content and ``metadata["context"]`` are scored as two fields, the
+        context's score weighted ``KEYWORD_CONTEXT_WEIGHT`` (as FTS5's bm25 with
+        column weights does).
+        """
         with self._lock:
-            docs = {rid: tf for rid, tf in self._terms.items() if self._records[rid].tenant == tenant}
+            content = {rid: tf for rid, tf in self._terms.items() if self._records[rid].tenant == tenant}
+            context = {rid: Counter(_words(_context(self._records[rid]))) for rid in content}
             terms = set(_words(query))
-            if not docs or not terms or k <= 0:
+            if not content or not terms or k <= 0:
                 return []
-            avg = sum(sum(tf.values()) for tf in docs.values()) / len(docs)
             scores: dict[str, float] = {}
-            for term in terms:
-                df = sum(1 for tf in docs.values() if term in tf)
-                if df == 0:
-                    continue
-                idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
-                for rid, tf in docs.items():
-                    f = tf.get(term, 0)
-                    if f:
-                        length = sum(tf.values())
-                        scores[rid] = scores.get(rid, 0.0) + idf * f * 2.2 / (
-                            f + 1.2 * (0.25 + 0.75 * length / avg)
-                        )
+            for docs, weight in ((content, 1.0), (context, KEYWORD_CONTEXT_WEIGHT)):
+                avg = max(sum(sum(tf.values()) for tf in docs.values()) / len(docs), 1e-9)
+                for term in terms:
+                    # Rarity counts documents holding the term in any field, as FTS5 does.
+                    df = sum(1 for rid in content if term in content[rid] or term in context[rid])
+                    if df == 0:
+                        continue
+                    idf = math.log(1 + (len(content) - df + 0.5) / (df + 0.5))
+                    for rid, tf in docs.items():
+                        f = tf.get(term, 0)
+                        if f:
+                            length = sum(tf.values())
+                            scores[rid] = scores.get(rid, 0.0) + weight * idf * f * 2.2 / (
+                                f + 1.2 * (0.25 + 0.75 * length / avg)
+                            )
             ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
             return ranked[:k]
 

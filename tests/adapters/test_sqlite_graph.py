@@ -17,6 +17,7 @@ from hive_middleware.adapters.sqlite_graph import SQLiteGraphStore
 
 from hive_middleware.config import HiveConfig
 from hive_middleware.memory.store import MemoryStore
+from hive_middleware.memory.writes import SetMetadata
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,7 +191,11 @@ def test_erase_tenant_leaves_no_trace_on_disk(tmp_path: Path) -> None:
     secret = "zanzibar-launch-codes-7781"
     try:
         for i in range(50):
-            store.remember(f"{secret} note {i}", key=f"k{i}", metadata={"author": "Zebulon-Quartermain"})
+            store.remember(
+                f"{secret} note {i}",
+                key=f"k{i}",
+                metadata={"author": "Zebulon-Quartermain", "context": "what about the Quillfeather-Ostrogoth memo"},
+            )
         store.remember("globex keeps this", namespace=("globex",))
         store.erase_tenant("acme")
         assert store.search(secret) == []
@@ -200,6 +205,7 @@ def test_erase_tenant_leaves_no_trace_on_disk(tmp_path: Path) -> None:
     blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert secret.encode() not in blobs
     assert b"Zebulon-Quartermain" not in blobs
+    assert b"quillfeath" not in blobs.lower()  # the context, as stored and as its stemmed index terms
 
 
 def test_store_from_before_the_authors_table_gets_its_authors_indexed(tmp_path: Path) -> None:
@@ -218,3 +224,60 @@ def test_store_from_before_the_authors_table_gets_its_authors_indexed(tmp_path: 
         assert graph.authors("acme") == frozenset({"Maria"})
     finally:
         graph.close()
+
+
+def _fts_integrity(path: Path) -> None:
+    """FTS5's own check of the keyword index against the rows it indexes (raises if they differ)."""
+    conn = sqlite3.connect(path / "graph.sqlite3")
+    try:
+        conn.execute("INSERT INTO records_fts(records_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        conn.close()
+
+
+def test_store_from_before_the_context_column_is_reindexed_once(tmp_path: Path) -> None:
+    store = MemoryStore.open(tmp_path, config=_config("none"), namespace=("acme",))
+    try:
+        store.remember("Sure, I can mail it.", metadata={"context": "Can you share the lasagne recipe?"})
+        store.remember("The weather was fine.")
+    finally:
+        store.close()
+    conn = sqlite3.connect(tmp_path / "graph.sqlite3")
+    with conn:  # what a store written by an earlier version looks like: content only
+        conn.execute("DROP TABLE records_fts")
+        conn.execute("DROP VIEW records_text")
+        conn.execute(
+            "CREATE VIRTUAL TABLE records_fts USING fts5("
+            "content, content='records', content_rowid='seq', tokenize='porter unicode61')"
+        )
+        conn.execute("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
+    conn.close()
+    for _ in range(2):  # the second open finds the new index and leaves it alone
+        graph = SQLiteGraphStore(tmp_path)
+        try:
+            assert [graph.get("acme", [rid])[rid].content for rid, _ in graph.keyword_search("acme", "lasagne", 5)] == [
+                "Sure, I can mail it."
+            ]
+            assert len(graph.keyword_search("acme", "weather", 5)) == 1
+        finally:
+            graph.close()
+        _fts_integrity(tmp_path)
+
+
+def test_keyword_index_stays_consistent_through_metadata_changes_and_erase(tmp_path: Path) -> None:
+    store = MemoryStore.open(tmp_path, config=_config("none"), namespace=("acme",))
+    try:
+        rec = store.remember("I adopted a puppy.", key="pet", metadata={"context": "Any news?"})
+        for i in range(5):
+            store.graph.commit(
+                [SetMetadata("acme", rec.id, {"context": f"question number {i}"})], store.clock
+            )
+        store.remember("a second tenant's note", namespace=("globex",), metadata={"context": "news"})
+        _fts_integrity(tmp_path)
+        assert [h.record.id for h in store.search("number")] == [rec.id]
+        assert store.search("news") == []
+        store.erase_tenant("acme")
+        _fts_integrity(tmp_path)
+        assert store.search("news", namespace=("globex",))[0].record.content == "a second tenant's note"
+    finally:
+        store.close()

@@ -245,6 +245,31 @@ def check_outbox_embeds_content_then_context(make: GraphStoreFactory) -> None:
     assert [i.content for i in items] == ["Sure, I can mail it.\nCan you share the recipe?", "plain", "odd"]
 
 
+def check_keyword_search_reads_context(make: GraphStoreFactory) -> None:
+    """Keyword search matches ``metadata["context"]`` too, below a match in the content;
+    changing the metadata re-indexes it; a tenant's erase takes its context words."""
+    store, clock = make(), HybridClock()
+    reply, recipe, other = store.commit(
+        [
+            PutRecord(
+                replace(make_record("Sure, I can mail it."), metadata={"context": "Can you share the lasagne recipe?"})
+            ),
+            PutRecord(make_record("My lasagne recipe has three cheeses.")),
+            PutRecord(make_record("The weather was fine.")),
+        ],
+        clock,
+    ).records
+    assert [rid for rid, _ in store.keyword_search("acme", "lasagne", 10)] == [recipe.id, reply.id]
+    assert store.keyword_search("acme", "mail", 10)[0][0] == reply.id
+    store.commit([SetMetadata("acme", other.id, {"context": "Did you go hiking?"})], clock)
+    store.commit([SetMetadata("acme", reply.id, {"context": "Can you send the pictures?"})], clock)
+    assert [rid for rid, _ in store.keyword_search("acme", "lasagne", 10)] == [recipe.id]
+    assert [rid for rid, _ in store.keyword_search("acme", "pictures", 10)] == [reply.id]
+    assert [rid for rid, _ in store.keyword_search("acme", "hiking", 10)] == [other.id]
+    store.erase_tenant("acme")
+    assert store.keyword_search("acme", "pictures", 10) == []
+
+
 def check_change_stamp_moves(make: GraphStoreFactory) -> None:
     """``change_stamp`` differs after every commit."""
     store, clock = make(), HybridClock()
@@ -295,6 +320,7 @@ GRAPH_STORE_CHECKS: list[Callable[[GraphStoreFactory], None]] = [
     check_set_confidence,
     check_outbox_lease_and_ack,
     check_outbox_embeds_content_then_context,
+    check_keyword_search_reads_context,
     check_change_stamp_moves,
     check_scan_and_tenants,
     check_erase_tenant,
