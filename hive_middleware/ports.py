@@ -132,7 +132,11 @@ class GraphStore(Protocol):
         ...
 
     def keyword_search(self, tenant: str, query: str, k: int) -> list[tuple[str, float]]:
-        """BM25-ranked ``(record_id, score)`` pairs, best first."""
+        """BM25-ranked ``(record_id, score)`` pairs, best first.
+
+        The content and ``metadata["context"]`` are two fields; a context match
+        weighs ``records.KEYWORD_CONTEXT_WEIGHT`` of a content match.
+        """
         ...
 
     def authors(self, tenant: str) -> frozenset[str]:

@@ -9,8 +9,9 @@ evaluation's work directory:
   Chroma collection and keyword statistics;
 * each item is remembered as an episodic memory with its valid time, its
   speaker as ``metadata["author"]`` and, within a dated session, the turn
-  before it as ``metadata["context"]`` (embedded after the content, so a reply
-  such as "Sure, I can mail it" is found by what it answers), in one
+  before it as ``metadata["context"]`` (embedded after the content and keyword-
+  matched as a lesser field, so a reply such as "Sure, I can mail it" is found
+  by what it answers), in one
   ``remember_many`` per ingest call. Items without a valid time get no
   context: nothing marks where one exchange ends and the next begins (on the
   long-horizon dialogue, whose meetings change topic every few turns, context

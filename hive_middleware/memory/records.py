@@ -238,7 +238,8 @@ def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     ``metadata["context"]``, when present, is text that situates the memory
     (the turn it answers, the command that printed it): a string of at most
     2 000 characters, embedded with the content (see :func:`embedding_text`)
-    but not shown as content nor matched by keyword search.
+    and keyword-matched as a second field (:data:`KEYWORD_CONTEXT_WEIGHT`), but
+    never shown as content.
     """
     if metadata is None:
         return {}
