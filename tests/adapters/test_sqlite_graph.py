@@ -208,17 +208,23 @@ def test_erase_tenant_leaves_no_trace_on_disk(tmp_path: Path) -> None:
     assert b"quillfeath" not in blobs.lower()  # the context, as stored and as its stemmed index terms
 
 
-def test_store_from_before_the_authors_table_gets_its_authors_indexed(tmp_path: Path) -> None:
-    store = MemoryStore.open(tmp_path, config=_config("none"), namespace=("acme",))
+def _older_store(path: Path, memories: list[tuple[str, dict[str, str] | None]], *statements: str) -> None:
+    """Write ``memories``, then turn the store into what an earlier version wrote (``statements``, one transaction)."""
+    store = MemoryStore.open(path, config=_config("none"), namespace=("acme",))
     try:
-        store.remember("I adopted a puppy.", metadata={"author": "Maria"})
-        store.remember("no author here")
+        for content, metadata in memories:
+            store.remember(content, metadata=metadata)
     finally:
         store.close()
-    conn = sqlite3.connect(tmp_path / "graph.sqlite3")
-    conn.execute("DROP TABLE authors")  # what a store written by an earlier version looks like
-    conn.commit()
+    conn = sqlite3.connect(path / "graph.sqlite3")
+    with conn:
+        for statement in statements:
+            conn.execute(statement)
     conn.close()
+
+
+def test_store_from_before_the_authors_table_gets_its_authors_indexed(tmp_path: Path) -> None:
+    _older_store(tmp_path, [("I adopted a puppy.", {"author": "Maria"}), ("no author here", None)], "DROP TABLE authors")
     graph = SQLiteGraphStore(tmp_path)
     try:
         assert graph.authors("acme") == frozenset({"Maria"})
@@ -236,22 +242,15 @@ def _fts_integrity(path: Path) -> None:
 
 
 def test_store_from_before_the_context_column_is_reindexed_once(tmp_path: Path) -> None:
-    store = MemoryStore.open(tmp_path, config=_config("none"), namespace=("acme",))
-    try:
-        store.remember("Sure, I can mail it.", metadata={"context": "Can you share the lasagne recipe?"})
-        store.remember("The weather was fine.")
-    finally:
-        store.close()
-    conn = sqlite3.connect(tmp_path / "graph.sqlite3")
-    with conn:  # what a store written by an earlier version looks like: content only
-        conn.execute("DROP TABLE records_fts")
-        conn.execute("DROP VIEW records_text")
-        conn.execute(
-            "CREATE VIRTUAL TABLE records_fts USING fts5("
-            "content, content='records', content_rowid='seq', tokenize='porter unicode61')"
-        )
-        conn.execute("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
-    conn.close()
+    _older_store(  # content only in the keyword index
+        tmp_path,
+        [("Sure, I can mail it.", {"context": "Can you share the lasagne recipe?"}), ("The weather was fine.", None)],
+        "DROP TABLE records_fts",
+        "DROP VIEW records_text",
+        "CREATE VIRTUAL TABLE records_fts USING fts5("
+        "content, content='records', content_rowid='seq', tokenize='porter unicode61')",
+        "INSERT INTO records_fts(records_fts) VALUES ('rebuild')",
+    )
     for _ in range(2):  # the second open finds the new index and leaves it alone
         graph = SQLiteGraphStore(tmp_path)
         try:
