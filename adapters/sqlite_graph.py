@@ -79,6 +79,16 @@ _CHECKPOINT_EVERY_S = 0.5
 _CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
 _log = logging.getLogger(__name__)
 
+# The keyword index: FTS5 over each record's content and metadata.context (read through a view).
+_KEYWORD_INDEX = """
+CREATE VIEW IF NOT EXISTS records_text(seq, content, context) AS
+    SELECT seq, content, CASE WHEN json_type(metadata, '$.context') = 'text'
+        THEN json_extract(metadata, '$.context') ELSE '' END FROM records;
+CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
+    content, context, content='records_text', content_rowid='seq', tokenize='porter unicode61'
+);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(name, value) VALUES ('hlc', 0);
@@ -106,12 +116,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS records_current_key
     ON records(tenant, namespace, key) WHERE key IS NOT NULL AND expired_at IS NULL;
 CREATE INDEX IF NOT EXISTS records_key_versions ON records(tenant, key, namespace, recorded_at);
 CREATE INDEX IF NOT EXISTS records_tenant_time ON records(tenant, recorded_at);
-CREATE VIEW IF NOT EXISTS records_text(seq, content, context) AS
-    SELECT seq, content, CASE WHEN json_type(metadata, '$.context') = 'text'
-        THEN json_extract(metadata, '$.context') ELSE '' END FROM records;
-CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
-    content, context, content='records_text', content_rowid='seq', tokenize='porter unicode61'
-);
+""" + _KEYWORD_INDEX + """
 CREATE TABLE IF NOT EXISTS edges (
     tenant TEXT NOT NULL,
     src TEXT NOT NULL,
@@ -359,8 +364,8 @@ class SQLiteGraphStore:
         try:
             if "context" not in columns():
                 conn.execute("DROP TABLE records_fts")
-                for statement in _SCHEMA.split(";"):
-                    if "records_text" in statement:
+                for statement in _KEYWORD_INDEX.split(";"):
+                    if statement.strip():
                         conn.execute(statement)
                 conn.execute("INSERT INTO records_fts(records_fts) VALUES ('rebuild')")
             conn.execute("COMMIT")
