@@ -241,9 +241,9 @@ def _fts_integrity(path: Path) -> None:
         conn.close()
 
 
-def test_store_from_before_the_context_column_is_reindexed_once(tmp_path: Path) -> None:
+def _one_column_keyword_index(path: Path) -> None:
     _older_store(  # content only in the keyword index
-        tmp_path,
+        path,
         [("Sure, I can mail it.", {"context": "Can you share the lasagne recipe?"}), ("The weather was fine.", None)],
         "DROP TABLE records_fts",
         "DROP VIEW records_text",
@@ -251,6 +251,10 @@ def test_store_from_before_the_context_column_is_reindexed_once(tmp_path: Path) 
         "content, content='records', content_rowid='seq', tokenize='porter unicode61')",
         "INSERT INTO records_fts(records_fts) VALUES ('rebuild')",
     )
+
+
+def test_store_from_before_the_context_column_is_reindexed_once(tmp_path: Path) -> None:
+    _one_column_keyword_index(tmp_path)
     for _ in range(2):  # the second open finds the new index and leaves it alone
         graph = SQLiteGraphStore(tmp_path)
         try:
@@ -280,3 +284,22 @@ def test_keyword_index_stays_consistent_through_metadata_changes_and_erase(tmp_p
         assert store.search("news", namespace=("globex",))[0].record.content == "a second tenant's note"
     finally:
         store.close()
+
+
+OPENER = """
+    import sys
+    from hive_middleware.adapters.sqlite_graph import SQLiteGraphStore
+    graph = SQLiteGraphStore(sys.argv[1])
+    print(len(graph.keyword_search("acme", "lasagne", 5)))
+    graph.close()
+"""
+
+
+def test_processes_opening_an_older_store_together_reindex_it_once(tmp_path: Path) -> None:
+    _one_column_keyword_index(tmp_path)
+    procs = [_python(OPENER, str(tmp_path)) for _ in range(3)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert out.strip() == "1"
+    _fts_integrity(tmp_path)
