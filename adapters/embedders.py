@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hive_middleware.errors import HiveDependencyError, HiveModelFileError
@@ -106,20 +106,18 @@ class MiniLMEmbedder:
                         "When did Caroline go to the LGBTQ support group on 7 May 2023, and why?",
                         "a long text is cut at the model's input limit " * 60,
                     )
-                    try:
-                        refs = self._encode(model, list(probes))
-                        plans: list[Any] = [
-                            _BertPlan.build(model),
-                            _GenericPlan(model.tokenizer, model[0].auto_model, int(model.max_seq_length)),
-                        ]
-                        for plan in plans:
+                    refs = self._encode(model, list(probes))
+                    builders: tuple[Callable[[Any], Any], ...] = (_BertPlan.build, _GenericPlan.build)
+                    for build in builders:
+                        try:
+                            plan = build(model)
                             if plan is not None and all(
                                 _close(plan(probe), ref) for probe, ref in zip(probes, refs, strict=True)
                             ):
                                 self._direct = plan
                                 break
-                    except Exception:  # any other model layout keeps encode()
-                        self._direct = False
+                        except Exception:  # a model laid out otherwise: try the next plan, else encode()
+                            continue
         return self._direct
 
     def _encode(self, model: Any, texts: list[str]) -> list[list[float]]:
@@ -187,6 +185,11 @@ def _close(got: list[float], ref: list[float]) -> bool:
 
 class _GenericPlan:
     """One text through the tokenizer, the transformer module and mean pooling."""
+
+    @classmethod
+    def build(cls, model: Any) -> _GenericPlan:
+        """The plan for a sentence-transformers model whose first module wraps a transformers model."""
+        return cls(model.tokenizer, model[0].auto_model, int(model.max_seq_length))
 
     def __init__(self, tokenizer: Any, transformer: Any, max_length: int) -> None:
         self._tokenizer = tokenizer

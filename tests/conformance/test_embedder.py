@@ -108,3 +108,15 @@ def test_a_plan_that_does_not_reproduce_encode_is_not_used(monkeypatch: pytest.M
     assert embedder._direct and not isinstance(embedder._direct, _BertPlan)
     (ref,) = shared.embed(["the invoice export drops the VAT line", "pad"])[:1]
     assert max(abs(a - b) for a, b in zip(one, ref, strict=True)) < 1e-5
+
+
+def test_a_plan_that_cannot_be_built_gives_way_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hive_middleware.adapters.embedders import MiniLMEmbedder, _BertPlan, _GenericPlan
+
+    def broken(model: object) -> _BertPlan:
+        raise AttributeError("no encoder layers here")
+
+    monkeypatch.setattr(_BertPlan, "build", broken)
+    embedder = MiniLMEmbedder(_minilm()._loaded())  # type: ignore[attr-defined]
+    embedder.embed(["one query"])
+    assert isinstance(embedder._direct, _GenericPlan)
