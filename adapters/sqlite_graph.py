@@ -53,7 +53,7 @@ from hive_middleware.errors import (
     HiveValidationError,
 )
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
-from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT
+from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT, context_text
 from hive_middleware.memory.writes import (
     AddEdges,
     CommitResult,
@@ -79,11 +79,16 @@ _CHECKPOINT_EVERY_S = 0.5
 _CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
 _log = logging.getLogger(__name__)
 
+
+def _context_sql(metadata: str) -> str:
+    """memory.records.context_text in SQL, for the metadata column named ``metadata``."""
+    return f"CASE WHEN json_type({metadata}, '$.context') = 'text' THEN json_extract({metadata}, '$.context') ELSE '' END"
+
+
 # The keyword index: FTS5 over each record's content and metadata.context (read through a view).
-_KEYWORD_INDEX = """
+_KEYWORD_INDEX = f"""
 CREATE VIEW IF NOT EXISTS records_text(seq, content, context) AS
-    SELECT seq, content, CASE WHEN json_type(metadata, '$.context') = 'text'
-        THEN json_extract(metadata, '$.context') ELSE '' END FROM records;
+    SELECT seq, content, {_context_sql("metadata")} FROM records;
 CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
     content, context, content='records_text', content_rowid='seq', tokenize='porter unicode61'
 );
@@ -142,15 +147,12 @@ CREATE TABLE IF NOT EXISTS authors (
 ) WITHOUT ROWID;
 """
 
+# The context column of records_fts for a records row ``r`` (as the records_text view reads it).
+_FTS_CONTEXT = _context_sql("r.metadata")
+
 # memory.records.embedding_text in SQL: the content, then metadata.context on the next line.
 _EMBEDDING_TEXT = (
-    "CASE WHEN json_type(r.metadata, '$.context') = 'text' AND json_extract(r.metadata, '$.context') <> '' "
-    "THEN r.content || char(10) || json_extract(r.metadata, '$.context') ELSE r.content END"
-)
-
-# The context column of records_fts for a records row ``r`` (as the records_text view reads it).
-_FTS_CONTEXT = (
-    "CASE WHEN json_type(r.metadata, '$.context') = 'text' THEN json_extract(r.metadata, '$.context') ELSE '' END"
+    f"CASE WHEN {_FTS_CONTEXT} <> '' THEN r.content || char(10) || {_FTS_CONTEXT} ELSE r.content END"
 )
 
 # Authors of the records written since ``seq`` (the same window as the FTS insert).
@@ -527,13 +529,23 @@ class SQLiteGraphStore:
                             key=op.record_id,
                         )
                 elif isinstance(op, SetMetadata):
-                    # The keyword index holds the context: take out the old text, put in the new.
-                    conn.execute(
-                        "INSERT INTO records_fts(records_fts, rowid, content, context) "
-                        f"SELECT 'delete', r.seq, r.content, {_FTS_CONTEXT} FROM records r "
+                    # The keyword index holds the context: when it changes, take out the old
+                    # text and put in the new (a record stored by this commit is indexed below).
+                    indexed = conn.execute(
+                        f"SELECT r.seq, r.content, {_FTS_CONTEXT} FROM records r "
                         "WHERE r.tenant=? AND r.id=? AND r.seq <= ?",
                         (op.tenant, op.record_id, seq_before),
-                    )
+                    ).fetchone()
+                    new_context = context_text(op.metadata)
+                    if indexed is not None and indexed[2] != new_context:
+                        conn.execute(
+                            "INSERT INTO records_fts(records_fts, rowid, content, context) VALUES ('delete', ?, ?, ?)",
+                            indexed,
+                        )
+                        conn.execute(
+                            "INSERT INTO records_fts(rowid, content, context) VALUES (?, ?, ?)",
+                            (indexed[0], indexed[1], new_context),
+                        )
                     cur = conn.execute(
                         "UPDATE records SET metadata=? WHERE tenant=? AND id=?",
                         (json.dumps(dict(op.metadata)), op.tenant, op.record_id),
@@ -544,12 +556,6 @@ class SQLiteGraphStore:
                             tenant=op.tenant,
                             key=op.record_id,
                         )
-                    conn.execute(
-                        "INSERT INTO records_fts(rowid, content, context) "
-                        f"SELECT r.seq, r.content, {_FTS_CONTEXT} FROM records r "
-                        "WHERE r.tenant=? AND r.id=? AND r.seq <= ?",
-                        (op.tenant, op.record_id, seq_before),
-                    )
                     author = op.metadata.get("author")
                     if isinstance(author, str):
                         conn.execute(

@@ -30,6 +30,7 @@ __all__ = [
     "check_namespace",
     "check_tags",
     "check_weights",
+    "context_text",
     "embedding_text",
     "namespace_has_prefix",
     "new_record_id",
@@ -224,8 +225,14 @@ def embedding_text(content: str, metadata: Mapping[str, Any]) -> str:
     limit truncates. Graph stores that build this text in their own query
     language must produce exactly this string.
     """
+    context = context_text(metadata)
+    return f"{content}\n{context}" if context else content
+
+
+def context_text(metadata: Mapping[str, Any]) -> str:
+    """A record's ``metadata["context"]`` as text ("" when it has none); the keyword index's second field."""
     context = metadata.get("context")
-    return f"{content}\n{context}" if isinstance(context, str) and context else content
+    return context if isinstance(context, str) else ""
 
 
 def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:

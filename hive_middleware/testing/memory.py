@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from hive_middleware.errors import HiveNotFoundError, HiveTenantError, HiveValidationError
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
-from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT, embedding_text
+from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT, context_text, embedding_text
 from hive_middleware.memory.writes import (
     AddEdges,
     CommitResult,
@@ -43,11 +43,6 @@ from hive_middleware.types import Edge, EdgeKind, MemoryRecord
 __all__ = ["HashingEmbedder", "InMemoryGraphStore", "InMemoryVectorIndex"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def _context(record: MemoryRecord) -> str:
-    context = record.metadata.get("context")
-    return context if isinstance(context, str) else ""
 
 
 def _words(text: str) -> list[str]:
@@ -268,24 +263,25 @@ class InMemoryGraphStore:
         """
         with self._lock:
             content = {rid: tf for rid, tf in self._terms.items() if self._records[rid].tenant == tenant}
-            context = {rid: Counter(_words(_context(self._records[rid]))) for rid in content}
+            context = {rid: Counter(_words(context_text(self._records[rid].metadata))) for rid in content}
             terms = set(_words(query))
             if not content or not terms or k <= 0:
                 return []
+            # Rarity counts documents holding the term in any field, as FTS5 does.
+            idf: dict[str, float] = {}
+            for term in terms:
+                df = sum(1 for rid in content if term in content[rid] or term in context[rid])
+                if df:
+                    idf[term] = math.log(1 + (len(content) - df + 0.5) / (df + 0.5))
             scores: dict[str, float] = {}
             for docs, weight in ((content, 1.0), (context, KEYWORD_CONTEXT_WEIGHT)):
                 avg = max(sum(sum(tf.values()) for tf in docs.values()) / len(docs), 1e-9)
-                for term in terms:
-                    # Rarity counts documents holding the term in any field, as FTS5 does.
-                    df = sum(1 for rid in content if term in content[rid] or term in context[rid])
-                    if df == 0:
-                        continue
-                    idf = math.log(1 + (len(content) - df + 0.5) / (df + 0.5))
+                for term, term_idf in idf.items():
                     for rid, tf in docs.items():
                         f = tf.get(term, 0)
                         if f:
                             length = sum(tf.values())
-                            scores[rid] = scores.get(rid, 0.0) + weight * idf * f * 2.2 / (
+                            scores[rid] = scores.get(rid, 0.0) + weight * term_idf * f * 2.2 / (
                                 f + 1.2 * (0.25 + 0.75 * length / avg)
                             )
             ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
