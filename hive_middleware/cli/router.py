@@ -216,10 +216,9 @@ def bench_route_command(
     gc.collect()
     gc.freeze()
     # Latency: one decide() per state, in run order, caches cleared first (each observation is new).
-    for cache in (facts_module._parse, features_module._hashed, features_module.cached_action_type,
+    for cache in (facts_module._parse, features_module._hashed_step, features_module.cached_action_type,
                   normalize_module.normalize_command):
         cache.cache_clear()
-    features_module._hashed_step.cache_clear()
     features_module._TOKEN_CRC.clear()
     templates_module._python_prefix_of.cache_clear()
     policy.model.templates._fills.clear()

@@ -30,7 +30,6 @@ The vector length depends on the number of templates; the manifest stores it.
 
 from __future__ import annotations
 
-import itertools
 import re
 import zlib
 from dataclasses import dataclass
@@ -98,7 +97,6 @@ class _CrcTable(dict[str, int]):
 
 _TOKEN_CRC_MAX = 262_144
 _TOKEN_CRC = _CrcTable()
-_VECTOR_MIN_TOKENS = 24  # below this, plain Python sets beat NumPy's per-call overhead
 
 
 def _tokens(text: str) -> list[str]:
@@ -109,36 +107,6 @@ def _tokens(text: str) -> list[str]:
 def _token_hashes(tokens: list[str]) -> list[int]:
     """crc32 of each token (see :class:`_CrcTable`)."""
     return list(map(_TOKEN_CRC.__getitem__, tokens))
-
-
-def _bucket_ids(text: str, buckets: int, salt: int) -> np.ndarray:
-    """Bucket ids of the unigrams and bigrams of ``text``: sorted, unique, ``intp``.
-
-    Unigram ``h`` goes to ``(h ^ salt) % buckets``, bigram ``(a, b)`` to
-    ``((a * 1_000_003) ^ b ^ (salt * 7)) % buckets`` (``h`` the token's crc32).
-    """
-    hashes = _token_hashes(_tokens(text))
-    if len(hashes) < _VECTOR_MIN_TOKENS:
-        out = {(h ^ salt) % buckets for h in hashes}
-        s7 = salt * 7
-        out.update(((a * _BIGRAM_MUL) ^ b ^ s7) % buckets for a, b in itertools.pairwise(hashes))
-        return np.array(sorted(out), dtype=np.intp)
-    # Same arithmetic in int64 (a * 1_000_003 < 2**52): no overflow, identical buckets.
-    arr = np.array(hashes, dtype=np.int64)
-    mark = np.zeros(buckets, dtype=bool)
-    mark[(arr ^ salt) % buckets] = True
-    big = arr[:-1] * _BIGRAM_MUL
-    big ^= arr[1:]
-    big ^= salt * 7
-    big %= buckets
-    mark[big] = True
-    return np.flatnonzero(mark)
-
-
-@lru_cache(maxsize=16_384)
-def _hashed(text: str, buckets: int, salt: int) -> tuple[int, ...]:
-    """:func:`_bucket_ids` as a tuple (cached)."""
-    return tuple(_bucket_ids(text, buckets, salt).tolist())
 
 
 @lru_cache(maxsize=64)
@@ -152,10 +120,12 @@ def _block_params(layout: tuple[int, ...]) -> np.ndarray:
 def _hashed_step(obs: str, thought: str, action: str, layout: tuple[int, ...]) -> np.ndarray:
     """Vector positions of the n-gram features of the last step (cached).
 
-    The union over the three texts of :func:`_bucket_ids` shifted to each block's
-    offset (``layout`` is ``(buckets, offset)`` for observation, thought and action,
-    salts 1, 2 and 3), computed in one set of NumPy calls: bigrams never span two
-    texts. Positions may repeat.
+    For each text (observation, thought, action: salts 1, 2 and 3, ``layout`` is
+    ``(buckets, offset)`` per text), unigram ``h`` goes to ``(h ^ salt) % buckets``
+    and bigram ``(a, b)`` to ``((a * 1_000_003) ^ b ^ (salt * 7)) % buckets`` (``h``
+    the token's crc32), shifted to the block's offset. Computed for the three texts
+    in one set of NumPy calls (int64: ``a * 1_000_003 < 2**52``, no overflow);
+    bigrams never span two texts. Positions may repeat.
     """
     t1, t2, t3 = _tokens(obs), _tokens(thought), _tokens(action)
     n1, n2 = len(t1), len(t2)
