@@ -27,7 +27,7 @@ _THREADS_OPTION = typer.Option(
 )
 _ENGINE_OPTION = typer.Option(
     "--engine/--no-engine",
-    help="Also evaluate the memory engine when hive_middleware.memory.eval_retriever exists (the default).",
+    help="Also evaluate the memory engine when hive_middleware.evals.engine_retriever exists (the default).",
 )
 
 

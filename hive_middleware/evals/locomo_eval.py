@@ -1,6 +1,6 @@
 """LoCoMo evidence recall@k for the memory engine and its baselines, in one run.
 
-Engine contract: module ``hive_middleware.memory.eval_retriever`` provides
+Engine contract: module ``hive_middleware.evals.engine_retriever`` provides
 ``make_retriever(workdir: Path) -> Retriever`` (a
 :class:`~hive_middleware.evals.retrievers.Retriever` that stores whatever it
 needs under ``workdir``, a fresh empty directory the caller removes afterwards;
@@ -53,7 +53,7 @@ __all__ = [
     "turn_text",
 ]
 
-ENGINE_MODULE = "hive_middleware.memory.eval_retriever"
+ENGINE_MODULE = "hive_middleware.evals.engine_retriever"
 """Module that provides ``make_retriever(workdir: Path) -> Retriever`` for the engine."""
 
 DEFAULT_KS: tuple[int, ...] = (5, 10, 25)

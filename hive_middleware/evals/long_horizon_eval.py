@@ -2,7 +2,7 @@
 
 The engine is found exactly as for LoCoMo (see
 :mod:`hive_middleware.evals.locomo_eval`: module
-``hive_middleware.memory.eval_retriever`` provides
+``hive_middleware.evals.engine_retriever`` provides
 ``make_retriever(workdir: Path) -> Retriever``).
 
 Protocol (DESIGN §3):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hive_middleware.errors import HiveValidationError
+from hive_middleware.evals.engine_retriever import MemoryEngineRetriever, make_retriever
 from hive_middleware.evals.retrievers import RetrievalItem, Retriever
-from hive_middleware.memory.eval_retriever import MemoryEngineRetriever, make_retriever
 from hive_middleware.types import EdgeKind
 
 S1 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
