@@ -308,7 +308,7 @@ def summarize(totals: DemoTotals, stack: Any, *, data: Sequence[str], subset: st
 
 def demo_markdown(payload: dict[str, Any]) -> str:
     """The Markdown summary of a demo payload."""
-    from hive_middleware.evals.report import markdown_table
+    from hive_middleware.markdown import markdown_table
 
     lc, it, rt, oh = payload["llm_calls"], payload["input_tokens"], payload["routed"], payload["overhead_ms"]
     ratio = it["ratio"]

@@ -39,8 +39,9 @@ def bench_conflicts(
         raise HiveDataError(f"--out {out} exists and is not a directory; pass a directory", path=str(out))
     from rich.progress import Progress
 
-    from hive_middleware.evals.report import markdown_table, write_report
-    from hive_middleware.memory.conflict_bench import run_conflict_bench
+    from hive_middleware.evals.conflict_bench import run_conflict_bench
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.markdown import markdown_table
 
     console = Console(stderr=True)
     with Progress(console=console, transient=True) as progress:

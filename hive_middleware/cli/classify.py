@@ -37,7 +37,8 @@ def classify_command(
     from hive_middleware.cli.evals_traj import print_table
     from hive_middleware.compression.eval_classifier import eval_classifier, load_labelled
     from hive_middleware.errors import HiveUsageError
-    from hive_middleware.evals.report import markdown_table, write_report
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.markdown import markdown_table
 
     rows = load_labelled(labels)
     if split is not None:

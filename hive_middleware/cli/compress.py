@@ -53,10 +53,11 @@ def bench_compress(
     from rich.console import Console
     from rich.progress import Progress
 
-    from hive_middleware.compression import bench
     from hive_middleware.config import HiveConfig
-    from hive_middleware.evals.report import markdown_table, write_report
+    from hive_middleware.evals import compress_bench as bench
+    from hive_middleware.evals.report import write_report
     from hive_middleware.evals.trajectories import iter_trajectories
+    from hive_middleware.markdown import markdown_table
     from hive_middleware.testing.transcripts import synthetic_transcript
     from hive_middleware.tokens import count_text_tokens
     from hive_middleware.types import Message

@@ -98,7 +98,7 @@ def build_demo(paths: list[Path]) -> dict[str, Any]:
 
 def demo_markdown(demo: dict[str, Any]) -> str:
     """The Markdown version of the demo."""
-    from hive_middleware.evals.report import markdown_table
+    from hive_middleware.markdown import markdown_table
 
     parts = ["# hive demo\n"]
     for run in demo["runs"]:

@@ -101,7 +101,7 @@ def _compression_engine(budget: int | None, model: str) -> Callable[[list[Any]],
 
 def compress_markdown(result: dict[str, Any]) -> str:
     """The Markdown summary of a compression evaluation."""
-    from hive_middleware.evals.report import markdown_table
+    from hive_middleware.markdown import markdown_table
 
     rows: list[list[Any]] = []
     methods: list[tuple[str, dict[str, Any]]] = []
@@ -262,7 +262,7 @@ _ROUTE_KEYS = ("coverage", "precision", "type_top1", "escalation_rate")
 
 def route_markdown(result: dict[str, Any]) -> str:
     """The Markdown summary of a routing evaluation."""
-    from hive_middleware.evals.report import markdown_table
+    from hive_middleware.markdown import markdown_table
 
     entries = _method_entries(result)
     rows = [

@@ -50,8 +50,9 @@ def bench_guard(
     from rich.console import Console
     from rich.progress import Progress
 
-    from hive_middleware.evals.report import markdown_table, write_report
-    from hive_middleware.resilience import bench
+    from hive_middleware.evals import guard_bench as bench
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.markdown import markdown_table
 
     console = Console(stderr=True)
     load_before = os.getloadavg()[0]  # latency figures depend on how busy the machine is

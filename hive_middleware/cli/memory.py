@@ -44,8 +44,9 @@ def bench_memory(
     from rich.progress import Progress, TaskID
 
     from hive_middleware.config import HiveConfig
-    from hive_middleware.evals.report import markdown_table, write_report
-    from hive_middleware.memory.bench import run_memory_bench
+    from hive_middleware.evals.memory_bench import run_memory_bench
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.markdown import markdown_table
 
     config = HiveConfig.load(memory={"embedder": embedder})
     console = Console(stderr=True)

@@ -186,7 +186,9 @@ def bench_proxy(
 
     from rich.console import Console
 
-    from hive_middleware.evals.report import markdown_table, percentile, write_report
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.markdown import markdown_table
+    from hive_middleware.stats import percentile
 
     console = Console()
     key = "sk-hive-bench-" + os.urandom(8).hex()

@@ -92,8 +92,9 @@ def oracle_command(
     """
     from collections import Counter
 
-    from hive_middleware.evals.report import markdown_table, write_report
+    from hive_middleware.evals.report import write_report
     from hive_middleware.evals.trajectories import iter_trajectories, trajectory_files
+    from hive_middleware.markdown import markdown_table
     from hive_middleware.routing.encode import encode_state, match_labels
     from hive_middleware.routing.policy import default_model_dir, load_policy
 
@@ -137,7 +138,8 @@ def oracle_command(
 
 def _write_train_report(out: Path, summary: dict[str, Any]) -> None:
     """``train_report.{json,md,png}`` beside the model: precision-coverage curves out-of-fold and held out."""
-    from hive_middleware.evals.report import markdown_table, write_report
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.markdown import markdown_table
 
     payload = {k: v for k, v in summary.items() if k not in ("training_runs", "heldout_runs")}
     held = summary.get("heldout") or {}
@@ -193,7 +195,8 @@ def bench_route_command(
     import numpy as np
     import torch
 
-    from hive_middleware.evals.report import markdown_table, percentile, write_report
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.markdown import markdown_table
     from hive_middleware.routing import facts as facts_module
     from hive_middleware.routing import features as features_module
     from hive_middleware.routing import normalize as normalize_module
@@ -202,6 +205,7 @@ def bench_route_command(
     from hive_middleware.routing.encode import encode_state
     from hive_middleware.routing.policy import default_model_dir, load_policy
     from hive_middleware.routing.sparse_batch import METHOD, SparseBatch, SparseBatchRouter
+    from hive_middleware.stats import percentile
 
     if batch <= 0 or repeats <= 0 or max_runs <= 0 or threads <= 0:
         raise HiveUsageError("--batch, --repeats, --max-runs and --threads must be positive")

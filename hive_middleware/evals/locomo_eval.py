@@ -36,8 +36,9 @@ from typing import Any
 
 from hive_middleware.errors import HiveDataError, HiveDependencyError, HiveValidationError
 from hive_middleware.evals.locomo import CATEGORY_NAMES, LocomoConversation, LocomoTurn, read_locomo
-from hive_middleware.evals.report import markdown_table, percentile
 from hive_middleware.evals.retrievers import RetrievalItem, Retriever
+from hive_middleware.markdown import markdown_table
+from hive_middleware.stats import percentile
 
 __all__ = [
     "DEFAULT_KS",

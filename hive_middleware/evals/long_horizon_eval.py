@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from hive_middleware.evals.long_horizon import LongHorizonDataset, LongHorizonQuestion, read_long_horizon
-from hive_middleware.evals.report import markdown_table
 from hive_middleware.evals.retrievers import RetrievalItem, Retriever
+from hive_middleware.markdown import markdown_table
 
 __all__ = [
     "CURRENT_DEPTH",

@@ -2,42 +2,21 @@
 
 Every ``hive eval``/``hive bench`` command writes ``OUT/<name>.json`` plus a
 Markdown summary beside it and, where a picture helps, ``OUT/<name>.png``.
+Tables come from :mod:`hive_middleware.markdown`, percentiles from
+:mod:`hive_middleware.stats`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hive_middleware.errors import HiveDataError
 
-__all__ = ["markdown_table", "percentile", "write_report"]
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) by linear interpolation; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub Markdown table; floats are shown with 4 significant decimals."""
-
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4f}" if not math.isnan(v) else "n/a"
-        return str(v)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+__all__ = ["write_report"]
 
 
 def write_report(

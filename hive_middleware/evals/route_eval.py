@@ -51,9 +51,9 @@ from typing import Any
 
 from hive_middleware.errors import HiveUsageError
 from hive_middleware.evals.actions import ACTION_TYPES, action_type, normalize_action
-from hive_middleware.evals.report import percentile
 from hive_middleware.evals.trajectories import Trajectory, read_trajectory, trajectory_files
 from hive_middleware.ports import ActionPolicy
+from hive_middleware.stats import percentile
 from hive_middleware.types import Action, AgentState, RouteDecision
 
 __all__ = [

@@ -16,10 +16,10 @@ from typing import Any
 
 from hive_middleware.config import GuardConfig
 from hive_middleware.errors import HiveCircuitOpen, HiveModelError, HiveRuntimeError
-from hive_middleware.evals.report import percentile
 from hive_middleware.resilience.guard import Guard
 from hive_middleware.resilience.limiter import RateLimit, RateLimiter
 from hive_middleware.resilience.retry import AttemptEvent
+from hive_middleware.stats import percentile
 from hive_middleware.testing.fake_openai_server import FakeOpenAIServer, Reply
 from hive_middleware.tokens import load_litellm
 

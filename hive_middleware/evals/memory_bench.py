@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from hive_middleware.config import HiveConfig
-from hive_middleware.evals.report import percentile
 from hive_middleware.memory.store import MemoryDraft, MemoryStore
+from hive_middleware.stats import percentile
 
 __all__ = ["run_memory_bench", "synthetic_sentences"]
 

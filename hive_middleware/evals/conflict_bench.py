@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from hive_middleware.errors import HiveDataError
-from hive_middleware.evals.report import percentile
 from hive_middleware.memory.conflicts import NewMemory, decide
+from hive_middleware.stats import percentile
 from hive_middleware.types import MemoryKind, MemoryRecord
 
 __all__ = ["fact_sentence", "run_conflict_bench"]

@@ -26,7 +26,7 @@ from typing import Any
 from hive_middleware.compression.artifacts import InMemoryArtifactStore
 from hive_middleware.compression.compressor import clear_caches, compress
 from hive_middleware.compression.content_types import classify_message
-from hive_middleware.evals.report import percentile
+from hive_middleware.stats import percentile
 from hive_middleware.types import Message
 
 __all__ = ["SHORT_CHARS", "classification_throughput", "list_latency"]

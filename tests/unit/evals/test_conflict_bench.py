@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from hive_middleware.cli.app import app
-from hive_middleware.memory.conflict_bench import run_conflict_bench
+from hive_middleware.evals.conflict_bench import run_conflict_bench
 
 
 def test_stream_confirms_repeats_and_supersedes_changes() -> None:
