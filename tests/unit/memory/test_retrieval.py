@@ -48,7 +48,9 @@ def test_author_mentions_finds_names_and_strips_them() -> None:
         frozenset({"Maria"}),
         "Where has made friends?",
     )
-    assert author_mentions("What is maria's job?", authors) == (frozenset({"Maria"}), "What is job?")
+    assert author_mentions("What is Maria's job?", authors) == (frozenset({"Maria"}), "What is job?")
+    # A proper name: as written (or capitalised), not in another case (more in test_mentions.py).
+    assert author_mentions("What is maria's job?", authors) == (frozenset(), "What is maria's job?")
     assert author_mentions("What did Jo Lee say?", authors)[0] == frozenset({"Jo Lee"})
     # Whole words only: "Jo" is not named by "Joanna", nor by "Jo" inside "Jo Lee" once that is stripped.
     assert author_mentions("What did Joanna say?", authors) == (frozenset(), "What did Joanna say?")
