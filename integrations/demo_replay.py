@@ -33,9 +33,9 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
-from hive_middleware.evals.trajectories import Trajectory
 from hive_middleware.testing.chat_models import ToolCallingFakeChatModel
 from hive_middleware.tokens import count_text_tokens
+from hive_middleware.trajectories import Trajectory
 from hive_middleware.types import Action, AgentState, RouteDecision, Step
 
 __all__ = ["DemoTotals", "ReplayRun", "replay_trajectory", "summarize"]
@@ -391,7 +391,7 @@ def open_demo_stack(model_dir: Path | None, data_dir: Path | None, embedder: str
 
 def iter_runs(paths: Sequence[Path], limit: int | None) -> Iterator[Trajectory]:
     """The first ``limit`` runs under ``paths`` (all when ``None``)."""
-    from hive_middleware.evals.trajectories import read_trajectory, trajectory_files
+    from hive_middleware.trajectories import read_trajectory, trajectory_files
 
     files = trajectory_files(list(paths))
     for f in files[: limit if limit is not None else len(files)]:

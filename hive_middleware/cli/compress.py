@@ -56,10 +56,10 @@ def bench_compress(
     from hive_middleware.config import HiveConfig
     from hive_middleware.evals import compress_bench as bench
     from hive_middleware.evals.report import write_report
-    from hive_middleware.evals.trajectories import iter_trajectories
     from hive_middleware.markdown import markdown_table
     from hive_middleware.testing.transcripts import synthetic_transcript
     from hive_middleware.tokens import count_text_tokens
+    from hive_middleware.trajectories import iter_trajectories
     from hive_middleware.types import Message
 
     model_name = model or HiveConfig.load().model

@@ -65,9 +65,9 @@ def trajectory_stats(path: Path, model: str, on_run: Callable[[Any], None] | Non
         ``{"kind", "runs", "steps", "formats", "exit_status", "action_types",
         "observation_tokens": {"sum", "median", "max"}}``.
     """
-    from hive_middleware.evals.actions import ACTION_TYPES, action_type
-    from hive_middleware.evals.trajectories import iter_trajectories, read_trajectory
+    from hive_middleware.routing.action_types import ACTION_TYPES, action_type
     from hive_middleware.tokens import count_text_tokens
+    from hive_middleware.trajectories import iter_trajectories, read_trajectory
 
     runs = (
         iter_trajectories([path])
@@ -166,7 +166,7 @@ def stats_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hive_middleware.config import DEFAULT_MODEL
-    from hive_middleware.evals.trajectories import count_trajectory_files
+    from hive_middleware.trajectories import count_trajectory_files
 
     console = Console()
     token_model = model or DEFAULT_MODEL

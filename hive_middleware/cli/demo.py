@@ -48,12 +48,12 @@ def build_demo(paths: list[Path]) -> dict[str, Any]:
     """Everything the demo shows, as one JSON-ready dict."""
     from hive_middleware.cli.evals_traj import _compression_engine
     from hive_middleware.config import DEFAULT_MODEL
-    from hive_middleware.evals.actions import action_type
     from hive_middleware.evals.compress_eval import BASELINES, last_5_masking, list_tokens, run_compress_eval
     from hive_middleware.evals.identifiers import action_identifiers
     from hive_middleware.evals.route_eval import RepeatLastPolicy, run_route_eval
-    from hive_middleware.evals.trajectories import iter_trajectories, trajectory_files
+    from hive_middleware.routing.action_types import action_type
     from hive_middleware.tokens import count_text_tokens
+    from hive_middleware.trajectories import iter_trajectories, trajectory_files
 
     runs: list[dict[str, Any]] = []
     for traj in iter_trajectories(paths):
@@ -179,7 +179,7 @@ def demo_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hive_middleware.evals.report import write_report
-    from hive_middleware.evals.trajectories import count_trajectory_files
+    from hive_middleware.trajectories import count_trajectory_files
 
     # The replay drives a LangGraph agent: it lives with the integrations and is loaded
     # by name, so the core never imports an integration.

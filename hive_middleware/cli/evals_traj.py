@@ -40,7 +40,7 @@ def trajectory_progress(
     """A rich progress bar over the runs under ``paths``; yields the per-run callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hive_middleware.evals.trajectories import count_trajectory_files
+    from hive_middleware.trajectories import count_trajectory_files
 
     total = sum(
         min(count_trajectory_files([p]), max_runs) if max_runs else count_trajectory_files([p]) for p in paths
@@ -200,7 +200,7 @@ def compress_command(
     from hive_middleware.config import DEFAULT_MODEL
     from hive_middleware.evals.compress_eval import BASELINES, run_compress_eval
     from hive_middleware.evals.report import write_report
-    from hive_middleware.evals.trajectories import trajectory_files
+    from hive_middleware.trajectories import trajectory_files
 
     _require_paths(data, "--data")
     trajectory_files(data)  # fail fast on a bad path, before any work
@@ -365,13 +365,13 @@ def route_command(
 
     from hive_middleware.evals.report import write_report
     from hive_middleware.evals.route_eval import (
-        HOLDOUT_FOLDS,
         PrevTypePolicy,
         RepeatLastPolicy,
         run_route_eval,
         split_runs,
     )
-    from hive_middleware.evals.trajectories import read_trajectory
+    from hive_middleware.routing.split import HOLDOUT_FOLDS
+    from hive_middleware.trajectories import read_trajectory
 
     _require_paths(data, "--data")
     console = Console(stderr=True)

@@ -45,8 +45,8 @@ def train_command(
     """
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from hive_middleware.evals.trajectories import trajectory_files
     from hive_middleware.routing.train import TrainConfig, train_router
+    from hive_middleware.trajectories import trajectory_files
 
     if not data:
         raise HiveUsageError("give at least one --data folder of .traj files")
@@ -93,10 +93,10 @@ def oracle_command(
     from collections import Counter
 
     from hive_middleware.evals.report import write_report
-    from hive_middleware.evals.trajectories import iter_trajectories, trajectory_files
     from hive_middleware.markdown import markdown_table
     from hive_middleware.routing.encode import encode_state, match_labels
     from hive_middleware.routing.policy import default_model_dir, load_policy
+    from hive_middleware.trajectories import iter_trajectories, trajectory_files
 
     trajectory_files(data)
     policy = load_policy(model_dir or default_model_dir())
@@ -166,7 +166,7 @@ def _write_train_report(out: Path, summary: dict[str, Any]) -> None:
 
 
 def _bench_states(data: list[Path], model_runs: frozenset[str], max_runs: int) -> list[Any]:
-    from hive_middleware.evals.trajectories import iter_trajectories
+    from hive_middleware.trajectories import iter_trajectories
 
     runs = [r for r in iter_trajectories(data) if r.run_id not in model_runs][:max_runs]
     if not runs:

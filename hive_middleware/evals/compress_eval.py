@@ -38,9 +38,9 @@ from typing import Any
 from hive_middleware.config import DEFAULT_MODEL
 from hive_middleware.errors import HiveUsageError
 from hive_middleware.evals.identifiers import action_identifiers, occurs_in
-from hive_middleware.evals.trajectories import Trajectory, iter_trajectories
 from hive_middleware.stats import percentile
 from hive_middleware.tokens import count_text_tokens
+from hive_middleware.trajectories import Trajectory, iter_trajectories
 from hive_middleware.types import Message, message_text
 
 __all__ = [

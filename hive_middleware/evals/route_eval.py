@@ -1,7 +1,7 @@
 """The routing evaluation (``hive eval route``, DESIGN §3) and its two baselines.
 
 Every step of every run is routed from the state the agent was in before acting
-(:attr:`~hive_middleware.evals.trajectories.TrajectoryStep.state`: goal, earlier
+(:attr:`~hive_middleware.trajectories.TrajectoryStep.state`: goal, earlier
 steps, env; never the step's own action). For each policy (anything with
 ``decide(state) -> RouteDecision``, :class:`~hive_middleware.ports.ActionPolicy`):
 
@@ -13,7 +13,7 @@ steps, env; never the step's own action). For each policy (anything with
   any engine's own normalisation) / answered steps; None when nothing was
   answered.
 * ``type_top1`` = steps whose predicted action type equals the real action's
-  type (:func:`~hive_middleware.evals.actions.action_type`) / all steps. The
+  type (:func:`~hive_middleware.routing.action_types.action_type`) / all steps. The
   predicted type is the type of the decision's action when it has one; else
   the decision's ``template`` when that is itself an action type name; else the
   policy's ``template_action_type(template)`` when the policy offers one; a
@@ -34,14 +34,14 @@ Baselines:
   is judged by ``type_top1`` only.
 
 Held-out split: when a folder is both evaluated and trained on, runs are split
-by run id (:func:`is_held_out`: sha256 of the run id, 1 run in 5 held out);
+by run id (:func:`~hive_middleware.routing.split.is_held_out`, the rule router
+training uses: sha256 of the run id, 1 run in 5 held out);
 every policy is evaluated on the held-out runs only and ``prev_type`` learns
 from the others. Folders that are not trained on are evaluated whole.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,35 +50,24 @@ from pathlib import Path
 from typing import Any
 
 from hive_middleware.errors import HiveUsageError
-from hive_middleware.evals.actions import ACTION_TYPES, action_type, normalize_action
-from hive_middleware.evals.trajectories import Trajectory, read_trajectory, trajectory_files
+from hive_middleware.evals.actions import normalize_action
 from hive_middleware.ports import ActionPolicy
+from hive_middleware.routing.action_types import ACTION_TYPES, action_type
+from hive_middleware.routing.split import is_held_out
 from hive_middleware.stats import percentile
+from hive_middleware.trajectories import Trajectory, read_trajectory, trajectory_files
 from hive_middleware.types import Action, AgentState, RouteDecision
 
 __all__ = [
-    "HOLDOUT_FOLDS",
     "PrevTypePolicy",
     "RepeatLastPolicy",
     "RunSplit",
-    "is_held_out",
     "predicted_type",
     "run_route_eval",
     "split_runs",
 ]
 
-HOLDOUT_FOLDS = 5
 START = "<start>"
-
-
-def is_held_out(run_id: str, folds: int = HOLDOUT_FOLDS) -> bool:
-    """Whether a run belongs to the evaluation side of the by-run split.
-
-    Deterministic and independent of file order: the first 8 bytes of
-    ``sha256(run_id)`` modulo ``folds`` equal 0 (about one run in ``folds``).
-    """
-    digest = hashlib.sha256(run_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % folds == 0
 
 
 def _run_id(path: Path) -> str:

@@ -37,7 +37,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from hive_middleware.evals.actions import ACTION_TYPES, action_type
+from hive_middleware.routing.action_types import ACTION_TYPES, action_type
 from hive_middleware.routing.facts import ACTION_KINDS, OBS_SIGNALS, StateFacts
 
 __all__ = ["FEATURE_SPEC_VERSION", "TYPE_NAMES", "FeatureSpec", "cached_action_type"]
@@ -76,7 +76,7 @@ _BIGRAM_MUL = 1_000_003
 
 @lru_cache(maxsize=65_536)
 def cached_action_type(action: str) -> str:
-    """:func:`~hive_middleware.evals.actions.action_type`, memoised (it costs tens of µs)."""
+    """:func:`~hive_middleware.routing.action_types.action_type`, memoised (it costs tens of µs)."""
     return action_type(action)
 
 

@@ -21,8 +21,6 @@ from typing import Any
 import numpy as np
 
 from hive_middleware.errors import HiveDataError
-from hive_middleware.evals.route_eval import HOLDOUT_FOLDS, is_held_out
-from hive_middleware.evals.trajectories import Trajectory, iter_trajectories
 from hive_middleware.routing.calibrate import (
     Calibration,
     choose_threshold,
@@ -36,7 +34,9 @@ from hive_middleware.routing.facts import state_facts
 from hive_middleware.routing.features import TYPE_NAMES, FeatureSpec, cached_action_type
 from hive_middleware.routing.modelfile import RouterModel, save_model
 from hive_middleware.routing.net import NetWeights
+from hive_middleware.routing.split import HOLDOUT_FOLDS, is_held_out
 from hive_middleware.routing.templates import TemplateSet, mine_templates
+from hive_middleware.trajectories import Trajectory, iter_trajectories
 
 __all__ = ["Dataset", "TrainConfig", "build_dataset", "is_heldout_run", "train_router"]
 
@@ -50,8 +50,9 @@ def _bucket(run_id: str, salt: str) -> int:
 def is_heldout_run(run_id: str) -> bool:
     """Whether a run is in the evaluation split (never trained or calibrated on).
 
-    The same rule as ``hive eval route`` (:func:`~hive_middleware.evals.route_eval.is_held_out`:
-    sha256 of the run id, one run in five), so both agree on which runs are unseen.
+    The split's rule is :func:`~hive_middleware.routing.split.is_held_out` (sha256 of the
+    run id, one run in five); ``hive eval route`` uses it too, so both agree on which runs
+    are unseen.
     """
     return is_held_out(run_id)
 

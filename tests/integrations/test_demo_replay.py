@@ -11,7 +11,7 @@ from typing import Any
 
 from hive_middleware.integrations.demo_replay import DemoTotals, replay_trajectory, summarize
 
-from hive_middleware.evals.trajectories import read_trajectory
+from hive_middleware.trajectories import read_trajectory
 from hive_middleware.types import Action, AgentState, RouteDecision
 
 ROOT = Path(__file__).resolve().parents[2]

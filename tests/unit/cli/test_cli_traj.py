@@ -15,7 +15,7 @@ import hive_middleware.cli.main  # noqa: F401  (registers every command)
 from hive_middleware.cli.app import app
 from hive_middleware.cli.data import detect_kind
 from hive_middleware.errors import HiveDataError
-from hive_middleware.evals.trajectories import iter_trajectories
+from hive_middleware.trajectories import iter_trajectories
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "transcripts"

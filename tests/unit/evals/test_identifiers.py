@@ -13,7 +13,7 @@ from hive_middleware.evals.identifiers import (
     occurs_in,
     strip_interface_words,
 )
-from hive_middleware.evals.trajectories import read_trajectory
+from hive_middleware.trajectories import read_trajectory
 
 # Excerpts copied from ../shared/data/trajectories observations and actions.
 TRACEBACK = (

@@ -12,13 +12,13 @@ from hive_middleware.errors import HiveUsageError
 from hive_middleware.evals.route_eval import (
     PrevTypePolicy,
     RepeatLastPolicy,
-    is_held_out,
     predicted_type,
     run_route_eval,
     split_runs,
 )
-from hive_middleware.evals.trajectories import read_trajectory
 from hive_middleware.ports import ActionPolicy
+from hive_middleware.routing.split import is_held_out
+from hive_middleware.trajectories import read_trajectory
 from hive_middleware.types import Action, AgentState, RouteDecision, Step
 
 ACTIONS = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_middleware.evals.trajectories import Trajectory, read_trajectory
+from hive_middleware.trajectories import Trajectory, read_trajectory
 
 LM32B = "trajectories/sweagent_lm32b_swebv"
 

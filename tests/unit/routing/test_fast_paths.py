@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hive_middleware.evals.trajectories import Trajectory, read_trajectory
 from hive_middleware.routing import facts, features
 from hive_middleware.routing.encode import encode_state
 from hive_middleware.routing.policy import default_model_dir, load_policy
 from hive_middleware.routing.templates import TemplateSet
+from hive_middleware.trajectories import Trajectory, read_trajectory
 
 _DEFINED_TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+|[^\sA-Za-z_0-9]")
 

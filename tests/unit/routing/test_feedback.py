@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from hive_middleware.errors import HiveValidationError
-from hive_middleware.evals.trajectories import Trajectory
 from hive_middleware.routing import load_policy
 from hive_middleware.routing.feedback import FeedbackLearner
+from hive_middleware.trajectories import Trajectory
 from hive_middleware.types import Action, RouteDecision
 
 

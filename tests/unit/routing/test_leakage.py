@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hive_middleware.evals.trajectories import read_trajectory
 from hive_middleware.routing.encode import encode_state
 from hive_middleware.routing.features import FeatureSpec
 from hive_middleware.routing.modelfile import load_model
+from hive_middleware.trajectories import read_trajectory
 from hive_middleware.types import AgentState, Step
 
 

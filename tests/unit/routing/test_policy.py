@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from hive_middleware.errors import HiveError, HiveValidationError
-from hive_middleware.evals.trajectories import Trajectory
 from hive_middleware.ports import ActionPolicy
 from hive_middleware.routing import RouterPolicy, load_policy
+from hive_middleware.trajectories import Trajectory
 from hive_middleware.types import AgentState, RouteDecision, Step
 
 
@@ -89,7 +89,7 @@ def test_bad_state_gets_a_clear_error(policy: RouterPolicy, state: Any, field: s
 
 
 def test_predicted_type_is_an_action_type(policy: RouterPolicy, lm32b_runs: list[Trajectory]) -> None:
-    from hive_middleware.evals.actions import ACTION_TYPES
+    from hive_middleware.routing.action_types import ACTION_TYPES
 
     assert policy.predict_type(lm32b_runs[0].steps[5].state) in ACTION_TYPES
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from hive_middleware.evals.trajectories import Trajectory
 from hive_middleware.routing import RouterPolicy, load_policy
 from hive_middleware.routing.batch import BatchRouter
 from hive_middleware.routing.encode import encode_state
 from hive_middleware.routing.policy import default_model_dir
 from hive_middleware.routing.sparse_batch import SparseBatch, SparseBatchRouter, column_mode
+from hive_middleware.trajectories import Trajectory
 
 
 def _encoded(policy: RouterPolicy, runs: list[Trajectory]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

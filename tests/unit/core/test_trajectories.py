@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hive_middleware.errors import HiveDataError
-from hive_middleware.evals.trajectories import (
+from hive_middleware.trajectories import (
     count_trajectory_files,
     iter_trajectories,
     read_trajectory,
