@@ -44,7 +44,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from hive_middleware.config import HiveConfig, MemoryConfig
 from hive_middleware.errors import HiveNotFoundError, HiveUsageError, HiveValidationError
+from hive_middleware.memory import store_extract
 from hive_middleware.memory.clock import HybridClock, datetime_to_hlc, hlc_physical_ms
+from hive_middleware.memory.drafts import MemoryDraft
+from hive_middleware.memory.extractor import Extraction, LLMExtractor
 from hive_middleware.memory.outbox import EmbeddingWorker
 from hive_middleware.memory.records import (
     check_aware,
@@ -61,7 +64,6 @@ from hive_middleware.memory.records import (
 from hive_middleware.memory.resolve import PendingWrites, WritePlan, plan_write
 from hive_middleware.memory.retrieval import AsOf, SearchResult, hybrid_search, visible
 from hive_middleware.memory.snapshot import SnapshotSummary
-from hive_middleware.memory.store_extract import ExtractMixin
 from hive_middleware.memory.store_kinds import KindRulesMixin, SweepResult
 from hive_middleware.memory.store_snapshot import SnapshotMixin
 from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, Version, WriteOp
@@ -76,22 +78,6 @@ _PROVENANCE_KINDS = (EdgeKind.CAUSED_BY, EdgeKind.SUPERSEDES, EdgeKind.DERIVED_F
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryDraft:
-    """One memory for :meth:`MemoryStore.remember_many` (same fields as ``remember``)."""
-
-    content: str
-    key: str | None = None
-    kind: MemoryKind = MemoryKind.EPISODIC
-    namespace: tuple[str, ...] | None = None
-    valid_from: datetime | None = None
-    caused_by: tuple[str, ...] = ()
-    related_to: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    metadata: Mapping[str, Any] | None = None
-    confidence: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +102,7 @@ def _as_of(as_of: datetime | int | None) -> AsOf | None:
     return AsOf(stamp=datetime_to_hlc(as_of), moment=as_of)
 
 
-class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
+class MemoryStore(KindRulesMixin, SnapshotMixin):
     """Causal, bi-temporal memory (sync API). See the module docstring.
 
     Args:
@@ -388,6 +374,37 @@ class MemoryStore(KindRulesMixin, SnapshotMixin, ExtractMixin):
         if not ops:
             return []
         return self._returned(plans, self._commit(ops))
+
+    def remember_extracted(
+        self,
+        conversation: str | Sequence[Mapping[str, Any]],
+        *,
+        namespace: Sequence[str] | None = None,
+        extractor: LLMExtractor | None = None,
+        caused_by: Iterable[str] = (),
+    ) -> tuple[list[MemoryRecord], Extraction]:
+        """Extract facts and relations from ``conversation`` and remember them (one transaction).
+
+        Off unless ``MemoryConfig.extractor_model`` is set or ``extractor`` is
+        passed; see :mod:`~hive_middleware.memory.store_extract` for what is written.
+
+        Args:
+            conversation: A text or OpenAI-format messages.
+            namespace: Where to store them (default: the store's).
+            extractor: Use this extractor instead of the configured one.
+            caused_by: Ids of records the facts come from (``caused_by`` edges).
+
+        Returns:
+            The stored (or confirmed) records, facts first, and the extraction
+            (calls made, windows skipped by the budget, items rejected).
+
+        Raises:
+            HiveConfigError: no extractor passed and ``extractor_model`` is unset.
+            HiveModelError: the model call failed or did not reply with JSON.
+        """
+        return store_extract.remember_extracted(
+            self, conversation, namespace=namespace, extractor=extractor, caused_by=caused_by
+        )
 
     def supersede(
         self,

@@ -1,4 +1,4 @@
-"""MemoryStore method that remembers what the optional LLM extractor finds in a conversation.
+"""Remembering what the optional LLM extractor finds in a conversation.
 
 Off unless ``MemoryConfig.extractor_model`` is set (or an extractor is passed).
 Each extracted fact is written as a semantic memory keyed
@@ -7,6 +7,11 @@ resolution confirms repeats and supersedes changed values; each relation is
 written as a semantic memory ``source relation target`` linked ``related_to``
 the facts of its two ends. One call makes at most ``extractor_max_calls`` model
 calls.
+
+:meth:`MemoryStore.remember_extracted <hive_middleware.memory.store.MemoryStore.remember_extracted>`
+calls :func:`remember_extracted` with itself: this module works on any object
+with the store's ``config``, namespace resolution and ``remember_many`` and never
+imports :mod:`hive_middleware.memory.store`.
 """
 
 from __future__ import annotations
@@ -15,17 +20,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hive_middleware.errors import HiveConfigError
+from hive_middleware.memory.drafts import MemoryDraft
 from hive_middleware.memory.extractor import Extraction, LLMExtractor
 from hive_middleware.types import MemoryKind, MemoryRecord
 
 if TYPE_CHECKING:
     from hive_middleware.config import MemoryConfig
-    from hive_middleware.memory.store import MemoryDraft
 
-__all__ = ["ExtractMixin"]
+__all__ = ["extraction_drafts", "remember_extracted"]
 
 
 class _Store(Protocol):
+    """What extraction needs of a memory store."""
+
     config: MemoryConfig
 
     def _ns(self, namespace: Sequence[str] | None) -> tuple[str, ...]: ...
@@ -33,60 +40,67 @@ class _Store(Protocol):
     def remember_many(self, drafts: Iterable[MemoryDraft | Mapping[str, Any]]) -> list[MemoryRecord]: ...
 
 
-class ExtractMixin:
-    """LLM fact extraction on :class:`~hive_middleware.memory.store.MemoryStore`."""
+def extraction_drafts(found: Extraction, namespace: tuple[str, ...], caused_by: tuple[str, ...]) -> list[MemoryDraft]:
+    """The drafts an extraction writes: its facts first (keyed), then its relations.
 
-    def remember_extracted(
-        self: _Store,
-        conversation: str | Sequence[Mapping[str, Any]],
-        *,
-        namespace: Sequence[str] | None = None,
-        extractor: LLMExtractor | None = None,
-        caused_by: Iterable[str] = (),
-    ) -> tuple[list[MemoryRecord], Extraction]:
-        """Extract facts and relations from ``conversation`` and remember them (one transaction).
+    Args:
+        found: What the extractor returned.
+        namespace: Where the memories go.
+        caused_by: Ids of records the facts come from (``caused_by`` edges).
+    """
+    drafts = [
+        MemoryDraft(
+            content=fact.content, key=fact.key, kind=MemoryKind.SEMANTIC, namespace=namespace, caused_by=caused_by,
+            metadata={"entity": fact.entity, "attribute": fact.attribute, "value": fact.value,
+                      "source": "llm-extractor"},
+        )
+        for fact in found.facts
+    ]
+    drafts += [
+        MemoryDraft(
+            content=f"{rel.source} {rel.relation.replace('_', ' ')} {rel.target}", kind=MemoryKind.SEMANTIC,
+            namespace=namespace, caused_by=caused_by,
+            metadata={"source_entity": rel.source, "relation": rel.relation, "target_entity": rel.target,
+                      "source": "llm-extractor"},
+        )
+        for rel in found.relations
+    ]
+    return drafts
 
-        Args:
-            conversation: A text or OpenAI-format messages.
-            namespace: Where to store them (default: the store's).
-            extractor: Use this extractor instead of the configured one.
-            caused_by: Ids of records the facts come from (``caused_by`` edges).
 
-        Returns:
-            The stored (or confirmed) records, facts first, and the extraction
-            (calls made, windows skipped by the budget, items rejected).
+def remember_extracted(
+    store: _Store,
+    conversation: str | Sequence[Mapping[str, Any]],
+    *,
+    namespace: Sequence[str] | None = None,
+    extractor: LLMExtractor | None = None,
+    caused_by: Iterable[str] = (),
+) -> tuple[list[MemoryRecord], Extraction]:
+    """Extract facts and relations from ``conversation`` and remember them in ``store`` (one transaction).
 
-        Raises:
-            HiveConfigError: no extractor passed and ``extractor_model`` is unset.
-            HiveModelError: the model call failed or did not reply with JSON.
-        """
-        from hive_middleware.memory.store import MemoryDraft
+    Args:
+        store: The memory store to write to.
+        conversation: A text or OpenAI-format messages.
+        namespace: Where to store them (default: the store's).
+        extractor: Use this extractor instead of the configured one.
+        caused_by: Ids of records the facts come from (``caused_by`` edges).
 
-        chosen = extractor or LLMExtractor.from_config(self.config)
-        if chosen is None:
-            raise HiveConfigError(
-                "no fact extractor: set memory.extractor_model (e.g. HIVE_MEMORY__EXTRACTOR_MODEL) "
-                "or pass extractor=",
-                key="extractor_model",
-            )
-        ns = self._ns(namespace)
-        found = chosen.extract(conversation)
-        causes = tuple(caused_by)
-        drafts = [
-            MemoryDraft(
-                content=fact.content, key=fact.key, kind=MemoryKind.SEMANTIC, namespace=ns, caused_by=causes,
-                metadata={"entity": fact.entity, "attribute": fact.attribute, "value": fact.value,
-                          "source": "llm-extractor"},
-            )
-            for fact in found.facts
-        ]
-        drafts += [
-            MemoryDraft(
-                content=f"{rel.source} {rel.relation.replace('_', ' ')} {rel.target}", kind=MemoryKind.SEMANTIC,
-                namespace=ns, caused_by=causes,
-                metadata={"source_entity": rel.source, "relation": rel.relation, "target_entity": rel.target,
-                          "source": "llm-extractor"},
-            )
-            for rel in found.relations
-        ]
-        return (self.remember_many(drafts) if drafts else []), found
+    Returns:
+        The stored (or confirmed) records, facts first, and the extraction
+        (calls made, windows skipped by the budget, items rejected).
+
+    Raises:
+        HiveConfigError: no extractor passed and ``extractor_model`` is unset.
+        HiveModelError: the model call failed or did not reply with JSON.
+    """
+    chosen = extractor or LLMExtractor.from_config(store.config)
+    if chosen is None:
+        raise HiveConfigError(
+            "no fact extractor: set memory.extractor_model (e.g. HIVE_MEMORY__EXTRACTOR_MODEL) "
+            "or pass extractor=",
+            key="extractor_model",
+        )
+    ns = store._ns(namespace)
+    found = chosen.extract(conversation)
+    drafts = extraction_drafts(found, ns, tuple(caused_by))
+    return (store.remember_many(drafts) if drafts else []), found
