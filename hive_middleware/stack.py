@@ -16,40 +16,28 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from hive_middleware.config import HiveConfig
+from hive_middleware.pipeline.counters import Counters
 from hive_middleware.types import AgentState, MemoryRecord, Message, RouteDecision
 
 if TYPE_CHECKING:
     from hive_middleware.compression.artifacts import ArtifactStore
     from hive_middleware.compression.compressor import CompressionResult
     from hive_middleware.memory.store import MemoryStore, ProvenanceStep
+    from hive_middleware.pipeline.core import CallOptions, HiveEvent, Pipeline
+    from hive_middleware.pipeline.writer import MemoryWriter
     from hive_middleware.ports import ActionPolicy
     from hive_middleware.resilience.guard import Guard
 
-__all__ = ["AsyncHiveStack", "HiveStack", "StepResult"]
+__all__ = ["AsyncHiveStack", "HiveStack"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 NO_ROUTER_REASON = "no router model configured (set routing.model_dir or HIVE_ROUTING__MODEL_DIR)"
-
-
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    """What :meth:`HiveStack.step` decided for one agent step.
-
-    Attributes:
-        decision: The router's decision (``escalated`` when the LLM must answer).
-        compression: The compressed view for the LLM; ``None`` when the router
-            answered and no LLM call is needed.
-    """
-
-    decision: RouteDecision
-    compression: CompressionResult | None
 
 
 class HiveStack:
@@ -62,8 +50,12 @@ class HiveStack:
         policy: A router (default: loaded from ``config.routing.model_dir`` on first
             use; none configured means every step escalates).
         guard: Limiter, breakers and retries for model calls (default: from ``config.guard``).
-        artifacts: Where compressed-away originals live (default: the memory store
-            when one was given or opened, else an in-process store).
+        artifacts: Where compressed-away originals live (default: the memory store,
+            opened when the first original is stored, so handles outlive the process).
+
+    Attributes:
+        stats: Counters of what the stack did and what it had to drop
+            (``memory.remembered``, ``hook_error.<stage>``, ``memory.link_unresolved``...).
     """
 
     def __init__(
@@ -84,6 +76,8 @@ class HiveStack:
         self._artifacts = artifacts
         self._lock = threading.RLock()
         self._closed = False
+        self._writer: MemoryWriter | None = None
+        self.stats = Counters()
 
     @classmethod
     def from_config(cls, config: HiveConfig | None = None, **overrides: Any) -> HiveStack:
@@ -134,13 +128,36 @@ class HiveStack:
             return self._artifacts
 
     def _default_artifacts(self) -> ArtifactStore:
-        if self._memory is not None:
-            from hive_middleware.compression.memory_artifacts import MemoryArtifactStore
+        from hive_middleware.compression.memory_artifacts import LazyMemoryArtifactStore
 
-            return MemoryArtifactStore(self._memory)
-        from hive_middleware.compression.artifacts import InMemoryArtifactStore
+        return LazyMemoryArtifactStore(lambda: self.memory)
 
-        return InMemoryArtifactStore()
+    @property
+    def writer(self) -> MemoryWriter:
+        """The durable writer every integration on this stack shares (group commit)."""
+        with self._lock:
+            if self._writer is None:
+                from hive_middleware.pipeline.writer import MemoryWriter
+
+                self._writer = MemoryWriter(self.memory, stats=self.stats)
+            return self._writer
+
+    def pipeline(
+        self,
+        options: CallOptions | None = None,
+        *,
+        shell_tool: str = "bash",
+        on_event: Callable[[HiveEvent], None] | None = None,
+        recall_prefetch: bool = False,
+    ) -> Pipeline:
+        """The step pipeline over this stack (route, compress, recall, guard, remember).
+
+        See :class:`hive_middleware.pipeline.Pipeline`; every integration drives one.
+        """
+        from hive_middleware.pipeline.core import Pipeline
+
+        return Pipeline(self, options=options, shell_tool=shell_tool, on_event=on_event,
+                        recall_prefetch=recall_prefetch)
 
     # -- the four jobs --------------------------------------------------------------------
 
@@ -165,23 +182,13 @@ class HiveStack:
             return RouteDecision(action=None, template=None, confidence=0.0, escalated=True, reason=NO_ROUTER_REASON)
         return policy.decide(state)
 
-    def step(
-        self,
-        state: AgentState,
-        messages: Sequence[Message],
-        *,
-        budget: int | None = None,
-        model: str | None = None,
-    ) -> StepResult:
-        """Route the step; when it escalates, also compress the view the LLM will read."""
-        decision = self.route(state)
-        if not decision.escalated:
-            return StepResult(decision=decision, compression=None)
-        return StepResult(decision=decision, compression=self.compress(messages, budget=budget, model=model))
-
     def remember(self, content: str, **kwargs: Any) -> MemoryRecord:
         """Store a memory (see :meth:`MemoryStore.remember`)."""
         return self.memory.remember(content, **kwargs)
+
+    def remember_many(self, drafts: Sequence[Any]) -> list[MemoryRecord]:
+        """Store many memories in one transaction (see :meth:`MemoryStore.remember_many`)."""
+        return self.memory.remember_many(drafts)
 
     def recall(self, key: str, **kwargs: Any) -> MemoryRecord | None:
         """The current (or ``as_of``) version of a keyed memory."""
@@ -205,6 +212,8 @@ class HiveStack:
             if self._closed:
                 return
             self._closed = True
+            if self._writer is not None:
+                self._writer.close()
             if self._owns_memory and self._memory is not None:
                 self._memory.close()
 
@@ -235,12 +244,6 @@ class AsyncHiveStack:
     async def route(self, state: AgentState) -> RouteDecision:
         """See :meth:`HiveStack.route`."""
         return await _in_thread(self.sync.route, state)
-
-    async def step(
-        self, state: AgentState, messages: Sequence[Message], *, budget: int | None = None, model: str | None = None
-    ) -> StepResult:
-        """See :meth:`HiveStack.step`."""
-        return await _in_thread(self.sync.step, state, messages, budget=budget, model=model)
 
     async def remember(self, content: str, **kwargs: Any) -> MemoryRecord:
         """See :meth:`HiveStack.remember`."""

@@ -33,6 +33,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 
+from hive_middleware.pipeline import Identity
 from hive_middleware.testing.chat_models import ToolCallingFakeChatModel
 from hive_middleware.tokens import count_text_tokens
 from hive_middleware.trajectories import Trajectory
@@ -104,6 +105,7 @@ class ReplayRun:
     overhead_ms: list[float]
     faithful: bool
     last_result_key: str | None = None
+    namespace: tuple[str, ...] | None = None
     thread: str = ""
 
 
@@ -128,7 +130,7 @@ class _TimedMiddleware(HiveMiddleware):  # type: ignore[misc]
         # Waiting here (untimed) gives recall what it would have had live, and makes
         # every replay of the same runs recall the same memories.
         self.flush()
-        memory = getattr(self.session.stack, "memory", None)
+        memory = getattr(self.pipeline.stack, "memory", None)
         if memory is not None and hasattr(memory, "wait_indexed"):
             memory.wait_indexed(30.0)
 
@@ -218,14 +220,12 @@ def replay_trajectory(traj: Trajectory, stack: Any, *, model: str = "gpt-4o") ->
     middleware = _TimedMiddleware(stack, route_check=check, shell_tool=SHELL_TOOL, model=model,
                                   on_event=events.append, expand_tool=False)
     hive = create_agent(hive_model, tools=[_bash(steps, ran_hive)], system_prompt=system, middleware=[middleware])
-    out: Any = hive.invoke({"messages": list(prompt)}, limit)
-    middleware.flush()
+    thread = f"demo-{traj.run_id}"
+    out: Any = hive.invoke({"messages": list(prompt)}, {**limit, "configurable": {"thread_id": thread}})
 
     results = [m for m in out["messages"] if isinstance(m, ToolMessage)]
-    from hive_middleware.integrations.langgraph import thread_of
-
-    thread = thread_of(out["messages"])
-    last_key = middleware.session.result_key(thread, str(results[-1].tool_call_id)) if results else None
+    identity = Identity(middleware.tenant, middleware.agent, thread)
+    last_key = identity.key("result", str(results[-1].tool_call_id)) if results else None
     return ReplayRun(
         run_id=traj.run_id,
         steps=len(steps),
@@ -240,6 +240,7 @@ def replay_trajectory(traj: Trajectory, stack: Any, *, model: str = "gpt-4o") ->
         faithful=[_normal(c) for c in ran_hive] == [_normal(c) for c in ran_plain] == [_normal(a) for a, _, _ in steps],
         last_result_key=last_key,
         thread=thread,
+        namespace=identity.namespace,
     )
 
 
@@ -271,7 +272,7 @@ def summarize(totals: DemoTotals, stack: Any, *, data: Sequence[str], subset: st
     sample = next((r for r in reversed(runs) if r.last_result_key), None)
     if sample is not None and sample.last_result_key:
         try:
-            for step in stack.why(sample.last_result_key)[:6]:
+            for step in stack.why(sample.last_result_key, namespace=sample.namespace)[:6]:
                 why.append({"hop": step.depth, "edge": str(step.edge.kind), "type": step.record.metadata.get("type"),
                             "content": " ".join(step.record.content.split())[:160]})
         except Exception as exc:  # the demo still reports everything else

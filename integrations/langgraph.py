@@ -1,39 +1,39 @@
 """Hive as LangChain v1 agent middleware: ``create_agent(..., middleware=[HiveMiddleware(stack)])``.
 
-What each hook does (sync and async twins behave the same):
+What each hook does (each async twin drives the same job as its sync hook):
 
-* ``before_model``: writes the new user turn to memory and recalls memories
-  relevant to the latest input; the recalled text is kept in the private state
-  key ``hive_memory`` and reaches the model as one system message marked
-  ``[hive memory]`` (the stored conversation is never rewritten).
+* ``before_agent``: fixes the run's identity. Memories are written under
+  ``(tenant, agent, thread)``; the thread is LangGraph's ``thread_id`` when the
+  run has one, else a fresh id for this invocation (kept in the private state
+  key ``hive_thread``).
+* ``before_model`` / ``after_model`` / ``after_agent``: remember what is new in
+  the conversation since the last write (user turns, tool results, tool calls,
+  answers; see :func:`hive_middleware.pipeline.conversation_items`), each
+  causally linked. A hook returns once its memories are committed.
 * ``wrap_model_call``: asks the router first; a confident, mechanical step is
   answered with a synthesized ``AIMessage`` tool call and the model is not
   called. Otherwise the model gets the compressed view of the conversation plus
-  the memory message, through ``request.override(messages=...)``.
-* ``after_model``: writes each tool call to memory, ``caused_by`` its turn.
+  one ``[hive memory]`` system message of recalled memories, through
+  ``request.override(messages=...)`` (the stored conversation is never
+  rewritten). Recall runs on a new user turn and every ``recall_every`` tool
+  results; in between the last recall's message is reused.
 * ``wrap_tool_call``: answers read-only tools from the :class:`ToolOutputCache`
-  when their inputs did not change, and writes each tool result to memory,
-  ``caused_by`` its call.
+  when their inputs did not change.
 
-Every decision is appended to the state key ``hive_events`` (visible in the
-agent's output) and passed to ``on_event``. Hooks fail open: a Hive error is
-logged and the call proceeds unmodified.
+LangChain messages are converted to OpenAI dicts once each (a bounded cache keeps
+the conversions of the messages a run keeps re-sending). Every decision is
+appended to the state key ``hive_events`` and passed to ``on_event``. Hooks fail
+open: a Hive error is logged, counted in ``stack.stats`` and the call proceeds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import operator
+import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal, NotRequired
 
-from hive_middleware.integrations.session import (
-    HiveEvent,
-    HiveSession,
-    _maybe_async,
-    action_of_call,
-    author_metadata,
-)
 from hive_middleware.integrations.tool_cache import ToolOutputCache, hive_expand_tool
 from langchain.agents.middleware.types import (
     AgentMiddleware,
@@ -58,9 +58,20 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from hive_middleware.errors import HiveValidationError
+from hive_middleware.pipeline import CallOptions, HiveEvent, Identity, Pipeline, new_thread_id
+from hive_middleware.pipeline.identity import RecallScope
+from hive_middleware.pipeline.jobs import Io, Job, adrive, drive
 from hive_middleware.types import Action, Message, RouteDecision
 
-__all__ = ["HiveAgentState", "HiveMiddleware", "RouteCheck", "thread_of", "to_langchain", "to_openai"]
+__all__ = [
+    "HiveAgentState",
+    "HiveMiddleware",
+    "MessageConverter",
+    "RouteCheck",
+    "configured_thread",
+    "to_langchain",
+    "to_openai",
+]
 
 RouteCheck = Callable[[RouteDecision, list[Message]], Action | Literal[False] | None]
 """Sees every routed action before it is used: returns a replacement action, ``None``
@@ -68,10 +79,12 @@ to keep it, or ``False`` to veto it (the model is called instead)."""
 
 
 class HiveAgentState(AgentState[Any]):
-    """Agent state with Hive's visible decisions and its private memory context."""
+    """Agent state with Hive's visible decisions and its private bookkeeping."""
 
     hive_events: NotRequired[Annotated[list[dict[str, Any]], operator.add]]
-    hive_memory: NotRequired[Annotated[str | None, PrivateStateAttr]]
+    hive_thread: NotRequired[Annotated[str, PrivateStateAttr]]
+    hive_remembered: NotRequired[Annotated[int, PrivateStateAttr]]
+    hive_memory: NotRequired[Annotated[dict[str, Any] | None, PrivateStateAttr]]
 
 
 def to_openai(messages: Sequence[BaseMessage]) -> list[Message]:
@@ -84,23 +97,50 @@ def to_langchain(messages: Sequence[Message]) -> list[AnyMessage]:
     return list(convert_to_messages([dict(m) for m in messages]))  # type: ignore[arg-type]
 
 
-def thread_of(messages: Sequence[BaseMessage]) -> str:
-    """The conversation's id: LangGraph's ``thread_id`` when configured, else a hash of its goal."""
+class MessageConverter:
+    """Converts LangChain messages to OpenAI dicts once each.
+
+    An agent re-sends its whole conversation on every model call; the
+    conversion of each message object is kept (the object itself is held, so
+    its identity cannot be reused while cached), least recently used first out.
+
+    Args:
+        max_messages: Conversions kept.
+    """
+
+    def __init__(self, max_messages: int = 8_192) -> None:
+        self._max = max_messages
+        self._cache: OrderedDict[int, tuple[BaseMessage, Message]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.converted = 0
+
+    def __call__(self, messages: Sequence[BaseMessage]) -> list[Message]:
+        out: list[Message] = []
+        with self._lock:
+            for message in messages:
+                hit = self._cache.get(id(message))
+                if hit is not None and hit[0] is message:
+                    self._cache.move_to_end(id(message))
+                    out.append(hit[1])
+                    continue
+                converted: Message = convert_to_openai_messages(message)  # type: ignore[assignment]
+                self.converted += 1
+                self._cache[id(message)] = (message, converted)
+                while len(self._cache) > self._max:
+                    self._cache.popitem(last=False)
+                out.append(converted)
+        return out
+
+
+def configured_thread() -> str | None:
+    """LangGraph's ``thread_id`` of the running graph, if it has one."""
     try:
         from langgraph.config import get_config
 
         thread = get_config().get("configurable", {}).get("thread_id")
-        if thread:
-            return str(thread)
     except RuntimeError:  # outside a runnable context
-        pass
-    first = next((m for m in messages if isinstance(m, HumanMessage)), None)
-    text = first.text if first is not None else ""
-    return "g" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
-
-
-def _human_turns(messages: Sequence[BaseMessage]) -> list[int]:
-    return [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+        return None
+    return str(thread) if thread else None
 
 
 def _tool_names(tools: Iterable[Any]) -> list[str]:
@@ -114,14 +154,26 @@ def _tool_names(tools: Iterable[Any]) -> list[str]:
     return names
 
 
+def _since_turn(messages: Sequence[BaseMessage]) -> tuple[int, int]:
+    """The index of the latest user turn (-1: none) and the tool results after it."""
+    results = 0
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], HumanMessage):
+            return i, results
+        results += isinstance(messages[i], ToolMessage)
+    return -1, results
+
+
 class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
     """Compress, recall, route and remember around a LangChain v1 agent's model calls.
 
     Args:
-        stack: A ``HiveStack`` (or an object with its methods).
-        agent: Agent name used in memory keys.
+        stack: A ``HiveStack``.
+        tenant: Whose memory it is (default: the stack's ``config.tenant``).
+        agent: Agent name (second element of memory namespaces).
         compress: Give the model the compressed view.
         recall_k: Memories injected per model call (0: none).
+        recall_scope: Where recall reads: ``thread``, ``agent`` or ``tenant`` (default).
         route: Let the router answer mechanical steps.
         remember: Write turns, calls and results to memory.
         budget: Token budget for compression.
@@ -132,10 +184,7 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         route_check: See :data:`RouteCheck`.
         on_event: Called with every :class:`HiveEvent`.
         recall_every: Recall again after this many tool results within one user
-            turn (a new user turn always recalls); between recalls the memory
-            message of the last recall is reused.
-        write_behind: Write memories from a background thread (see
-            :meth:`flush`), so the agent never waits on storage.
+            turn (a new user turn always recalls).
     """
 
     state_schema = HiveAgentState
@@ -144,9 +193,11 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         self,
         stack: Any,
         *,
+        tenant: str | None = None,
         agent: str = "agent",
         compress: bool = True,
         recall_k: int = 3,
+        recall_scope: RecallScope = "tenant",
         route: bool = True,
         remember: bool = True,
         budget: int | None = None,
@@ -157,13 +208,13 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         route_check: RouteCheck | None = None,
         on_event: Callable[[HiveEvent], None] | None = None,
         recall_every: int = 5,
-        write_behind: bool = True,
     ) -> None:
         super().__init__()
-        self.session = HiveSession(
-            stack, agent=agent, compress=compress, recall_k=recall_k, route=route, remember=remember,
-            budget=budget, model=model, shell_tool=shell_tool, on_event=on_event, write_behind=write_behind,
-        )
+        options = CallOptions(compress=compress, recall_k=recall_k, recall_scope=recall_scope, route=route,
+                              remember=remember, budget=budget, model=model)
+        self.pipeline: Pipeline = stack.pipeline(options, shell_tool=shell_tool, on_event=on_event)
+        self.tenant = tenant or str(getattr(getattr(stack, "config", None), "tenant", "default"))
+        self.agent = agent
         self.recall_every = max(1, recall_every)
         if tool_cache is not None and tool_cache.read_only_tools is None:
             raise HiveValidationError(
@@ -173,97 +224,70 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
             )
         self.tool_cache = tool_cache
         self.route_check = route_check
+        self.convert = MessageConverter()
         expand = getattr(stack, "expand", None)
         self.tools = [hive_expand_tool(expand)] if expand_tool else []
 
-    # -- before_model: the turn, recall ------------------------------------
-
-    def _turn_items(self, state: HiveAgentState) -> tuple[str, list[tuple[str, str, str | None, dict[str, Any]]]]:
-        messages = state["messages"]
-        thread = thread_of(messages)
-        turns = _human_turns(messages)
-        if not turns or turns[-1] != len(messages) - 1:
-            return thread, []  # the latest message is not a new user turn
-        key = self.session.turn_key(thread, len(turns) - 1)
-        text = messages[-1].text
-        return thread, [(key, text, None, {"type": "turn", "thread": thread} | author_metadata(messages[-1].name))]
-
-    def _recall_update(self, prepared_events: list[HiveEvent], memory: str | None) -> dict[str, Any]:
-        update: dict[str, Any] = {"hive_memory": memory}
-        if prepared_events:
-            update["hive_events"] = [e.as_dict() for e in prepared_events]
-        return update
-
-    def _recall(self, messages: list[Message], thread: str, events: list[HiveEvent]) -> str | None:
-        session = self.session
-        if session.recall_k <= 0:
-            return None
-        query = session._query(messages)
-        if not query:
-            return None
-        try:
-            hits = session.stack.search(query, k=session.recall_k * 3)
-        except Exception as exc:
-            session._failed(events, "recall", exc)
-            return None
-        memory, count = session._memory_message(hits, "\n".join(str(m.get("content")) for m in messages[-12:]), thread)
-        if count:
-            session.emit(events, "recalled", count=count)
-        content = memory.get("content") if memory is not None else None
-        return content if isinstance(content, str) else None
-
-    async def _arecall(self, messages: list[Message], thread: str, events: list[HiveEvent]) -> str | None:
-        session = self.session
-        if session.recall_k <= 0:
-            return None
-        query = session._query(messages)
-        if not query:
-            return None
-        try:
-            hits = await _maybe_async(session.stack, "search", query, k=session.recall_k * 3)
-        except Exception as exc:
-            session._failed(events, "recall", exc)
-            return None
-        memory, count = session._memory_message(hits, "\n".join(str(m.get("content")) for m in messages[-12:]), thread)
-        if count:
-            session.emit(events, "recalled", count=count)
-        content = memory.get("content") if memory is not None else None
-        return content if isinstance(content, str) else None
+    def _identity(self, state: Any) -> Identity:
+        thread = state.get("hive_thread") if isinstance(state, dict) else None
+        return Identity(self.tenant, self.agent, str(thread or configured_thread() or new_thread_id()))
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait for queued memory writes (write-behind mode); True when all are done."""
-        return bool(self.session.flush(timeout))
+        """Wait for memory writes in flight (hooks already wait for their own); True when done."""
+        return bool(self.pipeline.writer.flush(timeout))
 
-    def _due(self, state: HiveAgentState, items: list[Any]) -> bool:
-        if items or "hive_memory" not in state:
-            return True  # a new user turn, or never recalled in this conversation
+    # -- identity and memory writes ----------------------------------------------------
+
+    def before_agent(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Fix the run's thread: LangGraph's ``thread_id``, else a fresh id for this invocation."""
+        thread = configured_thread()
+        if thread is not None and state.get("hive_thread") == thread:
+            return None
+        # A new thread starts unwritten; a checkpointed thread keeps what it wrote.
+        return {"hive_thread": thread or new_thread_id(), "hive_remembered": 0}
+
+    async def abefore_agent(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Async :meth:`before_agent`."""
+        return self.before_agent(state, runtime)
+
+    def _remember_new(self, state: HiveAgentState) -> Job[dict[str, Any] | None]:
         messages = state["messages"]
-        since_turn = 0
-        for m in reversed(messages):
-            if isinstance(m, HumanMessage):
-                break
-            since_turn += isinstance(m, ToolMessage)
-        return since_turn > 0 and since_turn % self.recall_every == 0
+        start = int(state.get("hive_remembered", 0) or 0)
+        if start >= len(messages):
+            return None
+        events: list[HiveEvent] = []
+        converted = self.convert(messages)
+        items = self.pipeline.items(converted, self._identity(state), start=start,
+                                    local_ids=[m.id for m in messages])
+        yield from self.pipeline.remember_job(items, events, self.pipeline.options)
+        update: dict[str, Any] = {"hive_remembered": len(messages)}
+        if events:
+            update["hive_events"] = [e.as_dict() for e in events]
+        return update
 
     def before_model(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Remember a new user turn; recall memories on a new turn and every ``recall_every`` results."""
-        events: list[HiveEvent] = []
-        thread, items = self._turn_items(state)
-        self.session.remember(items, events)
-        if not self._due(state, items):
-            return {"hive_events": [e.as_dict() for e in events]} if events else None
-        memory = self._recall(to_openai(state["messages"]), thread, events)
-        return self._recall_update(events, memory)
+        """Remember what is new since the last write (a user turn, tool results)."""
+        return drive(self._remember_new(state))
 
     async def abefore_model(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Async :meth:`before_model`."""
-        events: list[HiveEvent] = []
-        thread, items = self._turn_items(state)
-        await self.session.aremember(items, events)
-        if not self._due(state, items):
-            return {"hive_events": [e.as_dict() for e in events]} if events else None
-        memory = await self._arecall(to_openai(state["messages"]), thread, events)
-        return self._recall_update(events, memory)
+        return await adrive(self._remember_new(state))
+
+    def after_model(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Remember the model's tool calls or answer, ``caused_by`` what they answer."""
+        return drive(self._remember_new(state))
+
+    async def aafter_model(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Async :meth:`after_model`."""
+        return await adrive(self._remember_new(state))
+
+    def after_agent(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Remember what the run ended with (results of tools that returned directly)."""
+        return drive(self._remember_new(state))
+
+    async def aafter_agent(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Async :meth:`after_agent`."""
+        return await adrive(self._remember_new(state))
 
     # -- wrap_model_call: route, or call the model with the compressed view ----
 
@@ -276,12 +300,12 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         if self.route_check is not None:
             replacement = self.route_check(decision, messages)
             if replacement is False:
-                self.session.emit(events, "route_vetoed", routed=action.command)
+                self.pipeline.emit(events, "route_vetoed", routed=action.command)
                 return None
             if replacement is not None:
-                self.session.emit(events, "route_replaced", routed=action.command, used=replacement.command)
+                self.pipeline.emit(events, "route_replaced", routed=action.command, used=replacement.command)
                 action = replacement
-        call = self.session.tool_call_for(action)
+        call = self.pipeline.tool_call_for(action)
         return AIMessage(
             content="",
             tool_calls=[call],
@@ -289,42 +313,68 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
                                "confidence": decision.confidence},
         )
 
-    def _view(self, request: ModelRequest[Any], events: list[HiveEvent]) -> ModelRequest[Any]:
-        openai = to_openai(request.messages)
-        prepared = self.session.prepare(openai, thread=None) if self.session.compress_enabled else None
-        view = prepared.messages if prepared is not None else openai
-        if prepared is not None:
-            events.extend(prepared.events)
-        return self._override(request, view)
+    def _recall_plan(self, request: ModelRequest[Any]) -> tuple[bool, dict[str, Any] | None]:
+        """Whether this call recalls, and the last recall kept in state."""
+        state = request.state if isinstance(request.state, dict) else {}
+        kept = state.get("hive_memory")
+        turn, results = _since_turn(request.messages)
+        if not isinstance(kept, dict) or kept.get("turn") != turn:
+            return True, None
+        due = results - int(kept.get("results", 0)) >= self.recall_every
+        return due, kept
 
-    async def _aview(self, request: ModelRequest[Any], events: list[HiveEvent]) -> ModelRequest[Any]:
-        openai = to_openai(request.messages)
-        prepared = await self.session.aprepare(openai, thread=None) if self.session.compress_enabled else None
-        view = prepared.messages if prepared is not None else openai
-        if prepared is not None:
-            events.extend(prepared.events)
-        return self._override(request, view)
+    def _model_call(
+        self, request: ModelRequest[Any], call: Callable[[ModelRequest[Any]], Any],
+    ) -> Job[Any]:
+        events: list[HiveEvent] = []
+        pipeline = self.pipeline
+        identity = self._identity(request.state)
+        openai = self.convert(request.messages)
+        decision = yield from pipeline.route_job(openai, identity, _tool_names(request.tools), events,
+                                                 pipeline.options)
+        routed = self._checked(decision, openai, events)
+        if routed is not None:
+            return self._result(routed, events, None)
+        recall, kept = self._recall_plan(request)
+        options = pipeline.options if recall else pipeline.options_for(recall_k=0)
+        prepared = yield from pipeline.prepare_job(openai, identity, events, options)
+        memory = prepared.memory
+        if not recall and kept is not None and kept.get("content"):
+            memory = Message(role="system", content=str(kept["content"]))
+        view = request.override(messages=self._view(prepared.messages, memory, request, events))
+        response = yield Io(lambda: call(view), lambda: call(view))
+        new_kept = None
+        if recall and pipeline.options.recall_k > 0:
+            turn, results = _since_turn(request.messages)
+            content = memory.get("content") if memory is not None else None
+            new_kept = {"turn": turn, "results": results, "content": content}
+        return self._result(response, events, new_kept)
 
-    def _override(self, request: ModelRequest[Any], view: list[Message]) -> ModelRequest[Any]:
+    def _view(self, view: list[Message], memory: Message | None, request: ModelRequest[Any],
+              events: list[HiveEvent]) -> list[AnyMessage]:
+        body = [m for m in view if m is not memory and m.get("content") != (memory or {}).get("content")]
         try:
-            messages: list[AnyMessage] = to_langchain(view)
+            messages: list[AnyMessage] = to_langchain(body)
         except Exception as exc:  # a view LangChain cannot read: keep the original
-            self.session._failed([], "convert", exc)
+            self.pipeline.failed(events, "convert", exc)
             messages = list(request.messages)
-        memory = request.state.get("hive_memory") if isinstance(request.state, dict) else None
-        if isinstance(memory, str) and memory:
-            messages = [SystemMessage(content=memory, id="hive-memory"), *messages]
-        return request.override(messages=messages)
+        if memory is not None and isinstance(memory.get("content"), str):
+            messages = [SystemMessage(content=str(memory["content"]), id="hive-memory"), *messages]
+        return messages
 
-    def _result(self, response: Any, events: list[HiveEvent]) -> Any:
-        if not events:
+    def _result(self, response: Any, events: list[HiveEvent], kept: dict[str, Any] | None) -> Any:
+        update: dict[str, Any] = {}
+        if events:
+            update["hive_events"] = [e.as_dict() for e in events]
+        if kept is not None:
+            update["hive_memory"] = kept
+        if not update:
             return response
-        update: Command[Any] = Command(update={"hive_events": [e.as_dict() for e in events]})
         if isinstance(response, AIMessage):
             response = ModelResponse(result=[response])
         if isinstance(response, ExtendedModelResponse):
             return response  # an inner middleware's command stands; events went to on_event
-        return ExtendedModelResponse(model_response=response, command=update)
+        return ExtendedModelResponse(model_response=response, command=Command(update=update))
 
     def wrap_model_call(
         self,
@@ -332,20 +382,7 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> Any:
         """Answer a mechanical step with the router, else call the model on the compressed view."""
-        events: list[HiveEvent] = []
-        openai = to_openai(request.messages)
-        decision = self.session.route(openai, tools=_tool_names(request.tools), events=events)
-        routed = self._checked(decision, openai, events)
-        if routed is not None:
-            return self._result(routed, events)
-        # Recall already happened in before_model; compression happens here.
-        saved = self.session.recall_k
-        self.session.recall_k = 0
-        try:
-            view = self._view(request, events)
-        finally:
-            self.session.recall_k = saved
-        return self._result(handler(view), events)
+        return drive(self._model_call(request, handler))
 
     async def awrap_model_call(
         self,
@@ -353,69 +390,9 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> Any:
         """Async :meth:`wrap_model_call`."""
-        events: list[HiveEvent] = []
-        openai = to_openai(request.messages)
-        decision = await self.session.aroute(openai, tools=_tool_names(request.tools), events=events)
-        routed = self._checked(decision, openai, events)
-        if routed is not None:
-            return self._result(routed, events)
-        saved = self.session.recall_k
-        self.session.recall_k = 0
-        try:
-            view = await self._aview(request, events)
-        finally:
-            self.session.recall_k = saved
-        return self._result(await handler(view), events)
+        return await adrive(self._model_call(request, handler))
 
-    # -- after_model: remember tool calls --------------------------------------
-
-    def _call_items(self, state: HiveAgentState) -> list[tuple[str, str, str | None, dict[str, Any]]]:
-        messages = state["messages"]
-        if not messages or not isinstance(messages[-1], AIMessage) or not messages[-1].tool_calls:
-            return []
-        thread = thread_of(messages)
-        turns = _human_turns(messages)
-        turn_key = self.session.turn_key(thread, len(turns) - 1) if turns else None
-        routed = bool(messages[-1].response_metadata.get("hive_routed"))
-        items = []
-        for call in messages[-1].tool_calls:
-            action = action_of_call(call["name"], call["args"])
-            items.append((
-                self.session.call_key(thread, str(call["id"])),
-                f"{call['name']} call: {action}",
-                turn_key,
-                {"type": "tool_call", "thread": thread, "tool": call["name"], "routed": routed},
-            ))
-        return items
-
-    def after_model(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Remember the model's tool calls, each ``caused_by`` the user turn."""
-        events: list[HiveEvent] = []
-        self.session.remember(self._call_items(state), events)
-        return {"hive_events": [e.as_dict() for e in events]} if events else None
-
-    async def aafter_model(self, state: HiveAgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Async :meth:`after_model`."""
-        events: list[HiveEvent] = []
-        await self.session.aremember(self._call_items(state), events)
-        return {"hive_events": [e.as_dict() for e in events]} if events else None
-
-    # -- wrap_tool_call: cache, remember results -------------------------------
-
-    def _result_items(
-        self, request: ToolCallRequest, result: Any
-    ) -> list[tuple[str, str, str | None, dict[str, Any]]]:
-        if not isinstance(result, ToolMessage):
-            return []
-        messages = request.state.get("messages", []) if isinstance(request.state, dict) else []
-        thread = thread_of(messages)
-        call_id = str(request.tool_call["id"])
-        return [(
-            self.session.result_key(thread, call_id),
-            f"{request.tool_call['name']} result: {result.text}",
-            self.session.call_key(thread, call_id),
-            {"type": "tool_result", "thread": thread, "tool": request.tool_call["name"]},
-        )]
+    # -- wrap_tool_call: cache ---------------------------------------------------
 
     def _cached(self, request: ToolCallRequest) -> ToolMessage | None:
         if self.tool_cache is None:
@@ -423,31 +400,28 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         try:
             hit = self.tool_cache.lookup(request.tool_call["name"], request.tool_call["args"])
         except Exception as exc:
-            self.session._failed([], "tool_cache", exc)
+            self.pipeline.failed([], "tool_cache", exc)
             return None
         if hit is None:
             return None
-        self.session.emit([], "cache_hit", tool=request.tool_call["name"])
+        self.pipeline.emit([], "cache_hit", tool=request.tool_call["name"])
         return ToolMessage(content=hit, tool_call_id=request.tool_call["id"], name=request.tool_call["name"])
 
-    def _store(self, request: ToolCallRequest, result: Any) -> None:
-        if self.tool_cache is None or not isinstance(result, ToolMessage) or result.status == "error":
-            return
-        try:
-            self.tool_cache.store(request.tool_call["name"], request.tool_call["args"], result.content)
-        except Exception as exc:
-            self.session._failed([], "tool_cache", exc)
+    def _store(self, request: ToolCallRequest, result: Any) -> Any:
+        if self.tool_cache is not None and isinstance(result, ToolMessage) and result.status != "error":
+            try:
+                self.tool_cache.store(request.tool_call["name"], request.tool_call["args"], result.content)
+            except Exception as exc:
+                self.pipeline.failed([], "tool_cache", exc)
+        return result
 
     def wrap_tool_call(
         self,
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
-        """Serve read-only tools from cache; remember each result ``caused_by`` its call."""
-        result = self._cached(request) or handler(request)
-        self._store(request, result)
-        self.session.remember(self._result_items(request, result), [])
-        return result
+        """Serve read-only tools from cache (results are remembered by the next model hook)."""
+        return self._cached(request) or self._store(request, handler(request))
 
     async def awrap_tool_call(
         self,
@@ -455,7 +429,4 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
         """Async :meth:`wrap_tool_call`."""
-        result = self._cached(request) or await handler(request)
-        self._store(request, result)
-        await self.session.aremember(self._result_items(request, result), [])
-        return result
+        return self._cached(request) or self._store(request, await handler(request))

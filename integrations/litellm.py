@@ -15,9 +15,19 @@
 
 Success and failure events feed the circuit breaker (through the failure
 classification of :mod:`hive_middleware.resilience.classify`), correct the token
-bucket with the reported usage, and write the exchange to memory (the answer
-``caused_by`` the user turn). Hooks fail open: an internal Hive error is logged
+bucket with the reported usage, and write the exchange to memory (the user turn
+and the answer ``caused_by`` it), committed before the hook returns. Memories are
+written under ``(tenant, agent, thread)``: the tenant of the key (proxy) or the
+guard's, the agent named by ``metadata["hive_agent"]`` or the callback's, and the
+conversation's id (``litellm_session_id``, e.g. the ``x-litellm-session-id``
+header, or ``metadata["session_id"]``), else a fresh id per request.
+Hooks fail open: an internal Hive error is logged, counted in ``stack.stats``
 and the request proceeds unmodified; guards fail closed.
+
+Registering :class:`HiveCallback` and then calling plain sync
+``litellm.completion`` gets no compression or recall (no LiteLLM hook can rewrite
+a sync call): Hive logs a one-time warning naming
+``hive_middleware.integrations.litellm.completion``, the wrapper to call instead.
 
 Each proxied response carries ``x-hive-hook-ms``: the time Hive's pre-call hook
 took for that request, and ``x-hive-recall``: what memory recall did for it
@@ -30,18 +40,18 @@ import asyncio
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hive_middleware.integrations.session import HiveEvent, HiveSession, author_metadata
-
 from hive_middleware.errors import HiveCircuitOpen, HiveError, HiveRateLimited
+from hive_middleware.pipeline import CallOptions, HiveEvent, Identity, MemoryItem, Pipeline
+from hive_middleware.pipeline.identity import RecallScope
 from hive_middleware.tokens import load_litellm
-from hive_middleware.types import message_text
 
 load_litellm()  # sets the offline cost map before litellm's first import
 
@@ -67,9 +77,8 @@ class _Inflight:
     breaker: Any
     reservation: Any
     started: float
-    turn_text: str
-    tenant: str
-    turn_author: str | None = None
+    identity: Identity
+    messages: Sequence[Mapping[str, Any]]
 
 
 def _default_stack() -> Any:
@@ -82,16 +91,17 @@ class HiveCallback(CustomLogger):
     """LiteLLM ``CustomLogger`` that compresses, recalls, guards and remembers.
 
     Args:
-        stack: A ``HiveStack`` (default: ``HiveStack.from_config()`` built on first use).
+        stack: A ``HiveStack`` (default: ``HiveStack.from_config()``, built on
+            first use, or at proxy start-up for the proxy instance).
         guard: The guard whose limiter and breakers apply (default: ``stack.guard``).
         compress: Compress messages before the call.
         recall_k: Memories injected per call (0: none).
+        recall_scope: Where recall reads: ``thread``, ``agent`` or ``tenant`` (default).
         remember: Write each exchange to memory.
+        agent: Agent name of the memories (a request's ``metadata["hive_agent"]`` overrides it).
         stack_factory: Builds the stack when none was given.
         tenant_of: Tenant of a proxy request from its ``UserAPIKeyAuth`` and data
             (default: team, then user, then the key alias, else the guard's tenant).
-        write_behind: Write memories from a background thread (the proxy
-            instance does; call ``flush()`` to wait for them).
         recall_prefetch: Keep memory search off the request path: inject the
             hits found in the background for this conversation (this query, or
             an earlier turn's while its search runs) and queue this query's
@@ -105,33 +115,37 @@ class HiveCallback(CustomLogger):
         guard: Any = None,
         compress: bool = True,
         recall_k: int = 3,
+        recall_scope: RecallScope = "tenant",
         remember: bool = True,
+        agent: str = "litellm",
         stack_factory: Callable[[], Any] = _default_stack,
         tenant_of: Callable[[Any, Mapping[str, Any]], str | None] | None = None,
-        write_behind: bool = False,
         recall_prefetch: bool = False,
     ) -> None:
         super().__init__()
         self._stack = stack
         self._guard = guard
         self._factory = stack_factory
-        self._options = {"compress": compress, "recall_k": recall_k, "remember": remember,
-                         "write_behind": write_behind, "recall_prefetch": recall_prefetch}
-        self._session: HiveSession | None = None
+        self._options = CallOptions(compress=compress, recall_k=recall_k, recall_scope=recall_scope,
+                                    route=False, remember=remember)
+        self._prefetch = recall_prefetch and recall_k > 0
+        self.agent = agent
+        self._pipeline: Pipeline | None = None
         self._build_lock = threading.Lock()
         self._tenant_of = tenant_of
         self._inflight: OrderedDict[str, _Inflight] = OrderedDict()
         self._hook_ms: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._warned_sync = False
         self.events: list[HiveEvent] = []
         self.keep_events = 0
 
-    # -- lazy wiring ----------------------------------------------------------
+    # -- wiring ---------------------------------------------------------------
 
-    def _ready(self) -> HiveSession:
-        if self._session is not None:
-            return self._session
+    def _ready(self) -> Pipeline:
+        if self._pipeline is not None:
+            return self._pipeline
         with self._build_lock:
-            if self._session is None:
+            if self._pipeline is None:
                 if self._stack is None:
                     self._stack = self._factory()
                 if self._guard is None:
@@ -140,32 +154,46 @@ class HiveCallback(CustomLogger):
                         from hive_middleware.resilience.guard import Guard
 
                         self._guard = Guard.from_config()
-                # Memory writes go through a background writer: SQLite commits
-                # must not stall the proxy's event loop.
-                if self._options["recall_prefetch"] and int(self._options["recall_k"]) > 0:
-                    # The background recall must not start by loading the embedder
-                    # while the event loop holds the GIL: load it here, once.
+                if self._options.recall_k > 0:
+                    # Recall must not start by loading the embedder on a request: load it now.
                     warm_up = getattr(self._stack, "warm_up", None)
                     if callable(warm_up):
                         warm_up()
-                self._session = HiveSession(
-                    self._stack, agent="litellm", route=False,
-                    compress=bool(self._options["compress"]), recall_k=int(self._options["recall_k"]),
-                    remember=bool(self._options["remember"]), on_event=self._keep,
-                    write_behind=bool(self._options["write_behind"]),
-                    recall_prefetch=bool(self._options["recall_prefetch"]),
-                )
-        return self._session
+                self._pipeline = self._stack.pipeline(
+                    self._options, on_event=self._keep, recall_prefetch=self._prefetch)
+        assert self._pipeline is not None
+        return self._pipeline
 
-    async def _aready(self) -> HiveSession:
-        if self._session is not None:
-            return self._session
+    async def _aready(self) -> Pipeline:
+        if self._pipeline is not None:
+            return self._pipeline
         # Building the stack opens stores and may load an embedder: keep it off the event loop.
         return await asyncio.to_thread(self._ready)
 
+    def start(self) -> threading.Thread:
+        """Build the stack, open memory and load the embedder now, on a background thread.
+
+        The proxy instance calls it when the proxy loads it, so the first request
+        does not pay for start-up; a request arriving earlier waits for it.
+        """
+        def build() -> None:
+            try:
+                self._ready()
+            except Exception as exc:  # the first request retries and reports it
+                logger.warning("hive could not start at proxy start-up: %r", exc, exc_info=exc)
+
+        thread = threading.Thread(target=build, name="hive-proxy-start", daemon=True)
+        thread.start()
+        return thread
+
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait for queued memory writes; True when all are done."""
-        return True if self._session is None else bool(self._session.flush(timeout))
+        """Wait for memory writes in flight; True when all are done."""
+        return True if self._pipeline is None else bool(self._pipeline.writer.flush(timeout))
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The step pipeline (building the stack if needed)."""
+        return self._ready()
 
     @property
     def guard(self) -> Any:
@@ -178,7 +206,7 @@ class HiveCallback(CustomLogger):
             self.events.append(event)
             del self.events[: -self.keep_events]
 
-    # -- guard (fails closed) ------------------------------------------------------
+    # -- identity -----------------------------------------------------------------
 
     def _tenant(self, user_api_key_dict: Any, data: Mapping[str, Any]) -> str:
         if self._tenant_of is not None:
@@ -191,7 +219,22 @@ class HiveCallback(CustomLogger):
                 return value
         return str(getattr(self._guard, "tenant", "default"))
 
-    async def _admit(self, call_id: str, model: str, tenant: str, data: Mapping[str, Any]) -> None:
+    def identity(self, tenant: str, data: Mapping[str, Any], call_id: str) -> Identity:
+        """The ``(tenant, agent, thread)`` a request's memories are written under.
+
+        The thread is the conversation's id when the request names one
+        (``litellm_session_id``, ``metadata["session_id"]`` or ``metadata["thread_id"]``),
+        else ``call_id`` (a fresh id per request).
+        """
+        metadata = data.get("metadata")
+        meta = metadata if isinstance(metadata, Mapping) else {}
+        agent = meta.get("hive_agent")
+        thread = data.get("litellm_session_id") or meta.get("session_id") or meta.get("thread_id")
+        return Identity(tenant, str(agent) if agent else self.agent, str(thread) if thread else call_id)
+
+    # -- guard (fails closed) ------------------------------------------------------
+
+    async def _admit(self, call_id: str, model: str, identity: Identity, data: Mapping[str, Any]) -> None:
         # The breaker first: a request refused for an open circuit spends no rate budget.
         guard = self._guard
         breaker = guard.breaker(model)
@@ -202,14 +245,13 @@ class HiveCallback(CustomLogger):
             from hive_middleware.resilience.cost import estimate_call_tokens
 
             try:
-                reservation = await limiter.aacquire(tenant, model, estimate_call_tokens(data, model))
+                reservation = await limiter.aacquire(identity.tenant, model, estimate_call_tokens(data, model))
             except BaseException:
                 breaker.release(permit)
                 raise
-        self._track(
-            call_id,
-            _Inflight(permit, breaker, reservation, time.time(), _last_user(data), tenant, _last_user_name(data)),
-        )
+        messages = data.get("messages")
+        self._track(call_id, _Inflight(permit, breaker, reservation, time.time(), identity,
+                                       messages if isinstance(messages, list) else []))
 
     def _track(self, call_id: str, entry: _Inflight) -> None:
         self._inflight[call_id] = entry
@@ -225,16 +267,19 @@ class HiveCallback(CustomLogger):
 
     # -- hooks: prepare (fails open) ---------------------------------------------
 
-    async def _prepare(self, data: dict[str, Any], tenant: str) -> tuple[dict[str, Any], str]:
+    async def _prepare(self, data: dict[str, Any], identity: Identity) -> tuple[dict[str, Any], str]:
         """Compress and recall; returns the data and what recall did (see ``RECALL_HEADER``)."""
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages:
             return data, "none"
         try:
-            session = await self._aready()
-            prepared = await session.aprepare(messages, scope=tenant)
+            pipeline = await self._aready()
+            prepared = await pipeline.aprepare(messages, identity)
         except Exception as exc:
-            logger.warning("hive pre-call hook failed, the request proceeds unmodified: %r", exc, exc_info=exc)
+            if self._pipeline is not None:
+                self._pipeline.failed([], "prepare", exc)
+            else:
+                logger.warning("hive pre-call hook failed, the request proceeds unmodified: %r", exc, exc_info=exc)
             return data, "error"
         if prepared.compressed or prepared.recalled:
             data["messages"] = prepared.messages
@@ -254,14 +299,14 @@ class HiveCallback(CustomLogger):
         except Exception as exc:
             logger.warning("hive could not start, the request proceeds unguarded: %r", exc, exc_info=exc)
             return data
-        tenant = self._tenant(user_api_key_dict, data)
+        identity = self.identity(self._tenant(user_api_key_dict, data), data, call_id)
         try:
-            await self._admit(call_id, model, tenant, data)
+            await self._admit(call_id, model, identity, data)
         except HiveRateLimited as exc:
             raise _proxy_rate_limited(exc, model) from exc
         except HiveCircuitOpen as exc:
             raise _proxy_circuit_open(exc) from exc
-        data, recall = await self._prepare(data, tenant)
+        data, recall = await self._prepare(data, identity)
         data.setdefault("metadata", {})["hive_prepared"] = True
         self._note_hook(call_id, (time.perf_counter() - started) * 1000.0, recall)
         return data
@@ -281,9 +326,9 @@ class HiveCallback(CustomLogger):
         except Exception as exc:
             logger.warning("hive could not start, the call proceeds unguarded: %r", exc, exc_info=exc)
             return None
-        tenant = str(getattr(self._guard, "tenant", "default"))
-        await self._admit(call_id, model, tenant, kwargs)
-        prepared, _ = await self._prepare(dict(kwargs), tenant)
+        identity = self.identity(str(getattr(self._guard, "tenant", "default")), kwargs, call_id)
+        await self._admit(call_id, model, identity, kwargs)
+        prepared, _ = await self._prepare(dict(kwargs), identity)
         return prepared
 
     def _note_hook(self, call_id: str, ms: float, recall: str) -> None:
@@ -321,41 +366,62 @@ class HiveCallback(CustomLogger):
                 else:
                     entry.breaker.release(entry.permit)
         except Exception as err:  # reporting must never break the caller
+            if self._pipeline is not None:
+                self._pipeline.stats.add("hook_error.breaker")
             logger.warning("hive breaker update failed: %r", err, exc_info=err)
         return entry
 
-    def _memory_items(self, kwargs: Mapping[str, Any], entry: _Inflight, answer: str) -> list[Any]:
-        call_id = str(kwargs.get("litellm_call_id"))
-        turn_key, answer_key = f"llm-turn:{call_id}", f"llm-answer:{call_id}"
-        meta = {"tenant": entry.tenant, "model": str(kwargs.get("model") or ""), "thread": call_id}
-        turn_meta = {**meta, "type": "turn"} | ({"author": entry.turn_author} if entry.turn_author else {})
-        return [
-            (turn_key, entry.turn_text, None, turn_meta),
-            (answer_key, answer, turn_key, {**meta, "type": "answer"}),
-        ]
+    def exchange_items(self, entry: _Inflight, response: Any) -> list[MemoryItem]:
+        """The memory items of one exchange: the last user turn, what follows it, and the answer."""
+        pipeline = self._ready()
+        answer = _answer_message(response)
+        if answer is None:
+            pipeline.stats.add("litellm.unexpected_response")
+            logger.warning("hive could not read an answer from a %s response; the exchange's answer is not "
+                           "remembered", type(response).__name__)
+        messages = list(entry.messages)
+        last_user = max((i for i, m in enumerate(messages) if isinstance(m, Mapping) and m.get("role") == "user"),
+                        default=None)
+        if last_user is None:
+            return []
+        convo = [*messages, answer] if answer is not None else messages
+        return pipeline.items(convo, entry.identity, start=last_user)
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        """Close the breaker's permit, correct the token bucket, remember the exchange."""
+        """Close the breaker's permit, correct the token bucket, remember the exchange (committed on return)."""
         entry = self._finish(kwargs, response_obj, None)
-        if entry is None or self._session is None:
+        if entry is None or self._pipeline is None:
             return
         try:
             if entry.reservation is not None:
                 from hive_middleware.resilience.cost import reported_tokens
 
                 await self._guard.limiter.asettle(entry.reservation, reported_tokens(response_obj))
-            answer = _answer_text(response_obj)
-            if entry.turn_text and answer:
-                await self._session.aremember(self._memory_items(kwargs, entry, answer), [])
+            await self._pipeline.aremember(self.exchange_items(entry, response_obj))
         except Exception as exc:
-            logger.warning("hive success hook failed (ignored): %r", exc, exc_info=exc)
+            self._pipeline.failed([], "success_hook", exc, thread=entry.identity.thread)
 
     async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
         """Report the failure to the breaker (a model failure counts; a bad request does not)."""
         exc = kwargs.get("exception")
         self._finish(kwargs, response_obj, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """A sync ``litellm.completion`` finished: Hive could not prepare it; warn once, naming the wrapper."""
+        params = kwargs.get("litellm_params") if isinstance(kwargs, Mapping) else None
+        metadata = (params or {}).get("metadata") if isinstance(params, Mapping) else None
+        if isinstance(metadata, Mapping) and metadata.get("hive_prepared"):
+            return
+        if not self._warned_sync:
+            self._warned_sync = True
+            logger.warning(
+                "litellm.completion (sync) ran with HiveCallback registered: LiteLLM lets no hook rewrite a "
+                "sync call, so Hive neither compressed, recalled nor remembered it. Call "
+                "hive_middleware.integrations.litellm.completion(...) (same arguments) instead, or use "
+                "await litellm.acompletion(...)."
+            )
 
 
 def _recall_outcome(events: list[HiveEvent], recalled: int) -> str:
@@ -369,34 +435,18 @@ def _recall_outcome(events: list[HiveEvent], recalled: int) -> str:
     return "none"
 
 
-def _last_user_message(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    messages = data.get("messages")
-    if isinstance(messages, list):
-        for msg in reversed(messages):
-            if isinstance(msg, Mapping) and msg.get("role") == "user":
-                return msg
-    return None
-
-
-def _last_user(data: Mapping[str, Any]) -> str:
-    msg = _last_user_message(data)
-    return message_text(msg) if msg is not None else ""
-
-
-def _last_user_name(data: Mapping[str, Any]) -> str | None:
-    """The ``name`` of the last user message (a participant of a multi-user chat), if it has a usable one."""
-    msg = _last_user_message(data)
-    return author_metadata(msg.get("name")).get("author") if msg is not None else None
-
-
-def _answer_text(response: Any) -> str:
+def _answer_message(response: Any) -> dict[str, Any] | None:
+    """The assistant message of a completion response, as an OpenAI dict (``None``: unreadable)."""
     try:
         choice = response["choices"][0] if isinstance(response, Mapping) else response.choices[0]
         message = choice["message"] if isinstance(choice, Mapping) else choice.message
-        as_dict = message if isinstance(message, Mapping) else message.model_dump()
-        return message_text(as_dict)
+        as_dict = dict(message) if isinstance(message, Mapping) else message.model_dump()
     except (AttributeError, IndexError, KeyError, TypeError):
-        return ""
+        return None
+    if not isinstance(as_dict, dict):
+        return None
+    return {k: v for k, v in as_dict.items() if k in ("role", "content", "tool_calls", "name")} | {
+        "role": "assistant"}
 
 
 def _retry_after(exc: HiveError) -> str:
@@ -438,21 +488,18 @@ def completion(*, stack: Any = None, callback: HiveCallback | None = None, **kwa
         HiveRateLimited, HiveCircuitOpen, HiveModelError: from the guard (fails closed).
     """
     cb = callback or _sync_callback(stack)
-    session = cb._ready()
+    pipeline = cb._ready()
     messages = kwargs.get("messages")
-    events: list[HiveEvent] = []
-    tenant = str(getattr(cb._guard, "tenant", "default"))
+    call_id = f"sync-{time.time_ns()}"
+    identity = cb.identity(str(getattr(cb._guard, "tenant", "default")), kwargs, call_id)
     if isinstance(messages, list) and messages:
-        prepared = session.prepare(messages, scope=tenant)
-        events.extend(prepared.events)
+        prepared = pipeline.prepare(messages, identity)
         if prepared.compressed or prepared.recalled:
             kwargs = {**kwargs, "messages": prepared.messages}
-    response = cb._guard.completion(**kwargs)
-    answer, turn = _answer_text(response), _last_user(kwargs)
-    if answer and turn:
-        call_id = str(getattr(response, "id", None) or time.time_ns())
-        entry = _Inflight(None, None, None, time.time(), turn, tenant, _last_user_name(kwargs))
-        session.remember(cb._memory_items({"litellm_call_id": call_id, **kwargs}, entry, answer), events)
+    metadata = {**(kwargs.get("metadata") or {}), "hive_prepared": True}
+    response = cb._guard.completion(**{**kwargs, "metadata": metadata})
+    entry = _Inflight(None, None, None, time.time(), identity, messages if isinstance(messages, list) else [])
+    pipeline.remember(cb.exchange_items(entry, response))
     return response
 
 
@@ -476,10 +523,13 @@ def _proxy_recall_k() -> int:
         return 3
 
 
-proxy_handler_instance = HiveCallback(recall_k=_proxy_recall_k(), write_behind=True, recall_prefetch=True)
+proxy_handler_instance = HiveCallback(recall_k=_proxy_recall_k(), recall_prefetch=True)
+if "litellm.proxy.proxy_server" in sys.modules:  # loaded by a proxy: start now, not on the first request
+    proxy_handler_instance.start()
 """The instance a LiteLLM proxy config names: ``callbacks: hive_middleware.integrations.litellm.proxy_handler_instance``.
 
-Its stack is ``HiveStack.from_config()`` (``HIVE_*`` variables, ``hive.toml``), built on the
-first request; ``LITELLM_HIVE_RECALL_K`` sets the memories injected per request (default 3,
-0 turns recall off). Memory writes and searches run on background threads: a request never
-waits on storage or on a query embedding (recall is prefetched per conversation)."""
+Its stack is ``HiveStack.from_config()`` (``HIVE_*`` variables, ``hive.toml``), built with its
+embedder when the proxy loads this module (a request arriving before that waits for it);
+``LITELLM_HIVE_RECALL_K`` sets the memories injected per request (default 3, 0 turns recall
+off). A request never waits on a query embedding (recall is prefetched per conversation);
+its exchange is committed to memory in the success hook, after the response."""

@@ -10,8 +10,9 @@ back byte for byte.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hive_middleware.errors import HiveNotFoundError
@@ -20,7 +21,7 @@ from hive_middleware.types import EdgeKind, MemoryKind
 if TYPE_CHECKING:
     from hive_middleware.memory.store import MemoryStore
 
-__all__ = ["MemoryArtifactStore"]
+__all__ = ["LazyMemoryArtifactStore", "MemoryArtifactStore"]
 
 _REMEMBERED_HANDLES = 65_536
 
@@ -106,3 +107,37 @@ class MemoryArtifactStore:
                 key=handle,
             )
         return record.content
+
+
+class LazyMemoryArtifactStore:
+    """A :class:`MemoryArtifactStore` over a store opened on first use.
+
+    A stack that compresses before anything else touched its memory must still
+    keep originals durable: this opens the memory store when the first original
+    is stored or read, never before (compressing a list that drops nothing
+    opens nothing).
+
+    Args:
+        open_store: Returns the memory store (called once, on first use).
+        namespace: See :class:`MemoryArtifactStore`.
+    """
+
+    def __init__(self, open_store: Callable[[], MemoryStore], *, namespace: Sequence[str] | None = None) -> None:
+        self._open_store = open_store
+        self._namespace = namespace
+        self._inner: MemoryArtifactStore | None = None
+        self._lock = threading.Lock()
+
+    def _store(self) -> MemoryArtifactStore:
+        with self._lock:
+            if self._inner is None:
+                self._inner = MemoryArtifactStore(self._open_store(), namespace=self._namespace)
+            return self._inner
+
+    def put(self, handle: str, original: str, metadata: Mapping[str, Any]) -> None:
+        """See :meth:`MemoryArtifactStore.put`."""
+        self._store().put(handle, original, metadata)
+
+    def get(self, handle: str) -> str:
+        """See :meth:`MemoryArtifactStore.get`."""
+        return self._store().get(handle)

@@ -61,8 +61,8 @@ def test_sync_step_function_is_routed_compressed_and_remembered(make_stack: Any)
     assert (hive.llm_calls, hive.routed) == (3, 1)
     assert len(seen) == 3
     assert len(json.dumps(seen[-1])) < 0.7 * len(json.dumps(messages[:-2])), "the model saw a compressed list"
-    call_key = f"call:main:{reply['tool_calls'][0]['id']}"
-    chain = stack.why(call_key)
+    call_key = hive.identity.key("call", reply["tool_calls"][0]["id"])
+    chain = stack.why(call_key, namespace=hive.identity.namespace)
     # The routed submit was caused by the passing run, caused by its call, ... back to the user turn.
     assert [s.record.metadata["type"] for s in chain] == ["tool_result", "tool_call"] * 3 + ["turn"]
     assert chain[0].record.content.startswith("tool result: 3 passed")
@@ -120,3 +120,70 @@ def test_bare_decorator_keeps_the_function_and_builds_the_default_stack_lazily(
     assert step.__doc__ == "Doc kept." and not built
     assert step([{"role": "user", "content": "x"}]) == {"role": "assistant", "content": "ok"}
     assert len(built) == 1
+
+
+def test_two_agents_on_one_stack_keep_their_own_turns(make_stack: Any) -> None:
+    stack = make_stack()
+
+    def make(name: str) -> Any:
+        @agent(stack=stack, agent=name, route=False)
+        def step(messages: list[dict[str, Any]]) -> dict[str, Any]:
+            return {"role": "assistant", "content": f"{name} done"}
+
+        return step
+
+    billing, support = make("billing"), make("support")
+    billing([{"role": "user", "content": "refund invoice 42"}])
+    support([{"role": "user", "content": "reset the password of ana"}])
+    found = {h.record.content for h in stack.search("invoice password", k=10, namespace=("acme",))}
+    assert {"refund invoice 42", "reset the password of ana"} <= found
+    b, s = billing.hive().identity, support.hive().identity  # type: ignore[attr-defined]
+    assert (b.agent, s.agent) == ("billing", "support") and b.thread != s.thread
+    assert stack.recall(b.key("turn", 0), namespace=b.namespace).content == "refund invoice 42"
+
+
+def test_each_call_of_a_loop_is_a_new_run(make_stack: Any) -> None:
+    stack = make_stack()
+    threads: list[str] = []
+
+    @agent(stack=stack, agent="coder", route=False)
+    def run(task: str, *, hive: HiveStep) -> None:
+        threads.append(hive.identity.thread)
+        hive.completion(model="gpt-4o", messages=[{"role": "user", "content": task}], mock_response="ok")
+
+    run("port the parser to rust")
+    run("write the changelog")
+    assert len(set(threads)) == 2
+    contents = {h.record.content for h in stack.search("parser changelog", k=10, namespace=("acme", "coder"))}
+    assert {"port the parser to rust", "write the changelog"} <= contents
+
+
+def test_a_loop_given_a_thread_continues_it_without_overwriting(make_stack: Any) -> None:
+    stack = make_stack()
+
+    @agent(stack=stack, agent="coder", thread="ticket-7", route=False)
+    def run(task: str, *, hive: HiveStep) -> None:
+        hive.completion(model="gpt-4o", messages=[{"role": "user", "content": task}], mock_response="ok")
+
+    run("first attempt at the fix")
+    run("second attempt at the fix")
+    hits = stack.search("attempt fix", k=10, namespace=("acme", "coder", "ticket-7"))
+    assert {"first attempt at the fix", "second attempt at the fix"} <= {h.record.content for h in hits}
+
+
+def test_a_step_function_starts_a_new_run_when_the_conversation_restarts(make_stack: Any) -> None:
+    stack = make_stack()
+
+    @agent(stack=stack, route=False)
+    def step(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"role": "assistant", "content": "noted"}
+
+    step([{"role": "user", "content": "task one"}])
+    first = step.hive().identity.thread  # type: ignore[attr-defined]
+    step([{"role": "user", "content": "task one"}, {"role": "assistant", "content": "noted"},
+          {"role": "user", "content": "and more"}])
+    assert step.hive().identity.thread == first  # type: ignore[attr-defined]
+    step([{"role": "user", "content": "task two"}])
+    assert step.hive().identity.thread != first  # type: ignore[attr-defined]
+    hits = stack.search("task", k=10, namespace=("acme",))
+    assert {"task one", "task two", "and more"} <= {h.record.content for h in hits}

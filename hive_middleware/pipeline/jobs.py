@@ -1,0 +1,68 @@
+"""One body for sync and async: a job is a generator that yields the I/O it needs.
+
+A job (``Job[T]``) yields :class:`Io` requests and receives their results; an
+exception raised by a request is thrown back into the job at the ``yield``.
+:func:`drive` runs a job synchronously; :func:`adrive` awaits each request
+(``arun`` when given, else ``run`` in a worker thread) so the event loop never
+blocks. Decisions between requests are plain code shared by both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = ["Io", "Job", "adrive", "drive"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Io:
+    """One piece of I/O a job needs: ``run()`` in place, or ``arun()`` awaited.
+
+    Attributes:
+        run: Does it synchronously.
+        arun: Does it as a coroutine (default: ``run`` in a worker thread).
+    """
+
+    run: Callable[[], Any]
+    arun: Callable[[], Awaitable[Any]] | None = None
+
+
+Job = Generator[Io, Any, T]
+
+
+def drive(job: Job[T]) -> T:
+    """Run a job synchronously."""
+    try:
+        request = next(job)
+        while True:
+            try:
+                result = request.run()
+            except Exception as exc:
+                request = job.throw(exc)
+            else:
+                request = job.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def adrive(job: Job[T]) -> T:
+    """Run a job on the event loop; blocking requests run in a worker thread."""
+    try:
+        request = next(job)
+        while True:
+            try:
+                if request.arun is not None:
+                    result = await request.arun()
+                else:
+                    result = await asyncio.to_thread(request.run)
+            except Exception as exc:
+                request = job.throw(exc)
+            else:
+                request = job.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
