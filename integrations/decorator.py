@@ -132,7 +132,7 @@ class HiveStep:
         self.tools = list(tools) if tools is not None else None
         options = CallOptions(compress=compress, recall_k=recall_k, recall_scope=recall_scope, route=route,
                               remember=remember, model=model)
-        self.pipeline: Pipeline = stack.pipeline(options, shell_tool=shell_tool)
+        self.pipeline = Pipeline(stack, options=options, shell_tool=shell_tool)
         config = getattr(stack, "config", None)
         self._tenant = tenant or str(getattr(config, "tenant", "default"))
         self._agent = agent

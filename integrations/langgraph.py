@@ -212,7 +212,7 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         super().__init__()
         options = CallOptions(compress=compress, recall_k=recall_k, recall_scope=recall_scope, route=route,
                               remember=remember, budget=budget, model=model)
-        self.pipeline: Pipeline = stack.pipeline(options, shell_tool=shell_tool, on_event=on_event)
+        self.pipeline = Pipeline(stack, options=options, shell_tool=shell_tool, on_event=on_event)
         self.tenant = tenant or str(getattr(getattr(stack, "config", None), "tenant", "default"))
         self.agent = agent
         self.recall_every = max(1, recall_every)

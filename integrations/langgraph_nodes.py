@@ -78,8 +78,7 @@ class _Node:
 
     def __init__(self, stack: Any, tenant: str | None, agent: str, options: CallOptions | None,
                  shell_tool: str = "bash") -> None:
-        self.pipeline: Pipeline = stack if isinstance(stack, Pipeline) else stack.pipeline(
-            options, shell_tool=shell_tool)
+        self.pipeline = stack if isinstance(stack, Pipeline) else Pipeline(stack, options=options, shell_tool=shell_tool)
         config = getattr(self.pipeline.stack, "config", None)
         self.tenant = tenant or str(getattr(config, "tenant", "default"))
         self.agent = agent

@@ -159,8 +159,8 @@ class HiveCallback(CustomLogger):
                     warm_up = getattr(self._stack, "warm_up", None)
                     if callable(warm_up):
                         warm_up()
-                self._pipeline = self._stack.pipeline(
-                    self._options, on_event=self._keep, recall_prefetch=self._prefetch)
+                self._pipeline = Pipeline(self._stack, options=self._options, on_event=self._keep,
+                                          recall_prefetch=self._prefetch)
         assert self._pipeline is not None
         return self._pipeline
 
@@ -217,7 +217,13 @@ class HiveCallback(CustomLogger):
             value = getattr(user_api_key_dict, name, None)
             if isinstance(value, str) and value:
                 return value
-        return str(getattr(self._guard, "tenant", "default"))
+        return self.default_tenant()
+
+    def default_tenant(self) -> str:
+        """The tenant of calls that name none: the stack's ``config.tenant``, else the guard's."""
+        config = getattr(self._stack, "config", None)
+        tenant = getattr(config, "tenant", None) or getattr(self._guard, "tenant", None)
+        return str(tenant or "default")
 
     def identity(self, tenant: str, data: Mapping[str, Any], call_id: str) -> Identity:
         """The ``(tenant, agent, thread)`` a request's memories are written under.
@@ -326,7 +332,7 @@ class HiveCallback(CustomLogger):
         except Exception as exc:
             logger.warning("hive could not start, the call proceeds unguarded: %r", exc, exc_info=exc)
             return None
-        identity = self.identity(str(getattr(self._guard, "tenant", "default")), kwargs, call_id)
+        identity = self.identity(self.default_tenant(), kwargs, call_id)
         await self._admit(call_id, model, identity, kwargs)
         prepared, _ = await self._prepare(dict(kwargs), identity)
         return prepared
@@ -385,7 +391,8 @@ class HiveCallback(CustomLogger):
         if last_user is None:
             return []
         convo = [*messages, answer] if answer is not None else messages
-        return pipeline.items(convo, entry.identity, start=last_user)
+        # Earlier turns of the conversation were not written by this request: link only what it writes.
+        return pipeline.items(convo, entry.identity, start=last_user, link_earlier=False)
 
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
@@ -491,7 +498,7 @@ def completion(*, stack: Any = None, callback: HiveCallback | None = None, **kwa
     pipeline = cb._ready()
     messages = kwargs.get("messages")
     call_id = f"sync-{time.time_ns()}"
-    identity = cb.identity(str(getattr(cb._guard, "tenant", "default")), kwargs, call_id)
+    identity = cb.identity(cb.default_tenant(), kwargs, call_id)
     if isinstance(messages, list) and messages:
         prepared = pipeline.prepare(messages, identity)
         if prepared.compressed or prepared.recalled:

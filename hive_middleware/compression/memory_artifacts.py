@@ -74,7 +74,8 @@ class MemoryArtifactStore:
                 f"{metadata.get('role', 'message')} turn {turn} of {self._conversation} "
                 f"({metadata.get('content_type', 'message')})",
                 key=turn_key,
-                kind=MemoryKind.EPISODIC,
+                # Part of the artifact machinery, not a memory of its own: recall skips it.
+                kind=MemoryKind.ARTIFACT,
                 namespace=self._namespace,
                 metadata={"turn": turn, "conversation": self._conversation},
             )

@@ -39,14 +39,16 @@ from hive_middleware.pipeline.messages import (
     is_memory_message,
     state_from_messages,
 )
-from hive_middleware.pipeline.prefetch import RecallPrefetcher
-from hive_middleware.types import Action, Message, RouteDecision, message_text
+from hive_middleware.pipeline.prefetch import RecallPrefetcher, conversation_key
+from hive_middleware.types import Action, MemoryKind, Message, RouteDecision, message_text
 
 __all__ = ["CallOptions", "HiveEvent", "Pipeline", "PreparedCall"]
 
 logger = logging.getLogger("hive_middleware.pipeline")
 
 DEFAULT_RECALL_K = 3
+RECALLED_KINDS: tuple[MemoryKind, ...] = tuple(k for k in MemoryKind if k is not MemoryKind.ARTIFACT)
+"""What recall injects: every kind but compressed-away originals (reachable by handle instead)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,18 +185,18 @@ class Pipeline:
 
     def items(
         self, messages: Sequence[Mapping[str, Any]], identity: Identity, *, start: int = 0,
-        local_ids: Sequence[str | None] | None = None,
+        local_ids: Sequence[str | None] | None = None, link_earlier: bool = True,
     ) -> list[MemoryItem]:
         """The memory items of ``messages[start:]`` (see :func:`conversation_items`)."""
-        return conversation_items(messages, identity, start=start, local_ids=local_ids)
+        return conversation_items(messages, identity, start=start, local_ids=local_ids, link_earlier=link_earlier)
 
     def remember_job(
         self, items: Sequence[MemoryItem], events: list[HiveEvent], options: CallOptions
     ) -> Job[int]:
         if not options.remember or not items:
             return 0
-        writer = self.writer
         try:
+            writer = self.writer
             records = yield Io(functools.partial(writer.write, items), functools.partial(writer.awrite, items))
         except Exception as exc:
             self.failed(events, "remember", exc, keys=[i.key for i in items[:4]])
@@ -290,7 +292,7 @@ class Pipeline:
 
     def _search_for_prefetch(self, request: tuple[str, tuple[str, ...], int]) -> list[Any]:
         query, namespace, k = request
-        return [_snippet(hit) for hit in self.stack.search(query, k=k, namespace=namespace)]
+        return [_snippet(hit) for hit in self.stack.search(query, k=k, namespace=namespace, kinds=RECALLED_KINDS)]
 
     def _memory_message(self, snippets: Iterable[tuple[str, Any]], context: str, k: int) -> tuple[Message | None, int]:
         lines: list[str] = []
@@ -315,14 +317,15 @@ class Pipeline:
         k = options.recall_k * 3
         try:
             if self.prefetcher is not None:
-                conversation = "\x00".join((*namespace, identity.thread))
+                conversation = "\x00".join((*namespace, conversation_key(current)))
                 hits, fresh = self.prefetcher.lookup(conversation, (query, namespace, k))
                 if hits is None:
                     self.emit(events, "recall_pending", thread=identity.thread)
                     return None, 0
                 snippets = hits
             else:
-                found = yield Io(functools.partial(self.stack.search, query, k=k, namespace=namespace))
+                found = yield Io(functools.partial(self.stack.search, query, k=k, namespace=namespace,
+                                                   kinds=RECALLED_KINDS))
                 snippets, fresh = [_snippet(hit) for hit in found], True
             memory, recalled = self._memory_message(snippets, _context_text(current), options.recall_k)
         except Exception as exc:

@@ -99,6 +99,7 @@ def conversation_items(
     valid_from: datetime | None = None,
     context: bool = True,
     local_ids: Sequence[str | None] | None = None,
+    link_earlier: bool = True,
 ) -> list[MemoryItem]:
     """The memory items of ``messages[start:]``, read in the light of the whole conversation.
 
@@ -110,6 +111,8 @@ def conversation_items(
         context: Give each item the text of the message it answers (``metadata["context"]``).
         local_ids: Per message, the id that names it within the thread in turn and
             answer keys (a framework's message id); default (or ``None``): its index.
+        link_earlier: Link items to messages before ``start`` (written by an earlier
+            call on the same thread); ``False`` links only among the items returned.
 
     Returns:
         Items in conversation order; empty messages produce none.
@@ -119,6 +122,7 @@ def conversation_items(
     previous_key: str | None = None
     last_turn_key: str | None = None  # the latest user turn or tool result: what a call answers
     calls: dict[str, tuple[str, str]] = {}  # call id -> (key, text)
+    written_keys: set[str] = set()
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping) or is_memory_message(message):
             continue
@@ -170,6 +174,8 @@ def conversation_items(
         for key, text, cause, extra, answers in produced:
             if not emit or not text.strip():
                 continue
+            if not link_earlier:
+                cause = cause if cause in written_keys else None
             metadata: dict[str, Any] = {
                 **extra,
                 "thread": identity.thread,
@@ -178,15 +184,17 @@ def conversation_items(
             }
             if context and answers and answers.strip():
                 metadata["context"] = answers[:MAX_CONTEXT_CHARS]
+            follows = previous_key if link_earlier or previous_key in written_keys else None
             items.append(MemoryItem(
                 identity=identity,
                 key=key,
                 content=_clip(text, MEMORY_CONTENT_CHARS),
                 metadata=metadata,
                 cause=cause,
-                follows=None if previous_key == cause else previous_key,
+                follows=None if follows == cause else follows,
                 valid_from=valid_from,
             ))
+            written_keys.add(key)
         previous_text = answered
         written = [key for key, text, *_ in produced if text.strip()]
         if written:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["RecallPrefetcher"]
+from hive_middleware.pipeline.messages import is_memory_message
+from hive_middleware.types import message_text
+
+__all__ = ["RecallPrefetcher", "conversation_key"]
 
 logger = logging.getLogger("hive_middleware.pipeline")
 
@@ -162,3 +166,22 @@ def _close_weakly(ref: weakref.ReferenceType[RecallPrefetcher]) -> None:
     prefetcher = ref()
     if prefetcher is not None:
         prefetcher.close()
+
+
+def conversation_key(messages: Sequence[Mapping[str, Any]]) -> str:
+    """Which conversation ``messages`` continue, for sharing prefetched hits: its system prompt and first user turn.
+
+    Only a cache key: two conversations that open alike share recall hits (the
+    same query in the same namespace finds the same memories); memories are never
+    written under it.
+    """
+    digest = hashlib.blake2b(digest_size=12)
+    for msg in messages:
+        role = msg.get("role")
+        if role in ("system", "developer") and is_memory_message(msg):
+            continue
+        digest.update(str(role).encode())
+        digest.update(message_text(msg).encode("utf-8", "replace"))
+        if role == "user":
+            break
+    return digest.hexdigest()

@@ -1,4 +1,4 @@
-"""A program that never closes its stack or session exits cleanly and loses no queued write."""
+"""A program that never closes its stack exits cleanly and commits the writes it queued."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    from hive_middleware.integrations.session import HiveSession
+    from hive_middleware.pipeline import Identity, conversation_items
     from hive_middleware.stack import HiveStack
 
     stack = HiveStack.from_config()
     for i in range(50):
         stack.remember(f"fact number {i} about the billing service", key=f"fact:{i}")
     print(len(stack.search("billing service")))
-    session = HiveSession(stack, write_behind=True, compress=False, route=False)
-    session.remember([(f"turn:{i}", f"queued turn {i}", None, {}) for i in range(200)], [])
+    me = Identity("default", "agent", "run-1")
+    messages = [{"role": "user", "content": f"queued turn {i}"} for i in range(200)]
+    stack.writer.submit(conversation_items(messages, me))  # not waited for
     # no close(), no flush(): the interpreter exits here
     """
 )
@@ -44,6 +45,9 @@ def test_exit_without_close_is_clean_and_keeps_queued_writes(tmp_path: Path, emb
     store = MemoryStore.open(tmp_path / "hive", config=config, namespace=("default",), start_worker=False)
     try:
         assert store.recall("fact:49") is not None
-        assert all(store.recall(f"turn:{i}") is not None for i in (0, 100, 199))
+        from hive_middleware.pipeline import Identity
+
+        me = Identity("default", "agent", "run-1")
+        assert all(store.recall(me.key("turn", i), namespace=me.namespace) is not None for i in (0, 100, 199))
     finally:
         store.close()

@@ -63,7 +63,7 @@ def test_agent_routes_compresses_and_remembers(make_stack: Any) -> None:
     middleware = HiveMiddleware(stack, on_event=events.append)
     agent = create_agent(model, tools=_tools(calls), middleware=[middleware])
     out = agent.invoke({"messages": [{"role": "user", "content": "Where do the compute functions live?"}]})
-    assert middleware.flush()  # memory writes happen behind the agent
+    assert middleware.flush()
 
     # The router answered the step after `ls` without the model: 4 model calls for 5 AI turns.
     assert calls == ["grep -rn compute src", "grep -rn compute src -i", "ls", "cat README.md"]
@@ -85,9 +85,10 @@ def test_agent_routes_compresses_and_remembers(make_stack: Any) -> None:
 
     # Causal memory: result --caused_by--> call --caused_by--> turn.
     result = next(r.record for r in stack.memory.search("ran cat README.md", k=10)
-                  if r.record.key and r.record.key.startswith("result:"))
-    chain = [step.record.metadata["type"] for step in stack.why(result.key)]
-    assert chain == ["tool_call", "turn"]
+                  if r.record.key and "/result/" in r.record.key)
+    assert result.namespace[:2] == ("acme", "agent") and result.namespace[2].startswith("run-")
+    chain = [step.record.metadata["type"] for step in stack.why(result.key, namespace=result.namespace)]
+    assert chain[0] == "tool_call" and chain[-1] == "turn"
 
 
 def test_agent_async_invoke_and_tool_cache(make_stack: Any, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
+from hive_middleware.pipeline import Identity
 from hive_middleware.testing.chat_models import ToolCallingFakeChatModel, tool_call_message
 from hive_middleware.types import Action, AgentState, RouteDecision
 
@@ -77,25 +78,24 @@ def test_graph_routes_a_rerun_and_the_model_sees_the_compressed_view(make_stack:
     assert sum(1 for m in out["messages"] if m.type == "tool" and m.text == BIG) == 2
     # Memory written once per message, linked causally.
     assert out["hive_remembered"] == len(out["messages"])
-    result = stack.recall(f"result:{_thread(out)}:c2")
+    me = Identity("acme", "agent", out["hive_thread"])
+    assert out["hive_thread"].startswith("run-")  # no thread_id: a fresh id for the run
+    result = stack.recall(me.key("result", "c2"), namespace=me.namespace)
     assert result is not None
-    assert [s.record.metadata["type"] for s in stack.why(result.key)] == ["tool_call", "turn"]
-
-
-def _thread(out: dict[str, Any]) -> str:
-    from hive_middleware.integrations.langgraph import thread_of
-
-    return thread_of(out["messages"])
+    chain = stack.why(result.key, namespace=me.namespace)
+    assert [s.record.metadata["type"] for s in chain] == ["tool_call", "tool_result", "tool_call", "turn"]
 
 
 def test_a_named_human_turn_is_remembered_with_its_author(make_stack: Any) -> None:
-    from hive_middleware.integrations.langgraph_nodes import _memory_items
-    from hive_middleware.integrations.session import HiveSession, author_metadata
     from langchain_core.messages import HumanMessage
 
-    session = HiveSession(make_stack())
-    items = _memory_items(session, [HumanMessage("I moved the deploy to Friday.", name="Priya"), HumanMessage("ok")], 0)
-    assert items[0][3]["author"] == "Priya" and "author" not in items[1][3]
-    assert author_metadata(" Jo ") == {"author": "Jo"}
-    for bad in (None, "", "  ", 7, "x" * 201):
-        assert author_metadata(bad) == {}
+    stack = make_stack()
+    node = hive_memory_node(stack, agent="planner")
+    out = node({"messages": [HumanMessage("I moved the deploy to Friday.", name="Priya", id="m1"),
+                             HumanMessage("ok", id="m2")]})
+    me = Identity("acme", "planner", out["hive_thread"])
+    first = stack.recall(me.key("turn", "m1"), namespace=me.namespace)
+    second = stack.recall(me.key("turn", "m2"), namespace=me.namespace)
+    assert first.metadata["author"] == "Priya"
+    assert second.metadata["author"] == "planner user"  # no name: the role and the agent
+    assert second.metadata["context"] == "I moved the deploy to Friday."  # what it answers

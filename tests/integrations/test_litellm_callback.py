@@ -86,7 +86,8 @@ def test_async_call_is_compressed_on_the_wire_and_remembered_causally(
     assert sent[-1]["content"] == "What next?" and len(sent) == len(_messages())
     answers = [r.record for r in stack.memory.search("Fix parser.py", k=5) if "answer" in r.record.tags]
     assert answers
-    chain = stack.memory.why(answers[0].key)
+    assert answers[0].namespace[:2] == ("acme", "litellm")  # (tenant, agent, thread): a fresh id per request
+    chain = stack.memory.why(answers[0].key, namespace=answers[0].namespace)
     assert [step.record.content for step in chain] == ["What next?"]
 
 
@@ -214,13 +215,23 @@ def test_proxy_hook_rejects_with_429_and_503_and_rewrites_otherwise(make_stack: 
 
 
 def test_a_named_user_turn_is_remembered_with_its_author(make_stack: Any) -> None:
+    from hive_middleware.pipeline import Identity
+
     cb = HiveCallback(make_stack(), recall_k=0)
-    named = {"messages": [{"role": "user", "content": "I moved the deploy to Friday.", "name": "Priya"}]}
-    entry = hive_litellm._Inflight(None, None, None, 0.0, "I moved the deploy to Friday.", "team-a",
-                                   hive_litellm._last_user_name(named))
-    turn, answer = cb._memory_items({"litellm_call_id": "x1", "model": "gpt-4o"}, entry, "Noted.")
-    assert turn[3]["author"] == "Priya" and "author" not in answer[3]
-    for name in (None, "", "   ", 7, "x" * 201):
-        bad = {"messages": [{"role": "user", "content": "hi", "name": name}]}
-        assert hive_litellm._last_user_name(bad) is None
-    assert hive_litellm._last_user_name({"messages": [{"role": "user", "content": "hi", "name": " Jo "}]}) == "Jo"
+    messages = [{"role": "user", "content": "I moved the deploy to Friday.", "name": "Priya"}]
+    entry = hive_litellm._Inflight(None, None, None, 0.0, Identity("team-a", "litellm", "x1"), messages)
+    response = {"choices": [{"message": {"role": "assistant", "content": "Noted."}}]}
+    turn, answer = cb.exchange_items(entry, response)
+    assert turn.metadata["author"] == "Priya" and answer.metadata["author"] == "litellm assistant"
+    assert answer.cause == turn.key and answer.metadata["context"] == "I moved the deploy to Friday."
+    # An unreadable response keeps the turn, is counted, and loses nothing else.
+    (only,) = cb.exchange_items(entry, object())
+    assert only.key == turn.key and cb.pipeline.stats.get("litellm.unexpected_response") == 1
+
+
+def test_the_conversation_id_is_the_thread(make_stack: Any) -> None:
+    cb = HiveCallback(make_stack(), recall_k=0)
+    assert cb.identity("t", {"litellm_session_id": "s-9"}, "call-1").thread == "s-9"
+    assert cb.identity("t", {"metadata": {"session_id": "s-8", "hive_agent": "bot"}}, "call-1").namespace == (
+        "t", "bot", "s-8")
+    assert cb.identity("t", {}, "call-1").thread == "call-1"  # none named: a fresh id per request

@@ -1,4 +1,4 @@
-"""Recall off the request path: the prefetcher, the session's prefetch mode, and the proxy hook's header."""
+"""Recall off the request path: the prefetcher, the pipeline's prefetch mode, and the proxy hook's header."""
 
 from __future__ import annotations
 
@@ -8,13 +8,8 @@ from typing import Any
 
 import pytest
 from hive_middleware.integrations.litellm import RECALL_HEADER, HiveCallback
-from hive_middleware.integrations.session import (
-    MEMORY_MARKER,
-    HiveSession,
-    RecallPrefetcher,
-    conversation_key,
-    scope_tag,
-)
+
+from hive_middleware.pipeline import CallOptions, Identity, RecallPrefetcher
 
 
 class SlowSearch:
@@ -108,14 +103,6 @@ def test_a_failing_search_keeps_the_older_hits_and_the_worker_alive() -> None:
         pre.close()
 
 
-def test_conversation_key_ignores_later_turns_and_injected_memory() -> None:
-    base = [{"role": "system", "content": "sys"}, {"role": "user", "content": "fix the billing bug"}]
-    memory = {"role": "system", "content": f"{MEMORY_MARKER} Relevant memories: ..."}
-    grown = [base[0], memory, base[1], {"role": "assistant", "content": "looking"}, {"role": "user", "content": "go"}]
-    assert conversation_key(base) == conversation_key(grown)
-    assert conversation_key(base) != conversation_key([base[0], {"role": "user", "content": "another task"}])
-
-
 def _conversation(turn: int) -> list[Any]:
     messages: list[Any] = [
         {"role": "system", "content": "You fix bugs."},
@@ -127,9 +114,10 @@ def _conversation(turn: int) -> list[Any]:
     return messages
 
 
-def test_session_prefetch_never_searches_on_the_call_path(make_stack: Any) -> None:
+def test_pipeline_prefetch_never_searches_on_the_call_path(make_stack: Any) -> None:
     stack = make_stack()
     stack.remember("The VAT line is written by invoice/export.py:render_vat", key="fact:vat")
+    me = Identity("acme", "agent", "t1")
     stack.memory.flush()
     on_path: list[str] = []
     real_search = stack.search
@@ -139,12 +127,12 @@ def test_session_prefetch_never_searches_on_the_call_path(make_stack: Any) -> No
         return real_search(query, **kwargs)
 
     stack.search = watched
-    session = HiveSession(stack, compress=False, route=False, remember=False, recall_prefetch=True)
+    session = stack.pipeline(CallOptions(compress=False, route=False, remember=False), recall_prefetch=True)
     try:
-        first = session.prepare(_conversation(0))
+        first = session.prepare(_conversation(0), me)
         assert first.recalled == 0 and [e.kind for e in first.events] == ["recall_pending"]
         assert session.prefetcher is not None and session.prefetcher.wait_idle(10)
-        second = session.prepare(_conversation(1))
+        second = session.prepare(_conversation(1), me)
         assert second.recalled >= 1
         event = next(e for e in second.events if e.kind == "recalled")
         assert event.detail["prefetched"] is True and event.detail["fresh"] is False
@@ -161,9 +149,7 @@ def test_proxy_hook_reports_what_recall_did(make_stack: Any) -> None:
     cb._ready()
     # Recall in the proxy is scoped to the request's tenant.
     tenant = cb._tenant(None, {})
-    stack.remember(
-        "The VAT line is written by invoice/export.py:render_vat", key="fact:vat", tags=(scope_tag(tenant),)
-    )
+    stack.remember("The VAT line is written by invoice/export.py:render_vat", key="fact:vat", namespace=(tenant,))
     stack.memory.flush()
 
     async def call(call_id: str, turn: int) -> dict[str, str]:
