@@ -7,18 +7,21 @@ evaluation's work directory:
 
 * each eval namespace (one conversation) is its own tenant, so it has its own
   Chroma collection and keyword statistics;
-* each item is remembered as an episodic memory with its valid time, its
-  speaker as ``metadata["author"]`` and, within a dated session, the turn
+* items are written exactly as the integrations write a conversation: the
+  consecutive items that share a valid time (the turns of one session, or of
+  one block without times) are one thread, read as user messages named by their
+  speaker and handed to the product's ingestion function
+  (:func:`hive_middleware.pipeline.conversation_items`) and its durable writer
+  (:class:`hive_middleware.pipeline.MemoryWriter`). So each turn is an episodic
+  memory with its valid time, its speaker as ``metadata["author"]``, the turn
   before it as ``metadata["context"]`` (embedded after the content and keyword-
   matched as a lesser field, so a reply such as "Sure, I can mail it" is found
-  by what it answers), in one
-  ``remember_many`` per ingest call. Items without a valid time get no
-  context: nothing marks where one exchange ends and the next begins (on the
-  long-horizon dialogue, whose meetings change topic every few turns, context
-  from the previous turn cost one hit and one current-first answer);
-* consecutive items that share a valid time (the turns of one session, or of one
-  block without times) are linked ``related_to``, which is what graph expansion
-  follows to bring the turn before or after a strong hit;
+  by what it answers) and a ``related_to`` link from the turn before it, which
+  graph expansion follows to bring the turn before or after a strong hit.
+  Items without a valid time get no context: nothing marks where one exchange
+  ends and the next begins (on the long-horizon dialogue, whose meetings change
+  topic every few turns, context from the previous turn cost one hit and one
+  current-first answer);
 * ``ingest`` returns once every vector is indexed, so searches see all signals;
 * ``search`` is :meth:`MemoryStore.search` with the store's configured weights:
   nothing here reads answers, evidence or ground-truth facts.
@@ -32,10 +35,9 @@ from typing import TYPE_CHECKING
 
 from hive_middleware.config import HiveConfig
 from hive_middleware.errors import HiveStorageError
-from hive_middleware.memory.records import MAX_CONTEXT_CHARS, check_weights
-from hive_middleware.memory.store import MemoryDraft, MemoryStore
-from hive_middleware.memory.writes import AddEdges
-from hive_middleware.types import EdgeKind, MemoryKind
+from hive_middleware.memory.records import check_weights
+from hive_middleware.memory.store import MemoryStore
+from hive_middleware.pipeline import Identity, MemoryItem, MemoryWriter, conversation_items
 
 if TYPE_CHECKING:
     from hive_middleware.evals.retrievers import RetrievalItem
@@ -43,6 +45,30 @@ if TYPE_CHECKING:
 __all__ = ["AblatedRetriever", "MemoryEngineRetriever", "make_retriever"]
 
 _INDEX_TIMEOUT_S = 1800.0
+_EVAL_AGENT = "eval"
+
+
+def _sessions(items: Sequence[RetrievalItem]) -> list[list[RetrievalItem]]:
+    """Consecutive items sharing a valid time: the threads of the conversation."""
+    groups: list[list[RetrievalItem]] = []
+    for item in items:
+        if groups and groups[-1][0].valid_time == item.valid_time:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _index_of(memory_item: MemoryItem, group: Sequence[RetrievalItem]) -> int:
+    # Turn keys end with the item id they were given as local id.
+    local = memory_item.key.rsplit("/", 1)[-1]
+    return next(i for i, item in enumerate(group) if _quoted(item.id) == local)
+
+
+def _quoted(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
 
 
 class MemoryEngineRetriever:
@@ -59,37 +85,25 @@ class MemoryEngineRetriever:
         self._item_of: dict[str, dict[str, str]] = {}
 
     def ingest(self, namespace: str, items: Sequence[RetrievalItem]) -> None:
-        """Remember ``items`` under tenant ``namespace``, link neighbours, wait for the vectors."""
+        """Remember ``items`` under tenant ``namespace`` as the integrations would, wait for the vectors."""
         if not items:
             return
-        ns = (namespace,)
-        drafts = []
-        for prev, item in zip((None, *items), items, strict=False):
-            metadata: dict[str, str] = {"item_id": item.id}
-            if item.author:
-                metadata["author"] = item.author
-            if prev is not None and prev.valid_time is not None and prev.valid_time == item.valid_time:
-                metadata["context"] = prev.text[:MAX_CONTEXT_CHARS]
-            drafts.append(
-                MemoryDraft(
-                    content=item.text,
-                    kind=MemoryKind.EPISODIC,
-                    namespace=ns,
-                    valid_from=item.valid_time,
-                    metadata=metadata,
-                )
-            )
-        records = self.store.remember_many(drafts)
+        writer = MemoryWriter(self.store)
         item_of = self._item_of.setdefault(namespace, {})
-        for item, record in zip(items, records, strict=True):
-            item_of.setdefault(record.id, item.id)
-        edges = tuple(
-            (prev_rec.id, EdgeKind.RELATED_TO, rec.id)
-            for prev_item, item, prev_rec, rec in zip(items, items[1:], records, records[1:], strict=False)
-            if prev_item.valid_time == item.valid_time and prev_rec.id != rec.id
-        )
-        if edges:
-            self.store.graph.commit([AddEdges(namespace, edges)], self.store.clock)
+        try:
+            for session, group in enumerate(_sessions(items)):
+                identity = Identity(namespace, _EVAL_AGENT, f"session-{session}")
+                messages = [{"role": "user", "content": item.text} | ({"name": item.author} if item.author else {})
+                            for item in group]
+                dated = group[0].valid_time is not None
+                memory_items = conversation_items(messages, identity, valid_from=group[0].valid_time,
+                                                  context=dated, local_ids=[item.id for item in group])
+                by_key = {m.key: m for m in memory_items}
+                records = writer.write(memory_items)
+                for memory_item, record in zip(memory_items, records, strict=True):
+                    item_of.setdefault(record.id, group[_index_of(by_key[memory_item.key], group)].id)
+        finally:
+            writer.close()
         if not self.store.wait_indexed(_INDEX_TIMEOUT_S):
             raise HiveStorageError(
                 f"embedding {len(items)} items of {namespace!r} did not finish in {_INDEX_TIMEOUT_S:.0f} s",

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from hive_middleware.config import HiveConfig
 from hive_middleware.memory.store import MemoryStore
+from hive_middleware.pipeline import Identity
 from hive_middleware.stack import AsyncHiveStack, HiveStack
 from hive_middleware.testing.memory import HashingEmbedder, InMemoryGraphStore, InMemoryVectorIndex
 from hive_middleware.types import Action, AgentState, RouteDecision, Step
@@ -36,23 +39,42 @@ def _long_session() -> list[dict[str, str]]:
 
 def test_without_router_every_step_escalates_and_is_compressed(memory: MemoryStore) -> None:
     stack = HiveStack(HiveConfig.load(environ={}), memory=memory)
-    state = AgentState(goal="fix", history=(Step("ls", "a.py"),), step_index=1)
-    result = stack.step(state, _long_session())
-    assert result.decision.escalated and "no router model" in result.decision.reason
-    assert result.compression is not None
-    assert result.compression.stats  # compression reports what it did
+    seen: list[list[dict[str, str]]] = []
+    me = Identity("t", "agent", "run-1")
+    outcome = stack.pipeline().step(_long_session(), me, lambda view: seen.append(view) or "answer")
+    assert outcome.decision is None and outcome.response == "answer"
+    assert any(e.kind == "escalated" and "no router model" in e.detail["reason"] for e in outcome.events)
+    assert outcome.prepared is not None and outcome.prepared.compressed
+    assert len(str(seen[0])) < len(str(_long_session())) / 2  # the model saw the compressed view
     # Whatever was compressed away comes back byte for byte through the stack.
     originals = {m["content"] for m in _long_session()}
-    for handle in result.compression.handles:
-        assert stack.expand(handle) in originals
+    handles = [h for e in outcome.events if e.kind == "compressed" for h in [e.detail["handles"]]]
+    assert handles and handles[0] > 0
+    for message in seen[0]:
+        for handle in re.findall(r"h-[0-9a-f]{12}", str(message.get("content"))):
+            assert stack.expand(handle) in originals
 
 
-def test_router_answer_skips_compression(memory: MemoryStore) -> None:
+def test_router_answer_skips_compression_and_the_model(memory: MemoryStore) -> None:
     stack = HiveStack(HiveConfig.load(environ={}), memory=memory, policy=_AlwaysSubmit())
-    result = stack.step(AgentState(goal="g"), _long_session())
-    assert not result.decision.escalated
-    assert result.decision.action == Action(command="submit")
-    assert result.compression is None
+    outcome = stack.pipeline().step(_long_session(), Identity("t", "agent", "run-1"), _never_called)
+    assert outcome.decision is not None and outcome.decision.action == Action(command="submit")
+    assert outcome.prepared is None and outcome.response is None
+
+
+def _never_called(view: list[dict[str, str]]) -> str:
+    raise AssertionError("a routed step must not call the model")
+
+
+def test_compressed_away_originals_outlive_the_process(tmp_path: Path) -> None:
+    config = HiveConfig.load(environ={}, data_dir=str(tmp_path / "hive"), memory={"embedder": "hashing"})
+    with HiveStack(config) as stack:  # compresses before anything else touched its memory
+        result = stack.compress(_long_session(), budget=500)
+        assert result.handles
+        originals = {h: stack.expand(h) for h in result.handles}
+    with HiveStack(config) as reopened:
+        for handle, original in originals.items():
+            assert reopened.expand(handle) == original
 
 
 def test_memory_calls_go_to_the_store(memory: MemoryStore) -> None:
