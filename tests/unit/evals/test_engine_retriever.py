@@ -40,7 +40,7 @@ def test_ingest_and_search_return_item_ids(retriever: MemoryEngineRetriever) -> 
         assert retriever.search("unknown", "support group", 5) == []
         # Turns of one session are linked; the session boundary is not.
         store = retriever.store
-        rid = {r.metadata["item_id"]: r.id for r in store.graph.scan("conv-1")}
+        rid = {item: record for record, item in retriever._item_of["conv-1"].items()}
         assert store.graph.traverse("conv-1", [rid["D1:1"]], kinds=[EdgeKind.RELATED_TO]) == {rid["D1:2"]: 1}
         assert store.graph.traverse("conv-1", [rid["D2:1"]], kinds=[EdgeKind.RELATED_TO]) == {}
     finally:
@@ -57,14 +57,14 @@ def test_items_carry_author_and_session_context(retriever: MemoryEngineRetriever
     ]
     try:
         retriever.ingest("conv-1", items)
-        meta = {r.metadata["item_id"]: r.metadata for r in retriever.store.graph.scan("conv-1")}
-        assert meta["D1:1"] == {"item_id": "D1:1", "author": "Caroline"}
+        item_of = retriever._item_of["conv-1"]
+        meta = {item_of[r.id]: r.metadata for r in retriever.store.graph.scan("conv-1")}
+        assert meta["D1:1"]["author"] == "Caroline" and "context" not in meta["D1:1"]
         assert meta["D1:2"]["context"] == "Caroline: Can you share the recipe?"
         assert "context" not in meta["D2:1"]  # a new session starts without context
-        assert (
-            "context" not in meta["D3:2"] and "author" not in meta["D3:2"]
-        )  # undated: no session to take it from
-        assert retriever.store.graph.authors("conv-1") == frozenset({"Caroline", "Melanie"})
+        assert "context" not in meta["D3:2"]  # undated: no session to take it from
+        assert meta["D3:2"]["author"] == "eval user"  # no speaker: the role and the agent, as in the product
+        assert retriever.store.graph.authors("conv-1") == frozenset({"Caroline", "Melanie", "eval user"})
         ablated = retriever.without("author", "date")
         ablated.ingest("conv-1", items)  # a no-op: the parent holds the data
         assert ablated.name == "hive-memory without author+date"
