@@ -235,3 +235,42 @@ def test_the_conversation_id_is_the_thread(make_stack: Any) -> None:
     assert cb.identity("t", {"metadata": {"session_id": "s-8", "hive_agent": "bot"}}, "call-1").namespace == (
         "t", "bot", "s-8")
     assert cb.identity("t", {}, "call-1").thread == "call-1"  # none named: a fresh id per request
+
+
+def test_sync_completion_with_the_callback_registered_warns_once_naming_the_wrapper(
+    make_stack: Any, callbacks: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import time
+
+    stack = make_stack()
+    cb = HiveCallback(stack, recall_k=0)
+    callbacks(cb)
+    caplog.set_level(logging.WARNING, logger="hive_middleware.integrations.litellm")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "HiveCallback registered" in r.getMessage()]
+
+    hive_litellm.completion(callback=cb, model="gpt-4o", messages=_messages(), mock_response="wrapped")
+    time.sleep(0.3)  # sync success handlers may run on litellm's thread pool
+    assert warnings() == []  # the wrapper is the right way: no warning
+    for _ in range(2):
+        litellm.completion(model="gpt-4o", messages=_messages(), mock_response="plain")
+    for _ in range(50):
+        if warnings():
+            break
+        time.sleep(0.05)
+    assert len(warnings()) == 1 and "hive_middleware.integrations.litellm.completion" in warnings()[0]
+
+
+def test_start_builds_the_stack_and_loads_the_embedder_before_any_request(make_stack: Any) -> None:
+    warmed: list[bool] = []
+
+    def factory() -> Any:
+        stack = make_stack()
+        stack.warm_up = lambda: warmed.append(True)
+        return stack
+
+    cb = HiveCallback(stack_factory=factory, recall_k=2, recall_prefetch=True)
+    cb.start().join(30)
+    assert warmed == [True] and cb._pipeline is not None
