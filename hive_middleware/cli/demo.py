@@ -166,6 +166,14 @@ def demo_command(
     baselines: Annotated[
         bool, typer.Option("--baselines", help="Also print the per-step reader view and compression baselines.")
     ] = False,
+    include_trained: Annotated[
+        bool,
+        typer.Option(
+            "--include-trained",
+            help="Also replay runs the router model was trained on (by default they are skipped: the router "
+            "would be judged on runs it has seen).",
+        ),
+    ] = False,
 ) -> None:
     """Replay recorded agent runs through a real LangGraph agent twice, without and with Hive (offline).
 
@@ -185,21 +193,46 @@ def demo_command(
     # by name, so the core never imports an integration.
     replay = import_module("hive_middleware.integrations.demo_replay")
     paths = list(data) if data else [example_transcripts()]
-    total = min(limit, count_trajectory_files(paths))
-    subset = f"the first {total} runs by file name" if total < count_trajectory_files(paths) else "all runs"
+    available = count_trajectory_files(paths)
+    total = min(limit, available)
+    training = router_training(model_dir)
+    trained = set() if include_trained else set(training["runs"])
     console = Console()
+    console.print(_training_line(training, include_trained), highlight=False)
     with console.status("opening the Hive stack (memory, router)"):
         stack, cleanup = replay.open_demo_stack(model_dir, None, embedder)
+    skipped: list[str] = []
     try:
         totals = replay.DemoTotals()
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("replaying", total=total)
-            for traj in replay.iter_runs(paths, limit):
+            for traj in replay.iter_runs(paths, None):
+                if len(totals.runs) >= limit:
+                    break
+                if traj.run_id in trained:
+                    skipped.append(traj.run_id)
+                    continue
                 progress.update(task, description=f"replaying {traj.run_id[:40]}")
                 totals.add(replay.replay_trajectory(traj, stack))
                 progress.advance(task)
+        if not totals.runs:
+            from hive_middleware.errors import HiveDataError
+
+            raise HiveDataError(
+                f"all {len(skipped)} runs under {', '.join(map(str, paths))} were used to train the router model; "
+                "pass other runs, or --include-trained to replay them anyway",
+                path=str(paths[0]),
+            )
+        replayed = len(totals.runs)
+        subset = "all runs" if replayed == available else f"the first {replayed} runs by file name"
+        if skipped:
+            subset += f", {len(skipped)} the router was trained on skipped"
         payload = replay.summarize(totals, stack, data=[str(p) for p in paths], subset=subset)
+        payload["router_training"] = {
+            "groups": training["groups"], "n_runs": len(training["runs"]), "skipped": len(skipped),
+            "included_trained": include_trained,
+        }
     finally:
         cleanup()
     markdown = replay.demo_markdown(payload)
@@ -210,6 +243,29 @@ def demo_command(
     _print_summary(console, payload)
     written = write_report(out, "demo", payload, markdown, replay.plot_demo(payload))
     console.print(f"wrote {', '.join(str(p) for p in written.values())}")
+
+
+def router_training(model_dir: Path | None) -> dict[str, Any]:
+    """What the router model was trained on: ``{"groups": {folder: runs}, "runs": [run ids]}`` (from its manifest)."""
+    import json
+
+    from hive_middleware.routing.policy import default_model_dir
+
+    manifest = (model_dir or default_model_dir()) / "manifest.json"
+    try:
+        training = json.loads(manifest.read_text()).get("training") or {}
+    except (OSError, ValueError):
+        return {"groups": {}, "runs": []}
+    runs = training.get("training_runs") or []
+    return {"groups": dict(training.get("groups") or {}), "runs": [str(r) for r in runs]}
+
+
+def _training_line(training: dict[str, Any], include_trained: bool) -> str:
+    if not training["runs"]:
+        return "router model: no record of its training runs"
+    groups = ", ".join(f"{folder} ({n} runs)" for folder, n in training["groups"].items())
+    what = "replaying them too (--include-trained)" if include_trained else "runs among them are skipped"
+    return f"router model trained on {len(training['runs'])} runs of {groups}: {what}"
 
 
 def _print_summary(console: Console, payload: dict[str, Any]) -> None:

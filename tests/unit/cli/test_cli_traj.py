@@ -124,3 +124,26 @@ def test_demo_runs_offline_on_the_example(tmp_path: Path) -> None:
     assert compress["baselines"]["raw"]["token_ratio"] == 1.0
     assert compress["baselines"]["last_5_masking"]["token_ratio"] < 1.0
     assert (tmp_path / "demo.md").is_file() and (tmp_path / "demo.png").is_file()
+
+
+def test_demo_skips_the_runs_the_router_was_trained_on(tmp_path: Path, shared_data: Path) -> None:
+    from hive_middleware.cli.demo import router_training
+
+    training = router_training(None)
+    assert training["groups"] and len(training["runs"]) > 10
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    source = shared_data / "trajectories" / next(iter(training["groups"]))
+    by_name = {p.stem: p for p in source.rglob("*.traj")}
+    trained = next(r for r in training["runs"] if r in by_name)
+    unseen = next(name for name in sorted(by_name) if name not in set(training["runs"]))
+    for name in (trained, unseen):
+        shutil.copy(by_name[name], folder / by_name[name].name)
+    code, output = _invoke("demo", "--data", str(folder), "--embedder", "hashing", "--out", str(tmp_path / "o"))
+    assert code == 0, output
+    demo = json.loads((tmp_path / "o" / "demo.json").read_text())
+    assert demo["runs"] == 1 and demo["router_training"]["skipped"] == 1
+    assert "trained on" in output
+    code, output = _invoke("demo", "--data", str(folder), "--include-trained", "--limit", "2", "--embedder",
+                           "hashing", "--out", str(tmp_path / "o2"))
+    assert code == 0 and json.loads((tmp_path / "o2" / "demo.json").read_text())["runs"] == 2
