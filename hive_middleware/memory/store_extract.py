@@ -78,20 +78,8 @@ def remember_extracted(
 ) -> tuple[list[MemoryRecord], Extraction]:
     """Extract facts and relations from ``conversation`` and remember them in ``store`` (one transaction).
 
-    Args:
-        store: The memory store to write to.
-        conversation: A text or OpenAI-format messages.
-        namespace: Where to store them (default: the store's).
-        extractor: Use this extractor instead of the configured one.
-        caused_by: Ids of records the facts come from (``caused_by`` edges).
-
-    Returns:
-        The stored (or confirmed) records, facts first, and the extraction
-        (calls made, windows skipped by the budget, items rejected).
-
-    Raises:
-        HiveConfigError: no extractor passed and ``extractor_model`` is unset.
-        HiveModelError: the model call failed or did not reply with JSON.
+    The body of :meth:`MemoryStore.remember_extracted` (arguments, returns and
+    errors are documented there); ``store`` is the store written to.
     """
     chosen = extractor or LLMExtractor.from_config(store.config)
     if chosen is None:
