@@ -11,7 +11,7 @@ from hive_middleware.memory.store import MemoryStore
 from hive_middleware.pipeline import Identity
 from hive_middleware.stack import AsyncHiveStack, HiveStack
 from hive_middleware.testing.memory import HashingEmbedder, InMemoryGraphStore, InMemoryVectorIndex
-from hive_middleware.types import Action, AgentState, RouteDecision, Step
+from hive_middleware.types import Action, AgentState, RouteDecision
 
 
 class _AlwaysSubmit:
