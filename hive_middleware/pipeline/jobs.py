@@ -35,17 +35,37 @@ class Io:
 Job = Generator[Io, Any, T]
 
 
+_Outcome = tuple[bool, Any]  # (succeeded, result or the exception it raised)
+
+
+def _resume(job: Job[T], outcome: _Outcome) -> Io:
+    """Hand a request's outcome back to the job; returns its next request (StopIteration: done)."""
+    ok, value = outcome
+    return job.send(value) if ok else job.throw(value)
+
+
+def _run(request: Io) -> _Outcome:
+    try:
+        return True, request.run()
+    except Exception as exc:
+        return False, exc
+
+
+async def _arun(request: Io) -> _Outcome:
+    try:
+        if request.arun is not None:
+            return True, await request.arun()
+        return True, await asyncio.to_thread(request.run)
+    except Exception as exc:
+        return False, exc
+
+
 def drive(job: Job[T]) -> T:
     """Run a job synchronously."""
     try:
         request = next(job)
         while True:
-            try:
-                result = request.run()
-            except Exception as exc:
-                request = job.throw(exc)
-            else:
-                request = job.send(result)
+            request = _resume(job, _run(request))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -55,14 +75,6 @@ async def adrive(job: Job[T]) -> T:
     try:
         request = next(job)
         while True:
-            try:
-                if request.arun is not None:
-                    result = await request.arun()
-                else:
-                    result = await asyncio.to_thread(request.run)
-            except Exception as exc:
-                request = job.throw(exc)
-            else:
-                request = job.send(result)
+            request = _resume(job, await _arun(request))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

@@ -135,3 +135,13 @@ def test_hive_errors_fail_open() -> None:
     assert out["messages"][-1].content == "The fix goes in mod_7.py."
     assert len(model.seen) == 4
     assert any(e["kind"] == "hook_error" for e in out["hive_events"])
+
+
+def test_each_message_is_converted_to_openai_once(make_stack: Any) -> None:
+    stack = make_stack(policy=ReadmeAfterLs())
+    calls: list[str] = []
+    middleware = HiveMiddleware(stack, expand_tool=False)
+    agent = create_agent(_model(), tools=_tools(calls), middleware=[middleware])
+    out = agent.invoke({"messages": [{"role": "user", "content": "Where do the compute functions live?"}]})
+    # Hooks before, around and after each model call read the conversation; each message converts once.
+    assert middleware.convert.converted == len(out["messages"])
