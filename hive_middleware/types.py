@@ -17,6 +17,7 @@ from typing import Any, Literal, TypedDict
 from hive_middleware.errors import HiveValidationError
 
 __all__ = [
+    "CONTENT_PART_TYPES",
     "ROLES",
     "Action",
     "AgentState",
@@ -65,6 +66,8 @@ def message_text(message: Mapping[str, Any]) -> str:
     """Return the text of a message: string content, or its text parts joined.
 
     Tool-call arguments are appended so a message that only calls a tool still has text.
+    Malformed parts or calls (not dicts, no ``function`` dict) contribute nothing:
+    this reads; :func:`validate_messages` is where shapes are refused.
     """
     content = message.get("content")
     if isinstance(content, str):
@@ -76,20 +79,90 @@ def message_text(message: Mapping[str, Any]) -> str:
     else:
         text = ""
     calls = message.get("tool_calls") or []
-    if calls:
-        rendered = [
-            f"{c.get('function', {}).get('name', '')}({c.get('function', {}).get('arguments', '')})"
-            for c in calls
-            if isinstance(c, Mapping)
-        ]
-        text = (text + "\n" if text else "") + "\n".join(rendered)
+    if calls and isinstance(calls, list):
+        rendered = []
+        for call in calls:
+            fn = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(fn, Mapping):
+                rendered.append(f"{fn.get('name', '')}({fn.get('arguments', '')})")
+        if rendered:
+            text = (text + "\n" if text else "") + "\n".join(rendered)
     return text
+
+
+CONTENT_PART_TYPES: frozenset[str] = frozenset({
+    "text", "image_url", "image", "input_audio", "document", "file", "tool_use", "tool_result",
+    "search_result", "thinking", "redacted_thinking", "tool_reference",
+})
+"""Content-part ``type`` values accepted: OpenAI parts and the Anthropic-style blocks
+LiteLLM counts and forwards."""
 
 
 def _fail(index: int, field_name: str, problem: str) -> HiveValidationError:
     return HiveValidationError(
         f"messages[{index}].{field_name}: {problem}", index=index, field=field_name
     )
+
+
+def _json_problem(value: object) -> str | None:
+    """Why ``value`` cannot be sent as JSON (a datetime, bytes, a set...), or None."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    except RecursionError:
+        return "it is nested too deeply"
+    return None
+
+
+def _check_part(index: int, j: int, part: object) -> None:
+    where = f"content[{j}]"
+    if not isinstance(part, Mapping):
+        raise _fail(index, where, f"must be a dict with a 'type', got {type(part).__name__}")
+    kind = part.get("type")
+    if not isinstance(kind, str) or kind not in CONTENT_PART_TYPES:
+        raise _fail(
+            index, f"{where}.type",
+            f"unknown content part type {kind!r}; use one of {sorted(CONTENT_PART_TYPES)} "
+            "(text goes in {'type': 'text', 'text': '...'})",
+        )
+    if kind == "text" and not isinstance(part.get("text"), str):
+        raise _fail(index, f"{where}.text", f"a text part needs a string 'text', got {type(part.get('text')).__name__}")
+    if kind == "image_url":
+        url = part.get("image_url")
+        if not isinstance(url, str) and not (isinstance(url, Mapping) and isinstance(url.get("url"), str)):
+            raise _fail(index, f"{where}.image_url", "needs a URL string or a dict with a string 'url'")
+    problem = _json_problem(part)
+    if problem is not None:
+        raise _fail(index, where, f"must hold JSON values only (strings, numbers, lists, dicts): {problem}")
+
+
+def _check_tool_calls(index: int, role: object, calls: object, open_calls: set[str]) -> None:
+    if role != "assistant":
+        raise _fail(index, "tool_calls", "only assistant messages may carry tool calls")
+    if not isinstance(calls, list):
+        raise _fail(index, "tool_calls", f"must be a list of tool calls, got {type(calls).__name__}")
+    for j, call in enumerate(calls):
+        if not isinstance(call, Mapping):
+            raise _fail(index, f"tool_calls[{j}]", f"must be a dict with 'id' and 'function', got {type(call).__name__}")
+        if not isinstance(call.get("id"), str):
+            raise _fail(index, f"tool_calls[{j}].id", "each tool call needs a string id")
+        fn = call.get("function")
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            raise _fail(
+                index, f"tool_calls[{j}].function",
+                f"needs a dict with a string 'name' and JSON 'arguments', got {type(fn).__name__}",
+            )
+        arguments = fn.get("arguments")
+        if arguments is not None and not isinstance(arguments, str | Mapping):
+            raise _fail(
+                index, f"tool_calls[{j}].function.arguments",
+                f"must be a JSON string (or a dict), got {type(arguments).__name__}",
+            )
+        problem = _json_problem(call)
+        if problem is not None:
+            raise _fail(index, f"tool_calls[{j}]", f"must hold JSON values only: {problem}")
+        open_calls.add(call["id"])
 
 
 def validate_messages(messages: object, *, max_chars: int | None = None) -> list[Message]:
@@ -105,9 +178,11 @@ def validate_messages(messages: object, *, max_chars: int | None = None) -> list
     Raises:
         HiveValidationError: naming the index and field of the first problem: not a
             list, not a dict, unknown role, content of a wrong type or not valid
-            UTF-8, a tool call without id/function, a tool message without
-            ``tool_call_id``, or a tool result whose call is not in an earlier
-            assistant message.
+            UTF-8, a content part of an unknown type or holding non-JSON values
+            (a datetime, bytes), a malformed tool call (not a list, no id, no
+            ``function`` dict), a ``name`` that is not a string, a tool message
+            without ``tool_call_id``, or a tool result whose call is not in an
+            earlier assistant message.
     """
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
         raise HiveValidationError(
@@ -119,7 +194,7 @@ def validate_messages(messages: object, *, max_chars: int | None = None) -> list
         if not isinstance(msg, Mapping):
             raise _fail(i, "<message>", f"must be a dict, got {type(msg).__name__}")
         role = msg.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _fail(i, "role", f"unknown role {role!r}; use one of {sorted(ROLES)}")
         content = msg.get("content")
         if content is not None and not isinstance(content, str | list):
@@ -131,25 +206,17 @@ def validate_messages(messages: object, *, max_chars: int | None = None) -> list
                 raise _fail(i, "content", f"is not valid UTF-8 ({exc.reason} at {exc.start})") from exc
         if isinstance(content, list):
             for j, part in enumerate(content):
-                if not isinstance(part, Mapping) or "type" not in part:
-                    raise _fail(i, f"content[{j}]", "each content part must be a dict with a 'type'")
+                _check_part(i, j, part)
+        name = msg.get("name")
+        if name is not None and not isinstance(name, str):
+            raise _fail(i, "name", f"must be a string, got {type(name).__name__}")
+        calls = msg.get("tool_calls")
+        if calls is not None:
+            _check_tool_calls(i, role, calls, open_calls)
         if max_chars is not None:
             size = len(message_text(msg))
             if size > max_chars:
                 raise _fail(i, "content", f"is {size} characters, over the configured maximum {max_chars}; raise max_message_chars or split it")
-        calls = msg.get("tool_calls")
-        if calls is not None:
-            if role != "assistant":
-                raise _fail(i, "tool_calls", "only assistant messages may carry tool calls")
-            if not isinstance(calls, list):
-                raise _fail(i, "tool_calls", "must be a list")
-            for j, call in enumerate(calls):
-                if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
-                    raise _fail(i, f"tool_calls[{j}].id", "each tool call needs a string id")
-                fn = call.get("function")
-                if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-                    raise _fail(i, f"tool_calls[{j}].function", "needs a dict with a string 'name'")
-                open_calls.add(call["id"])
         if role == "tool":
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -65,3 +66,46 @@ def test_action_normalisation_merges_only_whitespace(tokens: list[str], seps: li
     spaced = seps[0] + "".join(t + seps[i + 1] for i, t in enumerate(tokens))
     assert Action(command=spaced).normalized() == " ".join(tokens)
     assert Action(command="a b").normalized() != Action(command="ab").normalized()
+
+
+_ASSISTANT = "messages[1]"
+
+
+@pytest.mark.parametrize(
+    ("msgs", "where", "hint"),
+    [
+        ([{"role": "user", "content": "hi"},
+          {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": None}]}],
+         f"{_ASSISTANT}.tool_calls[0].function", "string 'name'"),
+        ([{"role": "user", "content": "hi"},
+          {"role": "assistant", "tool_calls": [{"id": "a", "type": "function", "function": "ls"}]}],
+         f"{_ASSISTANT}.tool_calls[0].function", "got str"),
+        ([{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": 5}],
+         f"{_ASSISTANT}.tool_calls", "must be a list"),
+        ([{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": ["x"]}],
+         f"{_ASSISTANT}.tool_calls[0]", "must be a dict"),
+        ([{"role": "user", "content": "hi"},
+          {"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": 3}}]}],
+         f"{_ASSISTANT}.tool_calls[0].function.arguments", "JSON string"),
+        ([{"role": ["user"], "content": "hi"}], "messages[0].role", "unknown role"),
+        ([{"role": "user", "content": [{"type": "weird"}]}], "messages[0].content[0].type", "unknown content part"),
+        ([{"role": "user", "content": [{"type": "text", "text": datetime(2024, 1, 1)}]}],
+         "messages[0].content[0].text", "string 'text'"),
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u", "at": datetime(2024, 1, 1)}}]}],
+         "messages[0].content[0]", "JSON values only"),
+        ([{"role": "user", "content": "hi", "name": 7}], "messages[0].name", "must be a string"),
+    ],
+)
+def test_malformed_shapes_are_validation_errors(msgs: list[Any], where: str, hint: str) -> None:
+    with pytest.raises(HiveValidationError) as info:
+        validate_messages(msgs)
+    assert str(info.value).startswith(where)
+    assert hint in str(info.value)
+    assert info.value.fields["field"] == where.split(".", 1)[1]
+
+
+def test_message_text_skips_malformed_calls_and_parts() -> None:
+    msg = {"role": "assistant", "content": [{"type": "text", "text": "a"}, "loose"],
+           "tool_calls": [{"id": "x", "function": None}, "junk", _call("b")]}
+    assert message_text(msg) == "a\nbash({})"
+    assert message_text({"role": "assistant", "content": "c", "tool_calls": 5}) == "c"
