@@ -29,7 +29,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from hive_middleware.errors import HiveConfigError, HiveDependencyError, HiveStorageError, HiveValidationError
+from hive_middleware.errors import (
+    HiveConfigError,
+    HiveDependencyError,
+    HiveStorageError,
+    HiveUsageError,
+    HiveValidationError,
+)
 from hive_middleware.ports import Embedder, VectorHit
 
 __all__ = ["ChromaVectorIndex", "HiveEmbeddingFunction", "collection_name"]
@@ -136,6 +142,7 @@ class ChromaVectorIndex:
         self._embedder_name = embedder_name
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, embedder_name: str = "minilm") -> ChromaVectorIndex:
@@ -166,7 +173,15 @@ class ChromaVectorIndex:
             raise HiveStorageError(f"cannot reach the Chroma server at {url}: {exc}", url=url) from exc
         return cls(client, embedder_name=embedder_name)
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise HiveUsageError(
+                "this Chroma vector index is closed; build a new ChromaVectorIndex (or open a new MemoryStore)",
+                closed=True,
+            )
+
     def _collection(self, tenant: str, *, create: bool) -> Any | None:
+        self._check_open()
         found = self._collections.get(tenant)
         if found is not None:
             return found
@@ -229,6 +244,7 @@ class ChromaVectorIndex:
 
     def delete_tenant(self, tenant: str) -> None:
         """See :meth:`VectorIndex.delete_tenant`."""
+        self._check_open()
         with self._lock:
             self._collections.pop(tenant, None)
             try:
@@ -239,5 +255,6 @@ class ChromaVectorIndex:
                 raise HiveStorageError(f"cannot delete Chroma collection of tenant {tenant!r}: {exc}", tenant=tenant) from exc
 
     def close(self) -> None:
-        """Forget cached collection handles (the client is the caller's)."""
+        """Forget cached collection handles (the client is the caller's); later calls raise HiveUsageError."""
+        self._closed = True
         self._collections.clear()

@@ -384,9 +384,16 @@ class SQLiteGraphStore:
 
     # -- connections -------------------------------------------------------------------------
 
+    def _closed_error(self) -> HiveUsageError:
+        return HiveUsageError(
+            f"the SQLite graph store at {self.directory} is closed; open it again with "
+            "SQLiteGraphStore.from_path() (or MemoryStore.open()) before using it",
+            path=str(self.path), closed=True,
+        )
+
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
-            raise HiveUsageError("the SQLite graph store is closed", path=str(self.path))
+            raise self._closed_error()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
@@ -443,10 +450,18 @@ class SQLiteGraphStore:
                 conn.close()
 
     def change_stamp(self) -> int:
-        """See :meth:`GraphStore.change_stamp`."""
+        """See :meth:`GraphStore.change_stamp`.
+
+        Raises:
+            HiveUsageError: the store is closed.
+        """
+        if self._closed:
+            raise self._closed_error()
         return int.from_bytes(self._stamp_map[:8], "little")
 
     def _publish_change(self, stamp: int) -> None:
+        if self._closed:
+            raise self._closed_error()
         self._stamp_map[:8] = stamp.to_bytes(8, "little")
 
     # -- writes ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ __all__ = [
     "check_content",
     "check_key",
     "check_kind",
+    "check_kinds",
     "check_metadata",
     "check_namespace",
     "check_tags",
@@ -161,6 +162,19 @@ def check_aware(moment: object, field_name: str) -> datetime | None:
     return moment
 
 
+def check_kinds(kinds: object) -> list[MemoryKind]:
+    """Accept an iterable of kinds (:class:`MemoryKind` or their string values), not one string."""
+    if isinstance(kinds, str | MemoryKind):
+        raise HiveValidationError(
+            f"kinds must be a list of kinds such as ['episodic'], not one kind ({kinds!r})", field="kinds"
+        )
+    if isinstance(kinds, Mapping) or not isinstance(kinds, Iterable):
+        raise HiveValidationError(
+            f"kinds must be a list of kinds such as ['episodic'], got {type(kinds).__name__}", field="kinds"
+        )
+    return [check_kind(kind) for kind in kinds]
+
+
 def check_confidence(confidence: object) -> float:
     """Accept a finite number in [0, 1]."""
     if isinstance(confidence, bool) or not isinstance(confidence, int | float):
@@ -175,6 +189,10 @@ def check_tags(tags: Iterable[object]) -> tuple[str, ...]:
     """Accept an iterable of non-empty strings (not a bare string); keeps order, drops repeats."""
     if isinstance(tags, str):
         raise HiveValidationError("tags must be a list of strings, not one string", field="tags")
+    if isinstance(tags, Mapping) or not isinstance(tags, Iterable):
+        raise HiveValidationError(
+            f"tags must be a list of strings such as ['deploy'], got {type(tags).__name__}", field="tags"
+        )
     out: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip() or _CONTROL.search(tag):

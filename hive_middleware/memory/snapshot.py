@@ -20,7 +20,8 @@ Reads are selective and report the bytes they really read from disk:
 :func:`read_summary` reads the header only, :func:`read_namespace` one block,
 :func:`read_since` only the blocks whose recorded range reaches the given HLC.
 Every block read is sha256-checked; anything wrong — bad magic, unknown version,
-a checksum mismatch, a truncated file, unparsable content — raises
+a checksum mismatch, a truncated file, bytes after the last block, unparsable
+content — raises
 :class:`~hive_middleware.errors.HiveCorruptionError` naming the file and the
 part. :func:`read_all` checks every requested block before returning any, so a
 restore applies all or nothing. :func:`write_snapshot` is atomic: temp file,
@@ -33,6 +34,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -241,9 +243,14 @@ def write_snapshot(
         The summary of the written file; ``bytes_read`` holds the bytes written.
 
     Raises:
-        HiveDataError: an edge whose source record is not in ``records``.
+        HiveDataError: ``path`` is a directory, or an edge whose source record is not in ``records``.
     """
     target = Path(path)
+    if target.is_dir():
+        raise HiveDataError(
+            f"snapshot path {target} is a directory; pass a file name such as {target / 'memory.hivesnap'}",
+            path=str(target), field="path",
+        )
     by_ns: dict[tuple[str, ...], list[MemoryRecord]] = defaultdict(list)
     ns_of: dict[str, tuple[str, ...]] = {}
     for record in records:
@@ -364,6 +371,7 @@ def _read_header(reader: _CountingReader, path: Path, file_size: int) -> _Opened
         raise _corrupt(path, f"the header index is not JSON ({exc})") from exc
     entries = _entries(parsed.get("namespaces") if isinstance(parsed, dict) else None, path)
     data_start = _PREAMBLE.size + header_len
+    data_end = data_start
     for entry in entries:
         end = data_start + entry.offset + entry.length
         if entry.offset < 0 or entry.length < 0 or end > file_size:
@@ -371,6 +379,14 @@ def _read_header(reader: _CountingReader, path: Path, file_size: int) -> _Opened
                 path, f"the block of namespace {entry.namespace} ends at byte {end}, past the file's {file_size} bytes "
                 "(truncated)",
             )
+        data_end = max(data_end, end)
+    if file_size > data_end:
+        # Blocks are written back to back and the index covers all of them, so bytes
+        # after the last block mean the file was appended to or spliced: not ours.
+        raise _corrupt(
+            path, f"{file_size - data_end} unexpected bytes follow the last block (the file ends at byte "
+            f"{file_size}, its index at byte {data_end}); it was appended to or overwritten",
+        )
     return _Opened(SnapshotSummary(version, entries, reader.bytes_read, file_size), data_start)
 
 
@@ -380,6 +396,22 @@ def _open(path: str | os.PathLike[str]) -> tuple[BinaryIO, Path, int]:
         fh = source.open("rb")
     except FileNotFoundError as exc:
         raise HiveNotFoundError(f"snapshot {source} does not exist", path=str(source)) from exc
+    except IsADirectoryError as exc:
+        raise HiveDataError(
+            f"snapshot path {source} is a directory; pass the snapshot file that snapshot() wrote",
+            path=str(source), field="path",
+        ) from exc
+    except OSError as exc:
+        raise HiveDataError(
+            f"snapshot {source} cannot be read ({exc.strerror}); check the path and its permissions",
+            path=str(source), field="path",
+        ) from exc
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.close()
+        raise HiveDataError(
+            f"snapshot path {source} is not a regular file; pass the snapshot file that snapshot() wrote",
+            path=str(source), field="path",
+        )
     return fh, source, os.fstat(fh.fileno()).st_size
 
 
@@ -419,6 +451,7 @@ def read_summary(path: str | os.PathLike[str]) -> SnapshotSummary:
 
     Raises:
         HiveNotFoundError: no such file.
+        HiveDataError: the path is a directory or cannot be read.
         HiveCorruptionError: bad magic, unknown version, corrupted or truncated header.
     """
     fh, source, size = _open(path)
@@ -453,6 +486,7 @@ def read_namespace(path: str | os.PathLike[str], namespace: Sequence[str]) -> Sn
 
     Raises:
         HiveNotFoundError: no such file, or the snapshot has no such namespace.
+        HiveDataError: the path is a directory or cannot be read.
         HiveCorruptionError: the header or that block is corrupted or truncated.
     """
     wanted = tuple(namespace)
@@ -474,6 +508,7 @@ def read_since(path: str | os.PathLike[str], since: int) -> SnapshotContent:
 
     Raises:
         HiveNotFoundError: no such file.
+        HiveDataError: the path is a directory or cannot be read.
         HiveCorruptionError: the header or a block read is corrupted or truncated.
     """
 
@@ -495,6 +530,7 @@ def read_all(
 
     Raises:
         HiveNotFoundError: no such file, or a requested namespace is absent.
+        HiveDataError: the path is a directory or cannot be read.
         HiveCorruptionError: any needed part is corrupted or truncated; nothing
             is returned, so nothing is half-restored.
     """

@@ -79,6 +79,7 @@ class SnapshotMixin:
 
         Raises:
             HiveNotFoundError: no such file, or a requested namespace is not in it.
+            HiveDataError: ``path`` is a directory or cannot be read.
             HiveCorruptionError: any needed part is damaged or truncated; nothing is written.
             HiveValidationError: a restored id already exists, or a restored key
                 already has a current version (erase the tenant first); nothing is written.
