@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from importlib import import_module
 
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from hive_middleware.cli.app import app
 from hive_middleware.errors import HiveError
@@ -31,25 +33,64 @@ for _name in _COMMAND_MODULES:
     import_module(_name)
 
 
-def run() -> None:
-    """Run the CLI; a HiveError becomes a one-line message and exit status 2."""
+def _one_line(text: str) -> str:
+    """``text`` on one line: the CLI's error contract is one line on stderr."""
+    return " ".join(text.split())
+
+
+def print_error(message: str) -> None:
+    """Write ``error: <message>`` to stderr as one line.
+
+    On a terminal the prefix is coloured; otherwise (pipes, CI logs) it is plain
+    text, never hard-wrapped at 80 columns, so a caller can grep it.
+    """
+    line = _one_line(message)
+    if sys.stderr.isatty():
+        from rich.text import Text
+
+        Console(stderr=True, soft_wrap=True).print(Text.assemble(("error:", "bold red"), " ", line))
+    else:
+        sys.stderr.write(f"error: {line}\n")
+        sys.stderr.flush()
+
+
+def usage_message(exc: TyperException) -> str:
+    """The one-line text of a command-line usage error (bad value, missing option, unknown flag).
+
+    Typer vendors click (``typer._click``): its usage errors derive from
+    :class:`typer.exceptions.TyperException`, not from ``click.ClickException``.
+    """
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "hive"
+    return f"{command}: {exc.format_message()} (see '{command} --help')"
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI. A HiveError (bad data, bad input) or a command-line usage error
+    (bad option value, missing option, unknown flag or command) becomes one line on
+    stderr and exit status 2; ``hive`` alone prints the help.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+    """
+    from typer._click.exceptions import NoArgsIsHelpError
+
     try:
-        app(standalone_mode=False)
+        app(args=list(argv) if argv is not None else None, prog_name="hive", standalone_mode=False)
     except HiveError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        print_error(exc.message)
         sys.exit(2)
-    except typer.Abort:
+    except NoArgsIsHelpError as exc:
+        exc.show()  # the help text, as click does for a group called without a command
+        sys.exit(exc.exit_code)
+    except TyperException as exc:
+        print_error(usage_message(exc))
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         sys.exit(code or 0)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":
