@@ -32,7 +32,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, cast
 
@@ -43,7 +43,7 @@ from hive_middleware.compression.artifacts import (
     default_artifact_store,
     make_handle,
 )
-from hive_middleware.compression.compactors import compact
+from hive_middleware.compression.compactors import clean_terminal, compact, elide_long_lines, has_long_line
 from hive_middleware.compression.content_types import (
     OUTPUT_TYPES,
     ContentType,
@@ -53,9 +53,12 @@ from hive_middleware.compression.content_types import (
 )
 from hive_middleware.compression.distillers import distill
 from hive_middleware.compression.identifiers import extract_identifiers, scan_identifiers
+from hive_middleware.compression.json_output import distill_json
 from hive_middleware.compression.labels import Label, MessageLabel
+from hive_middleware.compression.shapes import Unit, decode_invalid_text, explode, fold_content, is_plain
 from hive_middleware.compression.staleness import find_stale, view_region
-from hive_middleware.compression.token_costs import list_tokens, message_tokens
+from hive_middleware.compression.token_costs import list_tokens, message_tokens, unpriced_parts
+from hive_middleware.compression.tool_vocab import output_tool_names
 from hive_middleware.compression.transcript import producing_actions
 from hive_middleware.config import DEFAULT_MODEL, CompressionConfig, HiveConfig
 from hive_middleware.errors import HiveValidationError
@@ -71,6 +74,7 @@ _VALUE: dict[ContentType, int] = {
     ContentType.COMMAND_OUTPUT: 1,
     ContentType.SEARCH_RESULTS: 2,
     ContentType.FILE_VIEW: 3,
+    ContentType.JSON_DATA: 2,
     ContentType.PATCH_DIFF: 4,
     ContentType.TEST_OUTPUT: 5,
     ContentType.ERROR_TRACEBACK: 6,
@@ -114,7 +118,13 @@ class CompressionResult:
 
 @dataclass(frozen=True, slots=True)
 class _Info:
-    """Content-derived facts about one message (cached by role + text)."""
+    """Content-derived facts about one message (cached by role + text + tool).
+
+    For outputs, ``prefix``/``body``/``footer`` are read from the text as a
+    terminal shows it (ANSI codes, CRLF and carriage-return redraws resolved);
+    ``noisy`` says the raw text differed, ``elided`` that ``compacted`` had lines
+    too long to keep (minified JSON, base64) cut, so it is no longer lossless.
+    """
 
     ctype: ContentType
     is_output: bool
@@ -122,25 +132,34 @@ class _Info:
     prefix: str
     footer: str
     compacted: str
+    noisy: bool = False
+    elided: bool = False
 
 
 @lru_cache(maxsize=16_384)
-def _info(role: str, text: str, has_calls: bool, is_text: bool, after_action: bool) -> _Info:
-    msg: dict[str, Any] = {"role": role, "content": text}
+def _info(role: str, text: str, has_calls: bool, is_text: bool, after_action: bool, tool: str = "") -> _Info:
+    clean = clean_terminal(text)
+    msg: dict[str, Any] = {"role": role, "content": clean}
     if has_calls:
         msg["tool_calls"] = [{}]
-    ctype = classify_message(msg)
+    ctype = classify_message(msg, tool or None)
     if after_action and ctype is ContentType.USER_INSTRUCTION:
         # A text agent's environment answers its action in the next user message.
-        ctype = classify_output(text)
+        ctype = classify_output(clean)
     is_output = is_text and role != "assistant" and ctype in OUTPUT_TYPES
     if not is_output:
         return _Info(ctype, False, text, "", "", text)
-    body = observation_body(text)
-    start = text.find(body) if body else len(text)
-    prefix = text[:start] if start > 0 else ""
-    footer = text[start + len(body) :] if body else ""
-    return _Info(ctype, True, body, prefix, footer, compact(body))
+    body = observation_body(clean)
+    start = clean.find(body) if body else len(clean)
+    prefix = clean[:start] if start > 0 else ""
+    footer = clean[start + len(body) :] if body else ""
+    compacted = compact(body)
+    elided = has_long_line(compacted)
+    if elided:
+        # Long lines are lossy to keep short: JSON is shortened as JSON, other text cut.
+        structured = distill_json(compacted) if ctype is ContentType.JSON_DATA else None
+        compacted = structured if structured is not None else elide_long_lines(compacted)
+    return _Info(ctype, True, body, prefix, footer, compacted, clean is not text, elided)
 
 
 @lru_cache(maxsize=16_384)
@@ -283,6 +302,7 @@ class _Slot:
     handle: str | None = None
     protected: bool = False
     bare: bool = False  # dropped under budget pressure: no identifier index
+    stored: str = ""  # what the handle gives back (the original content, or its text)
 
 
 @lru_cache(maxsize=1)
@@ -340,6 +360,8 @@ def _check_input(messages: object, budget: int | None, max_chars: int) -> list[M
         raise HiveValidationError(f"budget must be a positive number of tokens or None, got {budget!r}", field="budget")
     if _all_plain_and_valid(messages, max_chars):
         return cast("list[Message]", list(messages))  # type: ignore[call-overload]
+    if isinstance(messages, list):
+        messages = decode_invalid_text(messages)
     checked = validate_messages(messages, max_chars=max_chars)
     for i, msg in enumerate(checked):
         content = msg.get("content")
@@ -419,6 +441,8 @@ class _Compressor:
         model: str,
         store: ArtifactStore,
         budget: int | None,
+        stored: Sequence[str] | None = None,
+        extra_costs: Sequence[int] | None = None,
     ) -> None:
         self.messages = messages
         self.cfg = cfg
@@ -427,16 +451,20 @@ class _Compressor:
         self.budget = budget
         self.escalate_failures = 0
         self.original_costs: list[int] = []
+        self.extra_costs = extra_costs
         self.slots: list[_Slot] = []
         after_action = False
+        tools = output_tool_names(messages) if any(m.get("role") in ("tool", "function") for m in messages) else None
         for i, msg in enumerate(messages):
             content = msg.get("content")
             is_text = content is None or isinstance(content, str)
             text = message_text(msg) if is_text else ""
             role = str(msg.get("role"))
-            info = _info(role, text, bool(msg.get("tool_calls")), is_text, after_action and role == "user")
+            tool = tools[i] if tools is not None else ""
+            info = _info(role, text, bool(msg.get("tool_calls")), is_text, after_action and role == "user", tool)
             after_action = role == "assistant" and info.ctype is ContentType.TOOL_CALL and not msg.get("tool_calls")
-            self.slots.append(_Slot(index=i, message=msg, info=info))
+            original = stored[i] if stored is not None else content if isinstance(content, str) else ""
+            self.slots.append(_Slot(index=i, message=msg, info=info, stored=original))
 
     # -- labelling -----------------------------------------------------------------
 
@@ -481,8 +509,10 @@ class _Compressor:
             age += 1
             if s.protected:
                 continue
-            if s.info.compacted is not s.info.body and s.info.compacted != s.info.body:
+            if s.info.noisy or (s.info.compacted is not s.info.body and s.info.compacted != s.info.body):
                 s.label, s.body = Label.COMPACT, s.info.compacted
+            if s.info.elided:
+                self._replace(s, Label.DISTILL, focus, s.info.compacted)  # lines cut: the original goes by handle
             if s.index in stale:
                 s.superseded_by = stale[s.index]
                 self._replace(s, Label.STALE, focus)
@@ -527,6 +557,8 @@ class _Compressor:
         distilled = distill(s.info.ctype, s.info.compacted)
         if distilled is not None:
             self._replace(s, Label.DISTILL, focus, distilled)
+        elif s.info.elided:
+            self._replace(s, Label.DISTILL, focus, s.info.compacted)  # already its short form
         else:
             self._replace(s, Label.DROP, focus)
 
@@ -555,10 +587,8 @@ class _Compressor:
         return True
 
     def _replace(self, s: _Slot, label: Label, focus: tuple[str, ...], body: str | None = None) -> None:
-        content = s.message.get("content")
-        original = content if isinstance(content, str) else ""
         if s.handle is None:
-            s.handle = _handle(original)
+            s.handle = _handle(s.stored)
         s.label = label
         if label is Label.STALE:
             body = _stale_body(s)
@@ -613,10 +643,15 @@ class _Compressor:
         return len(s.body or "") + len(s.index_line) + len(s.note) + sum(len(f) + 1 for f in s.focus)
 
     def _restore(self, s: _Slot) -> None:
+        s.index_line, s.focus, s.superseded_by = "", (), None
+        if s.info.elided:  # the compacted form lost its long lines: it stays a DISTILL with its handle
+            s.label, s.body = Label.DISTILL, s.info.compacted
+            s.note = _stub_note(s, Label.DISTILL, _line_count(s.info.body))
+            return
         compacted = s.info.compacted if s.info.is_output else s.info.body
-        s.label = Label.COMPACT if compacted != s.info.body else Label.CORE
+        s.label = Label.COMPACT if s.info.is_output and (s.info.noisy or compacted != s.info.body) else Label.CORE
         s.body = compacted if s.label is Label.COMPACT else None
-        s.note, s.index_line, s.focus, s.superseded_by = "", "", (), None
+        s.note = ""
 
     # -- output --------------------------------------------------------------------
 
@@ -641,11 +676,15 @@ class _Compressor:
         out["content"] = s.info.prefix + "\n".join(parts) + s.info.footer
         return out  # type: ignore[return-value]
 
+    def _price(self, i: int, message: Message) -> int:
+        cost = message_tokens(message, self.model)
+        return cost + self.extra_costs[i] if self.extra_costs is not None else cost
+
     def _costs(self, rendered: list[Message]) -> list[int]:
         # A message kept verbatim costs what its original costs: price each content once.
-        self.original_costs = [message_tokens(s.message, self.model) for s in self.slots]
+        self.original_costs = [self._price(s.index, s.message) for s in self.slots]  # type: ignore[arg-type]
         return [
-            before if s.label is Label.CORE else message_tokens(m, self.model)
+            before if s.label is Label.CORE else self._price(s.index, m)
             for s, m, before in zip(self.slots, rendered, self.original_costs, strict=True)
         ]
 
@@ -678,7 +717,7 @@ class _Compressor:
             else:
                 self._shrink_message(s)
             rendered[i] = self.render(s)
-            costs[i] = message_tokens(rendered[i], self.model)
+            costs[i] = self._price(i, rendered[i])
             total += costs[i] - before
         return rendered, costs
 
@@ -728,7 +767,7 @@ class _Compressor:
                     s.index_line, s.focus = "", ()
                     before = costs[s.index]
                     rendered[s.index] = self.render(s)
-                    costs[s.index] = message_tokens(rendered[s.index], self.model)
+                    costs[s.index] = self._price(s.index, rendered[s.index])
                     total += costs[s.index] - before
             budget_met = total <= self.budget
         self._store_originals()
@@ -742,10 +781,9 @@ class _Compressor:
                 continue
             if known is not None and s.handle in known:
                 continue  # re-sent message: its original is already stored
-            content = s.message.get("content")
             self.store.put(
                 s.handle,
-                content if isinstance(content, str) else "",
+                s.stored,
                 {
                     "turn": s.index,
                     "role": str(s.message.get("role")),
@@ -830,8 +868,104 @@ def compress(
     cfg, max_chars, default_model = _resolve_config(config)
     checked = _check_input(messages, budget, max_chars)
     store = artifacts if artifacts is not None else default_artifact_store()
-    engine = _Compressor(checked, cfg=cfg, model=model or default_model, store=store, budget=budget)
-    return engine.run()
+    model = model or default_model
+    if is_plain(checked):
+        return _Compressor(checked, cfg=cfg, model=model, store=store, budget=budget).run()
+    units = explode(checked)
+    virtual = cast("list[Message]", [u.message for u in units])
+    engine = _Compressor(
+        virtual,
+        cfg=cfg,
+        model=model,
+        store=store,
+        budget=budget,
+        stored=[u.stored for u in units],
+        extra_costs=_extra_costs(checked, units, model),
+    )
+    return _fold(checked, units, engine.run(), model, budget)
+
+
+def _extra_costs(messages: Sequence[Message], units: Sequence[Unit], model: str) -> list[int]:
+    """Per unit, the tokens its message's shape adds to its text (non-text parts, blocks, JSON).
+
+    Charged to the first unit of each message so budget fitting sees the whole
+    message's cost; the final stats are counted on the rebuilt messages.
+    """
+    extra = [0] * len(units)
+    first: dict[int, int] = {}
+    virtual_sum: dict[int, int] = {}
+    for k, u in enumerate(units):
+        if u.wrap is None and u.block is None:
+            continue
+        first.setdefault(u.source, k)
+        virtual_sum[u.source] = virtual_sum.get(u.source, 0) + message_tokens(u.message, model)
+    for source, k in first.items():
+        extra[k] = message_tokens(messages[source], model) - virtual_sum[source]
+    return extra
+
+
+def _fold(
+    messages: Sequence[Message], units: Sequence[Unit], result: CompressionResult, model: str, budget: int | None
+) -> CompressionResult:
+    """Put the compressed units back into the input's shapes; labels, stats and handles per input message."""
+    by_source: list[list[int]] = [[] for _ in messages]
+    for k, u in enumerate(units):
+        by_source[u.source].append(k)
+    source = [u.source for u in units]
+
+    def relabel(lab: MessageLabel) -> MessageLabel:
+        sup = source[lab.superseded_by] if lab.superseded_by is not None else None
+        return replace(lab, index=source[lab.index], superseded_by=sup)
+
+    out: list[Message] = []
+    labels: list[MessageLabel] = []
+    by_type: dict[str, dict[str, int]] = {}
+    by_label: dict[str, int] = {}
+    total_before = total_after = 0
+    for i, msg in enumerate(messages):
+        ks = by_source[i]
+        kept = [result.labels[k].label is Label.CORE for k in ks]
+        new: dict[str, Any] = dict(msg)
+        if not all(kept):
+            texts = [result.messages[k].get("content") for k in ks]
+            new["content"] = fold_content(msg, [units[k] for k in ks], cast("list[str | None]", texts), kept)
+        before = message_tokens(msg, model)
+        after = before if all(kept) else message_tokens(new, model)
+        parts = tuple(relabel(result.labels[k]) for k in ks)
+        main = max(parts, key=lambda p: (p.label is not Label.CORE, p.tokens_before))
+        handle = main.handle or next((p.handle for p in parts if p.handle), None)
+        labels.append(
+            replace(main, handle=handle, tokens_before=before, tokens_after=after, parts=parts if len(parts) > 1 else ())
+        )
+        out.append(cast("Message", new))
+        t = by_type.setdefault(main.content_type, {"messages": 0, "tokens_before": 0, "tokens_after": 0})
+        t["messages"] += 1
+        t["tokens_before"] += before
+        t["tokens_after"] += after
+        by_label[main.label] = by_label.get(main.label, 0) + 1
+        total_before += before
+        total_after += after
+    tokens_before = list_tokens([total_before])
+    tokens_after = list_tokens([total_after])
+    budget_met = budget is None or tokens_after <= budget
+    stats = dict(result.stats)
+    stats.update(
+        {
+            "messages": len(messages),
+            "units": len(units),
+            "non_text_parts": sum(u.non_text_parts for u in units),
+            "unpriced_parts": sum(unpriced_parts(m) for m in messages),
+            "tokens_before": tokens_before,
+            "tokens_after": tokens_after,
+            "token_ratio": tokens_after / tokens_before if tokens_before else 1.0,
+            "by_type": by_type,
+            "by_label": by_label,
+            "budget_met": budget_met,
+            "budget_impossible": not budget_met,
+        }
+    )
+    handles = {h: source[k] for h, k in result.handles.items()}
+    return CompressionResult(messages=out, labels=labels, stats=stats, handles=handles, budget_met=budget_met)
 
 
 def clear_caches() -> None:

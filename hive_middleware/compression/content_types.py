@@ -18,6 +18,10 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from hive_middleware.compression.compactors import skip_progress_lines
+from hive_middleware.compression.json_output import parse_json_document
+from hive_middleware.compression.tool_vocab import ToolKind, tool_kind
+
 __all__ = [
     "OUTPUT_TYPES",
     "ContentType",
@@ -40,6 +44,7 @@ class ContentType(StrEnum):
     COMMAND_OUTPUT = "command_output"
     ERROR_TRACEBACK = "error_traceback"
     PATCH_DIFF = "patch_diff"
+    JSON_DATA = "json_data"
     OTHER = "other"
 
 
@@ -51,6 +56,7 @@ OUTPUT_TYPES: frozenset[ContentType] = frozenset(
         ContentType.COMMAND_OUTPUT,
         ContentType.ERROR_TRACEBACK,
         ContentType.PATCH_DIFF,
+        ContentType.JSON_DATA,
         ContentType.OTHER,
     }
 )
@@ -71,8 +77,10 @@ _FILE_VIEW_PREFIXES = (
     "<NOTE>This file is too large",
     "<NOTE>Taking the first",
 )
-_EDITED_SNIPPET = re.compile(r"^The file \S+ has been edited\. Here's the result of running `cat -n`")
-_LISTING_PREFIXES = ("Here's the files and directories", "Found ", "No matches found for", "More than ")
+_EDITED_SNIPPET = re.compile(r"^The file \S+ has been (?:edited|updated)\.(?: Here's the result of running `cat -n`)?")
+_LISTING_PREFIXES = (
+    "Here's the files and directories", "Found ", "No matches found for", "More than ", "No files found",
+)
 _DIFF_START = re.compile(r"^(?:diff --git |--- a/|--- /dev/null|Index: \S|@@ -\d)", re.M)
 _DIFF_CONFIRM = re.compile(r"^\+\+\+ (?:b/|/dev/null)", re.M)
 _TEST_MARKERS = re.compile(
@@ -100,7 +108,7 @@ _GREP_LINE = re.compile(
     r"^(?:\.{0,2}/)?[\w@+.\-]+(?:/[\w@+.\-]+)+:(?! line \d)|^[\w@+\-.]+\.\w{1,6}:\d+[:-]|^\d+[:-]"
 )
 # cat -n style (number, tab) or an abbreviated view; "N:" lines are grep -n hits.
-_LINE_NUMBERED = re.compile(r"^\s*\d+(?:\t|\s{1,2}\S| \.\.\.)")
+_LINE_NUMBERED = re.compile(r"^\s*\d+(?:\t|→|\s{1,2}\S| \.\.\.)")
 _BARE_PATH = re.compile(r"^(?:\.{0,2}/)?(?:[\w@+.\-]+/)+[\w@+.\-]*$|^[\w@+\-]+\.\w{1,6}$")
 _FUNCTION_MARKUP = re.compile(r"<function=[\w\-]+>")
 _FOOTER_HINT = "(Current directory: "
@@ -167,23 +175,55 @@ def _has_error_line(text: str) -> bool:
     return _any_in(text, _ERROR_HINTS) and _ERROR_LINE.search(text) is not None
 
 
-def classify_output(text: str) -> ContentType:
-    """Classify a tool or environment output by its content.
+_SETTLED = frozenset({ContentType.ERROR_TRACEBACK, ContentType.TEST_OUTPUT, ContentType.PATCH_DIFF, ContentType.JSON_DATA})
+_BY_KIND: dict[ToolKind, ContentType] = {
+    ToolKind.READ: ContentType.FILE_VIEW,
+    ToolKind.SEARCH: ContentType.SEARCH_RESULTS,
+    ToolKind.BROWSER: ContentType.OTHER,
+}
+
+
+def classify_output(text: str, tool: str | None = None) -> ContentType:
+    """Classify a tool or environment output by its content, then by its tool's name.
+
+    What the text prints decides; the tool's name (see :mod:`.tool_vocab`) only
+    settles outputs the text leaves open: a read tool's plain file content is a
+    file view, a search tool's bare listing is search results, a browser's page
+    is ``OTHER``. Errors, tracebacks, tests, diffs and JSON stay what they are.
 
     Args:
-        text: The output (an ``OBSERVATION:`` prefix or 0.x prompt footer is allowed).
+        text: The output (an ``OBSERVATION:`` prefix or 0.x prompt footer is
+            allowed; leading progress-bar lines are skipped).
+        tool: The name of the tool that printed it, when known.
 
     Returns:
         One of :data:`OUTPUT_TYPES`.
     """
+    by_content = _classify_text(text)
+    kind = tool_kind(tool)
+    if kind is ToolKind.UNKNOWN or by_content in _SETTLED:
+        return by_content
+    hinted = _BY_KIND.get(kind)
+    if hinted is None or by_content is ContentType.FILE_VIEW:
+        return by_content
+    if kind is ToolKind.SEARCH and by_content is ContentType.SEARCH_RESULTS:
+        return by_content
+    return hinted
+
+
+def _classify_text(text: str) -> ContentType:
     body = observation_body(text)
     stripped = body.lstrip()
+    if stripped and (stripped[0] in "%[" or "%" in stripped[:200]):
+        stripped = skip_progress_lines(stripped).lstrip()
     if not stripped:
         return ContentType.OTHER
     if stripped.startswith(_FILE_VIEW_PREFIXES) or (
         stripped.startswith("The file ") and _EDITED_SNIPPET.match(stripped) is not None
     ):
         return ContentType.FILE_VIEW
+    if stripped[0] in "{[" and parse_json_document(stripped) is not None:
+        return ContentType.JSON_DATA
     head = stripped[:_HEAD]
     if _is_diff(head):
         return ContentType.PATCH_DIFF
@@ -229,11 +269,13 @@ def _is_action(text: str) -> bool:
     return text.rstrip().endswith("```") and text.count("```") >= 2
 
 
-def classify_message(message: Mapping[str, Any]) -> ContentType:
+def classify_message(message: Mapping[str, Any], tool: str | None = None) -> ContentType:
     """Classify one OpenAI-format message by role first, then by content.
 
     Args:
         message: The message dict.
+        tool: For a tool output, the name of the tool that printed it (its
+            ``name`` field is used when this is not given).
 
     Returns:
         Its content type. A ``user`` message is an instruction unless its text is
@@ -250,7 +292,8 @@ def classify_message(message: Mapping[str, Any]) -> ContentType:
             return ContentType.TOOL_CALL
         return ContentType.TOOL_CALL if _is_action(text) else ContentType.ASSISTANT_REASONING
     if role in ("tool", "function"):
-        return classify_output(text)
+        name = message.get("name")
+        return classify_output(text, tool if tool is not None else name if isinstance(name, str) else None)
     if role == "user":
         if _looks_like_output(text):
             return classify_output(text)

@@ -7,7 +7,9 @@
 * error/traceback -> the error lines and the first and last frames of each traceback;
 * file view -> the viewed path and range plus its definition lines
   (``def``/``class``/method signatures with their line numbers);
-* patch/diff -> the files, hunk headers and a trimmed sample of changed lines.
+* patch/diff -> the files, hunk headers and a trimmed sample of changed lines;
+* JSON document -> the same JSON with its keys, arrays and strings cut with counts
+  (:mod:`.json_output`).
 
 Each distiller is a pure function of the text (cached by content), returns
 ``None`` when it would not save anything, and never invents text: every line
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from hive_middleware.compression.content_types import ContentType
+from hive_middleware.compression.json_output import distill_json
 
 __all__ = [
     "distill",
@@ -65,9 +68,9 @@ _GREP_NOLINE = re.compile(r"^(?P<path>(?:\.{0,2}/)?[\w@+.\-]+(?:/[\w@+.\-]+)+):(
 _LINE_ONLY = re.compile(r"^(?:Line )?(?P<line>\d+)[:-](?P<text>.*)$")
 _VIEW_HEADER = re.compile(
     r"^(?:Here's the result of running `cat -n` on (?:a snippet of )?(?P<p1>\S+?):?$"
-    r"|The file (?P<p2>\S+) has been edited\..*|\[File: (?P<p3>\S+) \((?P<total>\d+) lines total\)\])"
+    r"|The file (?P<p2>\S+) has been (?:edited|updated)\..*|\[File: (?P<p3>\S+) \((?P<total>\d+) lines total\)\])"
 )
-_NUMBERED = re.compile(r"^\s*(?P<n>\d+)(?:\t|:| )(?P<code>.*)$")
+_NUMBERED = re.compile(r"^\s*(?P<n>\d+)(?:\t|:|→| )(?P<code>.*)$")
 _DEFINITION = re.compile(
     r"^\s*(?:(?:async\s+)?def |class |function |func |fn |(?:pub(?:\(\w+\))?\s+)?(?:struct|enum|trait|impl|interface) "
     r"|(?:export\s+)?(?:default\s+)?(?:async\s+)?function\b|(?:public|private|protected|static|final|abstract|synchronized|override|internal)\s+[\w<>\[\],.? ]*\(?"
@@ -266,7 +269,7 @@ def distill_file_view(text: str) -> str | None:
         if _DEFINITION.match(code):
             defs.append(f"{n}: {_trim(code.strip(), 120)}")
     if first is None:
-        return None
+        return _distill_plain_file(lines)
     where = f"{path} " if path else ""
     size = f" of {total}" if total else ""
     parts = [f"[file view: {where}lines {first}-{last}{size}]"]
@@ -275,6 +278,18 @@ def distill_file_view(text: str) -> str | None:
         parts += ["definitions:", *_dedup(defs, _MAX_DEFINITIONS)]
     out = "\n".join(parts)
     return out if len(out) < len(text) else None
+
+
+def _distill_plain_file(lines: list[str]) -> str | None:
+    """A file printed without line numbers (a read tool's raw content): lines counted from 1."""
+    if len(lines) < 3:
+        return None
+    defs = [f"{n}: {_trim(ln.strip(), 120)}" for n, ln in enumerate(lines, 1) if _DEFINITION.match(ln)]
+    parts = [f"[file view: lines 1-{len(lines)}]"]
+    if defs:
+        parts += ["definitions:", *_dedup(defs, _MAX_DEFINITIONS)]
+    out = "\n".join(parts)
+    return out if len(out) < 0.8 * sum(len(ln) + 1 for ln in lines) else None
 
 
 @lru_cache(maxsize=4_096)
@@ -354,6 +369,7 @@ _BY_TYPE: dict[ContentType, Callable[[str], str | None]] = {
     ContentType.ERROR_TRACEBACK: distill_error,
     ContentType.FILE_VIEW: distill_file_view,
     ContentType.PATCH_DIFF: distill_patch,
+    ContentType.JSON_DATA: distill_json,
     ContentType.OTHER: distill_command_output,
     ContentType.TOOL_CALL: distill_assistant_turn,
     ContentType.ASSISTANT_REASONING: distill_assistant_turn,

@@ -35,6 +35,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _CODEISH = re.compile(r"_|[a-z][A-Z]|[A-Z]{2,}[a-z]|[A-Za-z]\d")
 _MIN_SYMBOL = 3
 _MIN_DOTTED_PART = 2  # "a.b" is usually prose or maths; "np.zeros" is an attribute access
+_MAX_IDENTIFIER = 200  # longer "paths" are base64 blobs or minified data, not names anyone types
 
 
 @lru_cache(maxsize=16_384)
@@ -55,6 +56,8 @@ def scan_identifiers(text: str) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for m in _PATH.finditer(text):
         tok = m.group(0).rstrip(".")
+        if len(tok) > _MAX_IDENTIFIER:
+            continue
         seen[tok] = None
         base, sep, _line = tok.rpartition(":")
         if sep and _line.isdigit():
@@ -68,6 +71,8 @@ def scan_identifiers(text: str) -> tuple[str, ...]:
         seen[tok] = None
     for m in _WORD.finditer(text):
         tok = m.group(0)
+        if len(tok) > _MAX_IDENTIFIER:
+            continue
         if "." in tok:
             parts = tok.split(".")
             if all(parts) and max(len(p) for p in parts) >= _MIN_DOTTED_PART:

@@ -41,6 +41,9 @@ class MessageLabel:
         tokens_before: Tokens of the original message.
         tokens_after: Tokens of the message in the output.
         superseded_by: For ``STALE``: index of the newer message.
+        parts: For a message holding several tool results (Anthropic
+            ``tool_result`` blocks), one label per compressed piece, in order;
+            the message's own fields are those of its largest changed piece.
     """
 
     index: int
@@ -50,3 +53,4 @@ class MessageLabel:
     tokens_before: int
     tokens_after: int
     superseded_by: int | None = None
+    parts: tuple[MessageLabel, ...] = ()

@@ -24,10 +24,10 @@ __all__ = ["ViewRegion", "find_stale", "view_region"]
 
 _HEADER = re.compile(
     r"^(?:Here's the result of running `cat -n` on (?:a snippet of )?(?P<p1>[^\s:]+):?"
-    r"|The file (?P<p2>\S+) has been edited\..*|\[File: (?P<p3>[^\s(]+) \(\d+ lines total\)\])\s*$"
+    r"|The file (?P<p2>\S+) has been (?:edited|updated)\..*|\[File: (?P<p3>[^\s(]+) \(\d+ lines total\)\])\s*$"
 )
 _ABBREVIATED = "<NOTE>This file is too large"
-_NUMBERED = re.compile(r"^\s*(\d+)(?:\t|:)", re.M)
+_NUMBERED = re.compile(r"^\s*(\d+)(?:\t|:|→)", re.M)
 
 
 @dataclass(frozen=True, slots=True)

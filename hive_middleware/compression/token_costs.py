@@ -16,10 +16,17 @@ from typing import Any
 
 from hive_middleware.tokens import count_message_tokens
 
-__all__ = ["LIST_OVERHEAD", "list_tokens", "message_tokens"]
+__all__ = ["LIST_OVERHEAD", "list_tokens", "message_tokens", "unpriced_parts"]
 
 LIST_OVERHEAD = 3
 """Tokens ``litellm.token_counter`` adds once per message list (reply priming)."""
+
+
+# Part types litellm's counter prices; others (``input_audio``, new types) make it raise.
+_PRICED_PARTS = frozenset(
+    {"text", "image_url", "image", "document", "file", "tool_use", "tool_result", "thinking", "redacted_thinking",
+     "tool_reference", "search_result"}
+)
 
 
 @lru_cache(maxsize=65_536)
@@ -27,7 +34,22 @@ def _cached(role: str, content: str | None, parts: bool, extra: str, model: str)
     msg: dict[str, Any] = {"role": role, "content": json.loads(content) if parts and content else content}
     if extra:
         msg.update(json.loads(extra))
+    try:
+        return max(0, count_message_tokens([msg], model) - LIST_OVERHEAD)
+    except ValueError:
+        if not parts or not isinstance(msg["content"], list):
+            raise
+    # A part type litellm cannot price (audio, say) is left out of the count; the rest is priced.
+    msg["content"] = [p for p in msg["content"] if isinstance(p, dict) and p.get("type") in _PRICED_PARTS]
     return max(0, count_message_tokens([msg], model) - LIST_OVERHEAD)
+
+
+def unpriced_parts(message: Mapping[str, Any]) -> int:
+    """How many content parts of ``message`` litellm cannot price (left out of its token count)."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for p in content if not (isinstance(p, Mapping) and p.get("type") in _PRICED_PARTS))
 
 
 # One encoder for every call: json.dumps(..., sort_keys=True) builds a new one each time.
