@@ -32,8 +32,16 @@ Message dicts are shared building blocks: every step's list reuses the same
 strings, and :attr:`TrajectoryStep.messages` returns fresh shallow copies so a
 caller may mutate them freely.
 
-Malformed input raises :class:`~hive_middleware.errors.HiveDataError` naming the
-file and the field, e.g. ``x.traj: trajectory[3].action is missing``.
+Malformed records are skipped, not fatal (see :mod:`hive_middleware.skipped`):
+a step without a usable ``action``/``observation``/``thought``/``state``, or a
+history message that is not an object with a string ``role``, is left out and
+counted under its reason with one warning line such as ``skipped x.traj:
+trajectory[3].action is missing``; a malformed ``info.exit_status`` or
+``info.submission`` reads as unknown (``None``) and is counted the same way. A
+file that cannot be a run at all (not JSON, no ``trajectory`` list, no usable
+step) raises :class:`~hive_middleware.errors.HiveDataError` naming the file and
+the field from :func:`read_trajectory`, and is skipped and counted by
+:func:`iter_trajectories`, which fails only when no file is usable.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from hive_middleware.errors import HiveDataError
+from hive_middleware.skipped import SkippedRecords, active_skips, skip_data_error
 from hive_middleware.types import AgentState, Message, Step
 
 __all__ = [
@@ -138,6 +147,7 @@ def _fail(path: Path, where: str, problem: str) -> HiveDataError:
         f"{path.name}: {where} {problem} (file {path}); fix or remove the file",
         path=str(path),
         field=where,
+        problem=problem,
     )
 
 
@@ -271,7 +281,7 @@ def _synth_turn(version: str, step: _RawStep) -> tuple[Message, ...]:
 
 
 def _build_transcript(
-    path: Path, version: str, history: Sequence[Any], raw_steps: Sequence[_RawStep]
+    path: Path, version: str, history: Sequence[Any], raw_steps: Sequence[_RawStep], skips: SkippedRecords
 ) -> tuple[str, str, _Transcript]:
     system_prompt = ""
     instance_prompt = ""
@@ -280,7 +290,11 @@ def _build_transcript(
     seen_instance = False
     for i, raw in enumerate(history):
         where = f"history[{i}]"
-        msg = _copy_message(path, where, raw)
+        try:
+            msg = _copy_message(path, where, raw)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
         if _is_demo(raw):
             continue
         if not seen_instance:
@@ -330,19 +344,50 @@ def _build_transcript(
     return system_prompt, instance_prompt, _Transcript(head=tuple(head), turns=tuple(turns))
 
 
-def read_trajectory(path: str | Path) -> Trajectory:
-    """Read one SWE-agent ``.traj`` file (0.x or 1.x).
+def _read_step(p: Path, i: int, s: Any) -> _RawStep:
+    where = f"trajectory[{i}]"
+    if not isinstance(s, Mapping):
+        raise _fail(p, where, f"must be an object, got {type(s).__name__}")
+    fields: dict[str, str] = {}
+    for name in ("action", "observation"):
+        value = s.get(name)
+        if value is None:
+            raise _fail(p, f"{where}.{name}", "is missing")
+        if not isinstance(value, str):
+            raise _fail(p, f"{where}.{name}", f"must be a string, got {type(value).__name__}")
+        fields[name] = value
+    thought = s.get("thought")
+    if thought is not None and not isinstance(thought, str):
+        raise _fail(p, f"{where}.thought", f"must be a string, got {type(thought).__name__}")
+    env_after = _parse_state(p, f"{where}.state", s.get("state"))
+    return _RawStep(fields["action"], fields["observation"], thought or "", env_after)
+
+
+def _lenient_str(p: Path, where: str, value: Any, skips: SkippedRecords) -> str | None:
+    try:
+        return _optional_str(p, where, value)
+    except HiveDataError as exc:
+        skip_data_error(skips, exc)
+        return None
+
+
+def read_trajectory(path: str | Path, *, skips: SkippedRecords | None = None) -> Trajectory:
+    """Read one SWE-agent ``.traj`` file (0.x or 1.x), skipping malformed steps.
 
     Args:
         path: The ``.traj`` file.
+        skips: Where skipped steps and history messages are counted (default:
+            the collector of :func:`~hive_middleware.skipped.recording_skips`,
+            else warnings only).
 
     Returns:
-        The run with its steps, each step's agent state and message list.
+        The run with its usable steps, each step's agent state and message list.
 
     Raises:
-        HiveDataError: the file is missing, not JSON, or a field is missing or of
-            the wrong type; the message names the file and the field.
+        HiveDataError: the file is missing, not JSON, has no ``trajectory`` list,
+            or none of its steps is usable; the message names the file and the field.
     """
+    skips = active_skips(skips)
     p = Path(path)
     top = _load_json(p)
     if not isinstance(top, Mapping):
@@ -362,30 +407,20 @@ def read_trajectory(path: str | Path) -> Trajectory:
         info = {}
     if not isinstance(info, Mapping):
         raise _fail(p, "info", f"must be an object, got {type(info).__name__}")
-    exit_status = _optional_str(p, "info.exit_status", info.get("exit_status"))
-    submission = _optional_str(p, "info.submission", info.get("submission"))
+    exit_status = _lenient_str(p, "info.exit_status", info.get("exit_status"), skips)
+    submission = _lenient_str(p, "info.submission", info.get("submission"), skips)
     version = _detect_version(top, steps_raw, history_raw)
 
     raw_steps: list[_RawStep] = []
     for i, s in enumerate(steps_raw):
-        where = f"trajectory[{i}]"
-        if not isinstance(s, Mapping):
-            raise _fail(p, where, f"must be an object, got {type(s).__name__}")
-        fields: dict[str, str] = {}
-        for name in ("action", "observation"):
-            value = s.get(name)
-            if value is None:
-                raise _fail(p, f"{where}.{name}", "is missing")
-            if not isinstance(value, str):
-                raise _fail(p, f"{where}.{name}", f"must be a string, got {type(value).__name__}")
-            fields[name] = value
-        thought = s.get("thought")
-        if thought is not None and not isinstance(thought, str):
-            raise _fail(p, f"{where}.thought", f"must be a string, got {type(thought).__name__}")
-        env_after = _parse_state(p, f"{where}.state", s.get("state"))
-        raw_steps.append(_RawStep(fields["action"], fields["observation"], thought or "", env_after))
+        try:
+            raw_steps.append(_read_step(p, i, s))
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+    if steps_raw and not raw_steps:
+        raise _fail(p, "trajectory", f"has no usable step (all {len(steps_raw)} are malformed)")
 
-    system_prompt, instance_prompt, transcript = _build_transcript(p, version, history_raw, raw_steps)
+    system_prompt, instance_prompt, transcript = _build_transcript(p, version, history_raw, raw_steps, skips)
 
     past: list[Step] = [
         Step(action=r.action, observation=r.observation, thought=r.thought) for r in raw_steps
@@ -461,11 +496,39 @@ def count_trajectory_files(paths: Sequence[str | Path]) -> int:
     return len(trajectory_files(paths))
 
 
-def iter_trajectories(paths: Sequence[str | Path]) -> Iterator[Trajectory]:
-    """Read the runs under ``paths`` one at a time (see :func:`trajectory_files`).
+def iter_trajectories(
+    paths: Sequence[str | Path], *, skips: SkippedRecords | None = None
+) -> Iterator[Trajectory]:
+    """Read the usable runs under ``paths`` one at a time (see :func:`trajectory_files`).
+
+    A file that is not a usable run is skipped: counted under its reason in
+    ``skips`` with one warning line. Skipped steps inside usable runs are
+    counted there too.
+
+    Args:
+        paths: Folders of ``.traj`` files or single files.
+        skips: Where skips are counted (default: the collector of
+            :func:`~hive_middleware.skipped.recording_skips`, else warnings only).
 
     Raises:
-        HiveDataError: a bad path, or the first malformed file.
+        HiveDataError: a bad path, or no file under ``paths`` is a usable run
+            (one line naming the paths and the skip reasons).
     """
-    for f in trajectory_files(paths):
-        yield read_trajectory(f)
+    skips = active_skips(skips)
+    files = trajectory_files(paths)
+    usable = 0
+    for f in files:
+        try:
+            run = read_trajectory(f, skips=skips)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
+        usable += 1
+        yield run
+    if files and not usable:
+        names = ", ".join(str(p) for p in ([paths] if isinstance(paths, str | Path) else paths))
+        raise HiveDataError(
+            f"no usable trajectory in {names}: all {len(files)} .traj files are malformed "
+            f"({skips.describe()}); fix or replace them",
+            path=names, field="trajectory",
+        )

@@ -69,6 +69,14 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]
     Console().print(table)
 
 
+def print_warning(line: str) -> None:
+    """One ``warning: ...`` line on stderr (skipped records), never wrapped."""
+    import sys
+
+    sys.stderr.write(f"warning: {' '.join(line.split())}\n")
+    sys.stderr.flush()
+
+
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -84,62 +92,12 @@ def _require_paths(paths: Sequence[Path], option: str) -> None:
 
 
 def _compression_engine(budget: int | None, model: str) -> Callable[[list[Any]], list[Any]] | None:
-    """The engine as a method, or None when ``hive_middleware.compression`` has no ``compress``."""
-    try:
-        from hive_middleware import compression
-    except ImportError:
+    """The engine as a method (keeping its originals per run), or None when it is not installed."""
+    from hive_middleware.evals.compress_engine import EngineMethod, engine_available
+
+    if not engine_available():
         return None
-    compress = getattr(compression, "compress", None)
-    if compress is None:
-        return None
-
-    def engine(messages: list[Any]) -> list[Any]:
-        return list(compress(messages, budget=budget, model=model).messages)
-
-    return engine
-
-
-def compress_markdown(result: dict[str, Any]) -> str:
-    """The Markdown summary of a compression evaluation."""
-    from hive_middleware.markdown import markdown_table
-
-    rows: list[list[Any]] = []
-    methods: list[tuple[str, dict[str, Any]]] = []
-    if result.get("engine"):
-        methods.append((f"engine ({result['engine']})", result))
-    methods += list(result["baselines"].items())
-    for name, entry in methods:
-        ms = entry.get("ms_per_step") or {}
-        rows.append(
-            [name, _fmt(entry["token_ratio"]), _fmt(entry["identifier_retention"]), _fmt(ms.get("p50"))]
-        )
-    parts = [
-        "# Compression evaluation\n",
-        f"{result['n_runs']} runs, {result['n_steps']} steps; tokens counted for `{result['model']}`.\n\n",
-        markdown_table(["method", "token_ratio", "identifier_retention", "ms/step p50"], rows),
-    ]
-    if not result.get("engine"):
-        parts.append(f"\nEngine: not measured ({result.get('note', 'no engine')}).\n")
-    group_rows: list[list[Any]] = []
-    for name, entry in methods:
-        for group, g in (entry.get("per_group") or {}).items():
-            group_rows.append(
-                [
-                    group,
-                    name,
-                    _fmt(g["token_ratio"]),
-                    _fmt(g["identifier_retention"]),
-                    g["n_runs"],
-                    g["n_steps"],
-                ]
-            )
-    parts += [
-        "\n## Per group\n\n",
-        markdown_table(
-            ["group", "method", "token_ratio", "identifier_retention", "runs", "steps"], group_rows
-        ),
-    ]
-    return "".join(parts)
+    return EngineMethod(budget=budget, model=model)
 
 
 def _method_entries(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -150,32 +108,38 @@ def _method_entries(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return entries
 
 
-def compress_plot(result: dict[str, Any]) -> Callable[[Any], None]:
-    """Grouped bars of token_ratio and identifier_retention per group and method."""
+def _parse_shapes(raw: str) -> list[str]:
+    from hive_middleware.errors import HiveUsageError
+    from hive_middleware.evals.compress_eval import SHAPES
 
-    def draw(fig: Any) -> None:
-        entries = _method_entries(result)
-        groups = sorted({g for _, e in entries for g in (e.get("per_group") or {})})
-        width = 0.8 / max(1, len(entries))
-        for col, key in enumerate(("token_ratio", "identifier_retention")):
-            ax = fig.add_subplot(1, 2, col + 1)
-            for j, (name, entry) in enumerate(entries):
-                per = entry.get("per_group") or {}
-                values = [(per.get(g) or {}).get(key) or 0.0 for g in groups]
-                ax.bar([i + j * width for i in range(len(groups))], values, width, label=name)
-            ax.set_xticks([i + width * (len(entries) - 1) / 2 for i in range(len(groups))])
-            ax.set_xticklabels(
-                [g.replace("msb_java_sweagent_", "java/") for g in groups],
-                rotation=30,
-                ha="right",
-                fontsize=7,
-            )
-            ax.set_title(key)
-            ax.set_ylim(0, 1.05)
-            if col == 0:
-                ax.legend(fontsize=7)
+    shapes = [s.strip() for s in raw.split(",") if s.strip()]
+    bad = [s for s in shapes if s not in SHAPES]
+    if not shapes or bad:
+        raise HiveUsageError(f"--shapes takes a comma-separated list of {', '.join(SHAPES)}; got {raw!r}")
+    return list(dict.fromkeys(shapes))
 
-    return draw
+
+def _save_png(path: Path, draw: Callable[[Any], None]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(8, 5), dpi=110)
+    try:
+        draw(fig)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+
+
+def _skipped_counts(paths: Sequence[Path]) -> Any:
+    """What the trajectory reader skipped, when it reports that (``skipped_counts``); else None."""
+    from hive_middleware import trajectories
+
+    counter = getattr(trajectories, "skipped_counts", None)
+    return counter(paths) if callable(counter) else None
 
 
 @eval_app.command("compress")
@@ -190,19 +154,41 @@ def compress_command(
         typer.Option("--model", help="Model whose tokenizer counts tokens (default: config model)."),
     ] = None,
     max_runs: MaxRunsOption = None,
+    shapes: Annotated[
+        str,
+        typer.Option(
+            "--shapes",
+            help="Message shapes to measure, comma-separated: string (as the agent sent them), "
+            "parts (every string content as one OpenAI text part).",
+        ),
+    ] = "string,parts",
+    tradeoff_runs: Annotated[
+        int,
+        typer.Option(
+            "--tradeoff-runs",
+            min=0,
+            help="Runs per --data path for the token/anchor trade-off (the engine at several settings); "
+            "0 skips it.",
+        ),
+    ] = 25,
 ) -> None:
-    """Compression at every step of real runs: token_ratio and identifier_retention vs raw and last_5_masking.
+    """Compression at every step of real runs: token_ratio, identifier_retention and anchor_retention.
 
-    Writes OUT/compress.json (keys of DESIGN §3), compress.md and compress.png. The engine
+    Hive against last_5_masking, keep_3_clearing and raw, per folder and per message shape. Writes
+    OUT/compress.json (keys of DESIGN §3, plus per_shape, anchor_retention, anchor_retention_expandable
+    and tradeoff), compress.md, compress.png and compress_tradeoff.png. The engine
     (hive_middleware.compression.compress) is reported at the top level when installed; without it
     the top-level figures are null and only the baselines are measured.
     """
     from hive_middleware.config import DEFAULT_MODEL
     from hive_middleware.evals.compress_eval import BASELINES, run_compress_eval
+    from hive_middleware.evals.compress_report import compress_markdown, compress_plot, tradeoff_plot
+    from hive_middleware.evals.compress_tradeoff import run_tradeoff
     from hive_middleware.evals.report import write_report
     from hive_middleware.trajectories import trajectory_files
 
     _require_paths(data, "--data")
+    shape_list = _parse_shapes(shapes)
     trajectory_files(data)  # fail fast on a bad path, before any work
     token_model = model or DEFAULT_MODEL
     methods: dict[str, Callable[[list[Any]], list[Any]]] = {}
@@ -213,21 +199,38 @@ def compress_command(
         methods[engine_name] = engine
     methods.update(BASELINES)
     console = Console(stderr=True)
-    with trajectory_progress(data, "compress", max_runs) as advance:
+    with trajectory_progress(data, f"compress ({', '.join(shape_list)})", max_runs) as advance:
         result = run_compress_eval(
-            data, methods, engine_name, model=token_model, max_runs=max_runs, on_run=advance
+            data,
+            methods,
+            engine_name,
+            model=token_model,
+            max_runs=max_runs,
+            on_run=advance,
+            shapes=shape_list,
         )
+    skipped = _skipped_counts(data)
+    if skipped is not None:
+        result["skipped"] = skipped
     if engine_name is None:
         result["note"] = (
             "compression engine not installed: hive_middleware.compression provides no compress()"
         )
         console.print(f"[yellow]note:[/] {result['note']}; top-level figures are null, baselines measured.")
+    elif tradeoff_runs > 0:
+        runs = tradeoff_runs if max_runs is None else min(tradeoff_runs, max_runs)
+        with trajectory_progress(data, "trade-off (engine settings)", runs) as advance:
+            result["tradeoff"] = run_tradeoff(data, model=token_model, max_runs=runs, on_run=advance)
     paths = write_report(out, "compress", result, compress_markdown(result), compress_plot(result))
+    if result.get("tradeoff"):
+        paths["tradeoff_png"] = out / "compress_tradeoff.png"
+        _save_png(paths["tradeoff_png"], tradeoff_plot(result["tradeoff"]))
+    keys = ["token_ratio", "identifier_retention", "anchor_retention", "anchor_retention_expandable"]
     print_table(
-        f"compression: {result['n_runs']} runs, {result['n_steps']} steps",
-        ["method", "token_ratio", "identifier_retention", "ms/step p50"],
+        f"compression: {result['n_runs']} runs, {result['n_steps']} steps ({result['shape']} shape)",
+        ["method", *keys, "ms/step p50"],
         [
-            [name, e["token_ratio"], e["identifier_retention"], (e.get("ms_per_step") or {}).get("p50")]
+            [name, *(e[k] for k in keys), (e.get("ms_per_step") or {}).get("p50")]
             for name, e in _method_entries(result)
         ],
     )
@@ -284,6 +287,9 @@ def route_markdown(result: dict[str, Any]) -> str:
     ]
     if not result.get("engine"):
         parts.append(f"\nEngine: not measured ({result.get('note', 'no --model given')}).\n")
+    if result.get("skipped"):
+        skipped = ", ".join(f"{reason}: {n}" for reason, n in result["skipped"].items())
+        parts.append(f"\nSkipped malformed records: {skipped}.\n")
     group_rows = [
         [group, name, *(_fmt(g[k]) for k in _ROUTE_KEYS), g["n_runs"], g["n_steps"]]
         for name, e in entries
@@ -367,14 +373,17 @@ def route_command(
     from hive_middleware.evals.route_eval import (
         PrevTypePolicy,
         RepeatLastPolicy,
+        read_runs,
         run_route_eval,
         split_runs,
     )
     from hive_middleware.routing.split import HOLDOUT_FOLDS
-    from hive_middleware.trajectories import read_trajectory
+    from hive_middleware.skipped import SkippedRecords
 
     _require_paths(data, "--data")
     console = Console(stderr=True)
+    skips = SkippedRecords(print_warning)
+    train_skips = SkippedRecords(print_warning)
     split = split_runs(data, train or (), max_runs=max_runs)
     policies: dict[str, Any] = {}
     engine_name = None
@@ -391,7 +400,7 @@ def route_command(
     policies["repeat_last"] = RepeatLastPolicy()
     if split.train_files:
         with console.status(f"learning prev_type from {len(split.train_files)} runs"):
-            policies["prev_type"] = PrevTypePolicy.fit(read_trajectory(f) for f in split.train_files)
+            policies["prev_type"] = PrevTypePolicy.fit(read_runs(split.train_files, train_skips))
     else:
         console.print("[yellow]note:[/] no --train given: the prev_type baseline is not measured.")
 
@@ -402,7 +411,7 @@ def route_command(
     ) as progress:
         task = progress.add_task("route", total=len(split.eval_files))
         result = run_route_eval(
-            split.eval_files, policies, engine_name, on_run=lambda _r: progress.advance(task)
+            split.eval_files, policies, engine_name, on_run=lambda _r: progress.advance(task), skips=skips
         )
     result["split"] = {
         "rule": f"runs of a folder that is both --data and --train are held out when "
@@ -411,6 +420,7 @@ def route_command(
         "eval_runs": len(split.eval_files),
         "train_runs": len(split.train_files),
         "excluded_model_training_runs": excluded_trained,
+        "skipped_train": train_skips.counts,
     }
     if engine_name is None:
         result["note"] = "no --model given: the router engine is not measured"
@@ -419,10 +429,14 @@ def route_command(
         # The engine answers only above its threshold, so its own curve is one corner; re-route
         # at threshold 0 (escalations by OOD or "no template" stay) for the full precision-coverage curve.
         with console.status("precision-coverage sweep of the engine"):
-            swept = run_route_eval(split.eval_files, {"hive": sweep(0.0)}, "hive")
+            swept = run_route_eval(
+                split.eval_files, {"hive": sweep(0.0)}, "hive", skips=SkippedRecords(lambda _line: None)
+            )
         if swept.get("curve"):
             result["curve"] = swept["curve"]
-            result["curve_note"] = "engine re-routed at threshold 0; each point answers steps with confidence >= threshold"
+            result["curve_note"] = (
+                "engine re-routed at threshold 0; each point answers steps with confidence >= threshold"
+            )
     paths = write_report(out, "route", result, route_markdown(result), route_plot(result))
     print_table(
         f"routing: {result['n_runs']} runs, {result['n_steps']} steps",

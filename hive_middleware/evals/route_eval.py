@@ -44,16 +44,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hive_middleware.errors import HiveUsageError
+from hive_middleware.errors import HiveDataError, HiveUsageError
 from hive_middleware.evals.actions import normalize_action
 from hive_middleware.ports import ActionPolicy
 from hive_middleware.routing.action_types import ACTION_TYPES, action_type
 from hive_middleware.routing.split import is_held_out
+from hive_middleware.skipped import SkippedRecords, active_skips, skip_data_error
 from hive_middleware.stats import percentile
 from hive_middleware.trajectories import Trajectory, read_trajectory, trajectory_files
 from hive_middleware.types import Action, AgentState, RouteDecision
@@ -63,6 +64,7 @@ __all__ = [
     "RepeatLastPolicy",
     "RunSplit",
     "predicted_type",
+    "read_runs",
     "run_route_eval",
     "split_runs",
 ]
@@ -249,12 +251,23 @@ def _curve(scored: Sequence[tuple[float, bool]], n_steps: int, points: int = 20)
     return out
 
 
+def read_runs(files: Iterable[Path], skips: SkippedRecords | None = None) -> Iterator[Trajectory]:
+    """The usable runs among ``files``; a malformed file is skipped and counted in ``skips``."""
+    skips = active_skips(skips)
+    for path in files:
+        try:
+            yield read_trajectory(path, skips=skips)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+
+
 def run_route_eval(
     files: Sequence[Path],
     policies: Mapping[str, ActionPolicy],
     engine: str | None = None,
     *,
     on_run: Callable[[Trajectory], None] | None = None,
+    skips: SkippedRecords | None = None,
 ) -> dict[str, Any]:
     """Route every step of every run with every policy and score the decisions.
 
@@ -263,19 +276,23 @@ def run_route_eval(
         policies: Policies by name; baselines and the engine alike.
         engine: The name in ``policies`` reported at the top level, or None
             (top-level figures are then None).
-        on_run: Called after each run (progress reporting).
+        on_run: Called after each run (progress reporting; skipped files too).
+        skips: Where malformed files and steps are counted (default: the
+            collector of :func:`~hive_middleware.skipped.recording_skips`, else
+            a fresh one); reported as ``skipped``.
 
     Returns:
         ``{"coverage", "precision", "type_top1", "escalation_rate",
         "baselines": {name: {...}}, "per_group", "routes_per_s", "latency_us",
-        "engine", "n_runs", "n_steps"}``; each entry also has ``curve``
-        (precision/coverage by confidence threshold) when its answered
-        confidences take more than one value.
+        "engine", "n_runs", "n_steps", "skipped": {reason: n}}``; each entry
+        also has ``curve`` (precision/coverage by confidence threshold) when
+        its answered confidences take more than one value.
 
     Raises:
         HiveUsageError: ``engine`` names no policy, or no policy is given.
-        HiveDataError: a file is bad.
+        HiveDataError: no file is a usable run (one line with the skip reasons).
     """
+    skips = active_skips(skips)
     if not policies:
         raise HiveUsageError("give at least one routing policy")
     if engine is not None and engine not in policies:
@@ -283,7 +300,11 @@ def run_route_eval(
     runs = {name: _PolicyRun() for name in policies}
     n_runs = n_steps = 0
     for path in files:
-        traj = read_trajectory(path)
+        try:
+            traj = read_trajectory(path, skips=skips)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
         for name, policy in policies.items():
             record = runs[name]
             group = record.groups.setdefault(traj.group, _Tally())
@@ -321,6 +342,12 @@ def run_route_eval(
         n_steps += len(traj.steps)
         if on_run is not None:
             on_run(traj)
+    if files and not n_runs:
+        raise HiveDataError(
+            f"no usable trajectory among the {len(files)} files evaluated ({skips.describe()}); "
+            "fix or replace them",
+            field="trajectory",
+        )
 
     def entry(name: str) -> dict[str, Any]:
         record = runs[name]
@@ -355,4 +382,5 @@ def run_route_eval(
     result["baselines"] = {name: entry(name) for name in policies if name != engine}
     result["n_runs"] = n_runs
     result["n_steps"] = n_steps
+    result["skipped"] = skips.counts
     return result

@@ -64,12 +64,28 @@ def test_eval_route_baselines_only(tmp_path: Path) -> None:
     assert (tmp_path / "route.png").exists() and (tmp_path / "route.md").exists()
 
 
-def test_eval_route_on_a_malformed_run_names_the_field(tmp_path: Path) -> None:
+def test_eval_route_on_only_malformed_runs_fails_naming_the_reason(tmp_path: Path) -> None:
     bad = tmp_path / "x.traj"
     bad.write_text("{}")
-    with pytest.raises(HiveDataError, match=r"x\.traj: trajectory is missing"):
+    with pytest.raises(HiveDataError, match=r"no usable trajectory.*trajectory: is missing: 1"):
         _invoke("eval", "route", "--data", str(bad), "--out", str(tmp_path / "o"))
     assert not (tmp_path / "o" / "route.json").exists()
+
+
+def test_eval_route_skips_malformed_runs_and_steps_and_counts_them(tmp_path: Path) -> None:
+    data = tmp_path / "runs"
+    data.mkdir()
+    shutil.copy(BILLING, data / BILLING.name)
+    (data / "broken.traj").write_text("{not json")
+    doc = json.loads(BILLING.read_text())
+    del doc["trajectory"][1]["action"]
+    (data / "stepless.traj").write_text(json.dumps(doc))
+    code, _ = _invoke("eval", "route", "--data", str(data), "--out", str(tmp_path / "o"))
+    assert code == 0
+    payload = json.loads((tmp_path / "o" / "route.json").read_text())
+    assert payload["skipped"] == {"<file>: is not valid JSON": 1, "trajectory[].action: is missing": 1}
+    assert payload["n_runs"] == 2
+    assert "Skipped malformed records" in (tmp_path / "o" / "route.md").read_text()
 
 
 def test_main_entry_reports_data_errors_with_status_2(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hive_middleware.errors import HiveDataError
+from hive_middleware.skipped import SkippedRecords, recording_skips, skip_reason
 from hive_middleware.trajectories import (
     count_trajectory_files,
     iter_trajectories,
@@ -161,14 +162,26 @@ def _mutations(doc: dict[str, Any]) -> list[tuple[str, Any]]:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=trajectories())
-def test_mutated_trajectories_raise_data_errors_naming_the_field(tmp_path: Path, doc: dict[str, Any]) -> None:
+def test_mutated_trajectories_are_refused_or_skipped_naming_the_field(tmp_path: Path, doc: dict[str, Any]) -> None:
+    """A file that cannot be a run raises naming the field; a bad step, message or info field is
+    skipped, counted under its reason and warned about in one line naming the file and the field."""
     doc.pop("_version")
     for expected_field, bad in _mutations(doc):
         path = _write(tmp_path, bad)
-        with pytest.raises(HiveDataError) as info:
-            read_trajectory(path)
-        assert info.value.fields["field"] == expected_field
-        assert path.name in info.value.message and expected_field in info.value.message
+        lines: list[str] = []
+        skips = SkippedRecords(lines.append)
+        try:
+            read_trajectory(path, skips=skips)
+        except HiveDataError as exc:
+            # The whole file is refused: a top-level defect, or its only steps were all malformed.
+            assert exc.fields["field"] in (expected_field, "trajectory")
+            assert path.name in exc.message
+            if exc.fields["field"] == expected_field:
+                assert expected_field in exc.message
+                continue
+        generic = skip_reason(expected_field, "x").rsplit(":", 1)[0]
+        assert any(reason.startswith(generic) for reason in skips.counts), (expected_field, skips.counts)
+        assert any(path.name in line and expected_field in line and "\n" not in line for line in lines)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -213,11 +226,35 @@ def test_arbitrary_json_values_in_any_slot_never_crash(tmp_path: Path, value: An
         read_trajectory(_write(tmp_path, doc))
 
 
-def test_missing_action_message_is_precise(tmp_path: Path) -> None:
+def test_a_step_without_action_is_skipped_with_a_precise_warning(tmp_path: Path) -> None:
     doc = {"trajectory": [{"action": "ls", "observation": ""}] * 3 + [{"observation": "x"}], "history": []}
     path = _write(tmp_path, doc, "x.traj")
-    with pytest.raises(HiveDataError, match=r"^x\.traj: trajectory\[3\]\.action is missing"):
-        read_trajectory(path)
+    lines: list[str] = []
+    skips = SkippedRecords(lines.append)
+    run = read_trajectory(path, skips=skips)
+    assert len(run.steps) == 3
+    assert skips.counts == {"trajectory[].action: is missing": 1}
+    assert lines == ["skipped x.traj: trajectory[3].action is missing"]
+
+
+def test_a_file_whose_steps_are_all_malformed_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"trajectory": [{"observation": "x"}, 5]}, "x.traj")
+    with pytest.raises(HiveDataError, match=r"^x\.traj: trajectory has no usable step"):
+        read_trajectory(path, skips=SkippedRecords(lambda _line: None))
+
+
+def test_iter_trajectories_skips_bad_files_and_fails_only_when_none_is_usable(tmp_path: Path) -> None:
+    good = {"trajectory": [{"action": "ls", "observation": "a"}], "history": []}
+    _write(tmp_path, good, "a.traj")
+    (tmp_path / "b.traj").write_text("{not json")
+    _write(tmp_path, {"history": []}, "c.traj")
+    with recording_skips(lambda _line: None) as skips:
+        runs = list(iter_trajectories([tmp_path]))
+    assert [r.run_id for r in runs] == ["a"]
+    assert skips.counts == {"<file>: is not valid JSON": 1, "trajectory: is missing": 1}
+    (tmp_path / "a.traj").write_text("[]")
+    with pytest.raises(HiveDataError, match="no usable trajectory in .*all 3 .traj files are malformed"):
+        list(iter_trajectories([tmp_path], skips=SkippedRecords(lambda _line: None)))
 
 
 def test_history_that_stops_early_is_rebuilt_in_the_runs_format(tmp_path: Path) -> None:
