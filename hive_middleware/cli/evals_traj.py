@@ -134,14 +134,6 @@ def _save_png(path: Path, draw: Callable[[Any], None]) -> None:
         plt.close(fig)
 
 
-def _skipped_counts(paths: Sequence[Path]) -> Any:
-    """What the trajectory reader skipped, when it reports that (``skipped_counts``); else None."""
-    from hive_middleware import trajectories
-
-    counter = getattr(trajectories, "skipped_counts", None)
-    return counter(paths) if callable(counter) else None
-
-
 @eval_app.command("compress")
 def compress_command(
     data: DataOption,
@@ -185,6 +177,7 @@ def compress_command(
     from hive_middleware.evals.compress_report import compress_markdown, compress_plot, tradeoff_plot
     from hive_middleware.evals.compress_tradeoff import run_tradeoff
     from hive_middleware.evals.report import write_report
+    from hive_middleware.skipped import recording_skips
     from hive_middleware.trajectories import trajectory_files
 
     _require_paths(data, "--data")
@@ -199,7 +192,10 @@ def compress_command(
         methods[engine_name] = engine
     methods.update(BASELINES)
     console = Console(stderr=True)
-    with trajectory_progress(data, f"compress ({', '.join(shape_list)})", max_runs) as advance:
+    with (
+        recording_skips(print_warning) as skips,
+        trajectory_progress(data, f"compress ({', '.join(shape_list)})", max_runs) as advance,
+    ):
         result = run_compress_eval(
             data,
             methods,
@@ -209,9 +205,7 @@ def compress_command(
             on_run=advance,
             shapes=shape_list,
         )
-    skipped = _skipped_counts(data)
-    if skipped is not None:
-        result["skipped"] = skipped
+    result["skipped"] = skips.counts
     if engine_name is None:
         result["note"] = (
             "compression engine not installed: hive_middleware.compression provides no compress()"
@@ -219,7 +213,8 @@ def compress_command(
         console.print(f"[yellow]note:[/] {result['note']}; top-level figures are null, baselines measured.")
     elif tradeoff_runs > 0:
         runs = tradeoff_runs if max_runs is None else min(tradeoff_runs, max_runs)
-        with trajectory_progress(data, "trade-off (engine settings)", runs) as advance:
+        # The same files again: their skips were counted and warned about above.
+        with recording_skips(lambda _line: None), trajectory_progress(data, "trade-off", runs) as advance:
             result["tradeoff"] = run_tradeoff(data, model=token_model, max_runs=runs, on_run=advance)
     paths = write_report(out, "compress", result, compress_markdown(result), compress_plot(result))
     if result.get("tradeoff"):

@@ -154,7 +154,8 @@ def compress_markdown(result: Mapping[str, Any]) -> str:
     if not result.get("engine"):
         parts.append(f"\nEngine: not measured ({result.get('note', 'no engine')}).\n")
     if result.get("skipped"):
-        parts.append(f"\nSkipped while reading: {result['skipped']}.\n")
+        skipped = ", ".join(f"{reason}: {n}" for reason, n in result["skipped"].items())
+        parts.append(f"\nSkipped malformed records: {skipped}.\n")
     parts += [
         "\n## Per folder and shape\n\n",
         "Each cell: token_ratio / identifier_retention / anchor_retention / anchor_retention_expandable. "

@@ -71,3 +71,18 @@ def test_compress_refuses_an_unknown_shape(tmp_path: Path) -> None:
     with pytest.raises(HiveUsageError, match="--shapes"):
         _invoke("eval", "compress", "--data", str(EXAMPLE), "--out", str(tmp_path), "--shapes", "blocks")
     assert not (tmp_path / "compress.json").exists()
+
+
+def test_compress_counts_skipped_records(tmp_path: Path) -> None:
+    data = tmp_path / "runs"
+    data.mkdir()
+    for run in EXAMPLE.glob("*.traj"):
+        (data / run.name).write_bytes(run.read_bytes())
+    (data / "broken.traj").write_text("{}")
+    code = _invoke(
+        "eval", "compress", "--data", str(data), "--out", str(tmp_path / "o"), "--tradeoff-runs", "0",
+    )  # fmt: skip
+    assert code == 0
+    payload = json.loads((tmp_path / "o" / "compress.json").read_text())
+    assert sum(payload["skipped"].values()) == 1
+    assert "Skipped malformed records" in (tmp_path / "o" / "compress.md").read_text()
