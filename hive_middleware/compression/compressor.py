@@ -43,7 +43,13 @@ from hive_middleware.compression.artifacts import (
     default_artifact_store,
     make_handle,
 )
-from hive_middleware.compression.compactors import clean_terminal, compact, elide_long_lines, has_long_line
+from hive_middleware.compression.compactors import (
+    clean_terminal,
+    compact,
+    elide_long_lines,
+    has_long_line,
+    is_progress_line,
+)
 from hive_middleware.compression.content_types import (
     OUTPUT_TYPES,
     ContentType,
@@ -160,6 +166,19 @@ def _info(role: str, text: str, has_calls: bool, is_text: bool, after_action: bo
         structured = distill_json(compacted) if ctype is ContentType.JSON_DATA else None
         compacted = structured if structured is not None else elide_long_lines(compacted)
     return _Info(ctype, True, body, prefix, footer, compacted, clean is not text, elided)
+
+
+_WHITESPACE_RUN = re.compile(r"[ \t]{2,}")
+
+
+@lru_cache(maxsize=16_384)
+def _measure(text: str) -> int:
+    """How much a text says, for the size thresholds: characters, with a run of spaces or
+    tabs counted once (indentation is one token whichever way it is written) and
+    progress-bar frames not at all, so re-encoding the same output moves no threshold."""
+    if "%" in text or "[" in text:
+        text = "\n".join(line for line in text.split("\n") if not is_progress_line(line))
+    return len(_WHITESPACE_RUN.sub(" ", text))
 
 
 @lru_cache(maxsize=16_384)
@@ -508,6 +527,8 @@ class _Compressor:
             recent = age < self.cfg.keep_recent_turns
             age += 1
             if s.protected:
+                if s.info.noisy:  # escape codes and redraws carry nothing a model can read
+                    s.label, s.body = Label.COMPACT, s.info.body
                 continue
             if s.info.noisy or (s.info.compacted is not s.info.body and s.info.compacted != s.info.body):
                 s.label, s.body = Label.COMPACT, s.info.compacted
@@ -517,7 +538,7 @@ class _Compressor:
                 s.superseded_by = stale[s.index]
                 self._replace(s, Label.STALE, focus)
                 continue
-            size = len(s.info.compacted)
+            size = _measure(s.info.compacted)
             if recent and size <= self.cfg.recent_max_chars:
                 continue
             if size < self.cfg.distill_min_chars:
@@ -635,7 +656,7 @@ class _Compressor:
         lines = _index_lines(entries, task, self.cfg.max_index_identifiers)
         for s, line in zip(replaced, lines, strict=True):
             s.index_line = line
-            if self._replaced_size(s) >= _MIN_SAVING * len(s.info.body):
+            if self._replaced_size(s) >= _MIN_SAVING * _measure(s.info.body):
                 self._restore(s)  # the stub would not be shorter: keep the original (it shows everything)
 
 
@@ -971,14 +992,24 @@ def _fold(
 def clear_caches() -> None:
     """Forget every per-content result (classification, distillations, identifiers,
     token counts) so the next call pays full price (benchmarks of cold calls, tests)."""
-    from hive_middleware.compression import distillers, identifiers, staleness, token_costs, transcript
+    from hive_middleware.compression import (
+        distillers,
+        identifiers,
+        json_output,
+        shapes,
+        staleness,
+        token_costs,
+        tool_vocab,
+        transcript,
+    )
 
     for fn in (
-        _info, _action_only, _handle, _identifier_set, _index_meta, _text_ok, _index_lines, _line_count, _line_index, _indexable, _ranked_indexable, _parts,
+        _info, _measure, _action_only, _handle, _identifier_set, _index_meta, _text_ok, _index_lines, _line_count, _line_index, _indexable, _ranked_indexable, _parts,
         _text_parts, _split_lines,
         distillers.distill_assistant_turn, distillers.distill_command_output, distillers.distill_error,
         distillers.distill_file_view, distillers.distill_patch, distillers.distill_search_results,
         distillers.distill_test_output, identifiers.extract_identifiers, staleness.view_region,
+        json_output.distill_json, json_output._parse, shapes.unwrap_json_output, tool_vocab.tool_kind,
         staleness._near_identical, token_costs._cached, transcript.action_of_text,
     ):
         fn.cache_clear()

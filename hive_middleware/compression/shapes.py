@@ -55,7 +55,7 @@ _TOOL_USE = "tool_use"
 _OUTPUT_ROLES = frozenset({"tool", "function"})
 # Keys under which tools put their printed output when they answer in JSON.
 _OUTPUT_KEYS = ("output", "stdout", "result", "content", "text", "observation", "response", "stderr")
-_MIN_WRAPPED_SHARE = 0.6  # the wrapped text must be most of the JSON's characters
+_MAX_WRAPPER_OVERHEAD = 300  # characters of other keys a wrapper may carry beside its output
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +206,9 @@ def unwrap_json_output(text: str) -> tuple[dict[str, Any], str] | None:
     """The printed output inside a JSON tool answer, if the text is one.
 
     A JSON object whose largest string value sits under an output-like key
-    (``output``, ``stdout``, ``result``, ``content``, ...) and holds most of its
-    characters is a wrapper: ``{"output": "...", "exit_code": 0}``.
+    (``output``, ``stdout``, ``result``, ``content``, ...) is a wrapper when the
+    rest of it is small (an exit code, some metadata) or smaller than that value:
+    ``{"output": "...", "exit_code": 0}``.
 
     Returns:
         ``(object, key)`` or ``None`` when the text is not such a wrapper.
@@ -227,8 +228,11 @@ def unwrap_json_output(text: str) -> tuple[dict[str, Any], str] | None:
         value = obj.get(key)
         if isinstance(value, str) and len(value) > best_len:
             best, best_len = key, len(value)
-    if not best or best_len < _MIN_WRAPPED_SHARE * len(stripped) or best_len == 0:
+    if not best:
         return None
+    others = len(stripped) - best_len  # the other keys and values (exit code, metadata), about
+    if others > _MAX_WRAPPER_OVERHEAD and best_len < others:
+        return None  # a structured result that happens to have an output-like field
     return obj, best
 
 
