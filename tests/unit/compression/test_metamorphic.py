@@ -124,8 +124,12 @@ def as_anthropic(msgs: Messages) -> Messages:
     return out
 
 
+def _outputs_through(fn: Callable[[str], str]) -> Callable[[Messages], Messages]:
+    return lambda msgs: on_outputs(msgs, fn)
+
+
 SHAPE_VARIANTS: dict[str, Callable[[Messages], Messages]] = {
-    **{name: (lambda fn: lambda msgs: on_outputs(msgs, fn))(fn) for name, fn in TEXT_VARIANTS.items()},
+    **{name: _outputs_through(fn) for name, fn in TEXT_VARIANTS.items()},
     "parts": as_parts,
     "anthropic": as_anthropic,
     "json": as_json,
@@ -160,9 +164,8 @@ class Tally:
 
     def add(self, a: CompressionResult, b: CompressionResult) -> None:
         for into, result in ((self.base, a), (self.variant, b)):
-            for key, (before, after) in [("all", (result.stats["tokens_before"], result.stats["tokens_after"]))] + list(
-                _per_type(result).items()
-            ):
+            total = ("all", (result.stats["tokens_before"], result.stats["tokens_after"]))
+            for key, (before, after) in [total, *_per_type(result).items()]:
                 sums = into.setdefault(key, [0, 0])
                 sums[0] += before
                 sums[1] += after
