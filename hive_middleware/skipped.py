@@ -39,7 +39,8 @@ def skip_reason(where: str, problem: str) -> str:
     ``"trajectory[].action: must be a string"``, so every step with that defect
     counts under one key.
     """
-    field = _SAMPLE.sub("", _INDEX.sub("[]", where)).strip(". ")
+    field = _SAMPLE.sub("", _INDEX.sub("[]", where))
+    field = re.sub(r"^(\[\])+", "", field).strip(". ")  # a top-level list index says nothing
     short = _DETAIL.sub("", problem).strip() or problem.strip()
     return f"{field}: {short}" if field else short
 

@@ -147,8 +147,10 @@ def locomo_command(
     Each conversation is its own namespace; turns are ingested with their session date-time as valid
     time. Writes OUT/locomo.json with the keys of DESIGN §3.
     """
+    from hive_middleware.cli.evals_traj import print_warning
     from hive_middleware.evals.locomo_eval import locomo_markdown, parse_ks, plot_locomo, run_locomo_eval
     from hive_middleware.evals.report import write_report
+    from hive_middleware.skipped import SkippedRecords
 
     console = Console()
     ks = parse_ks(k)
@@ -168,6 +170,7 @@ def locomo_command(
             on_progress=progress,
             method_seconds=seconds,
             ablations=_ablations(engine_retriever, ablate),
+            skips=SkippedRecords(print_warning),
         )
     wall_s = time.perf_counter() - start
     written = write_report(
@@ -213,6 +216,7 @@ def long_horizon_command(
     Only turn contents are ingested, never the facts field. Writes OUT/long_horizon.json with the keys of
     DESIGN §3.
     """
+    from hive_middleware.cli.evals_traj import print_warning
     from hive_middleware.evals.long_horizon import read_long_horizon_questions
     from hive_middleware.evals.long_horizon_eval import (
         long_horizon_markdown,
@@ -220,6 +224,7 @@ def long_horizon_command(
         run_long_horizon_eval,
     )
     from hive_middleware.evals.report import write_report
+    from hive_middleware.skipped import SkippedRecords
 
     console = Console()
     names = _parse_baselines(baselines, _BASELINES)
@@ -230,10 +235,12 @@ def long_horizon_command(
         _progress_bar(console) as progress,
     ):
         payload = run_long_horizon_eval(
-            dialogue, questions, engine_retriever, baseline_retrievers, on_progress=progress
+            dialogue, questions, engine_retriever, baseline_retrievers, on_progress=progress,
+            skips=SkippedRecords(print_warning),
         )
     wall_s = time.perf_counter() - start
-    markdown = long_horizon_markdown(payload, read_long_horizon_questions(questions), wall_s=wall_s)
+    quiet = SkippedRecords(lambda _line: None)  # already warned about while evaluating
+    markdown = long_horizon_markdown(payload, read_long_horizon_questions(questions, skips=quiet), wall_s=wall_s)
     written = write_report(out, "long_horizon", payload, markdown, plot_long_horizon(payload))
     console.print(markdown, markup=False, highlight=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in written.values())}", highlight=False)

@@ -16,15 +16,20 @@ Quirks of the published data, and what this reader does with them:
   holding several ids separated by ``;``/``,``/spaces is split). Anything else
   (``"D"``), and ids naming no turn of the conversation, are dropped and
   counted in :attr:`LocomoConversation.dropped_evidence`.
-* Category-3 items may have no evidence: they get ``evidence=()`` and are left
-  out of recall averages by the evaluation.
 * Some samples give date-times for sessions that have no turns: those sessions
   are not part of :attr:`LocomoConversation.sessions`; their numbers are kept
   in :attr:`LocomoConversation.empty_sessions`.
 
-Session date-times carry no zone in the data; they are read as UTC. Anything
-else that does not fit raises :class:`~hive_middleware.errors.HiveDataError`
-naming the file and the field.
+Session date-times carry no zone in the data; they are read as UTC.
+
+Malformed or unscorable records are skipped, not fatal (see
+:mod:`hive_middleware.skipped`): a question without usable evidence (some
+category-3 items have none) or with a malformed field, a malformed turn, a
+session whose date-time is missing or unreadable (with its turns), a sample
+without a usable id, speakers or turns, and a repeated ``sample_id`` are each
+left out, counted under their reason with one warning line naming the file and
+the field. A file that is not a JSON list, or holds no usable sample, raises
+:class:`~hive_middleware.errors.HiveDataError`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_middleware.errors import HiveDataError
+from hive_middleware.skipped import SkippedRecords, active_skips, skip_data_error
 
 __all__ = [
     "CATEGORY_NAMES",
@@ -219,18 +225,20 @@ def normalise_dia_id(raw: str) -> tuple[str, ...] | None:
     return tuple(ids)
 
 
-def read_locomo(path: str | Path) -> list[LocomoConversation]:
-    """Read a LoCoMo JSON file.
+def read_locomo(path: str | Path, *, skips: SkippedRecords | None = None) -> list[LocomoConversation]:
+    """Read a LoCoMo JSON file, skipping malformed or unscorable records.
 
     Args:
         path: A file holding a JSON list of LoCoMo samples.
+        skips: Where skipped records are counted (default: the collector of
+            :func:`~hive_middleware.skipped.recording_skips`, else warnings only).
 
     Returns:
-        The conversations, in file order.
+        The usable conversations, in file order.
 
     Raises:
-        HiveDataError: The file is missing, is not JSON, or a field is malformed
-            (``path`` and ``field`` name where).
+        HiveDataError: The file is missing, is not a JSON list, or holds no
+            usable sample (``path`` and ``field`` name where).
     """
     p = Path(path)
     if not p.is_file():
@@ -241,30 +249,45 @@ def read_locomo(path: str | Path) -> list[LocomoConversation]:
         raise HiveDataError(
             f"{p}: not valid JSON ({exc}); pass a LoCoMo .json file", path=str(p), field=None
         ) from exc
-    return parse_locomo_samples(raw, source=str(p))
+    return parse_locomo_samples(raw, source=str(p), skips=skips)
 
 
-def parse_locomo_samples(raw: Any, *, source: str = "<data>") -> list[LocomoConversation]:
-    """Build conversations from already-decoded LoCoMo JSON.
+def parse_locomo_samples(
+    raw: Any, *, source: str = "<data>", skips: SkippedRecords | None = None
+) -> list[LocomoConversation]:
+    """Build conversations from already-decoded LoCoMo JSON, skipping malformed records.
 
     Args:
         raw: The decoded JSON (a list of samples).
         source: Name used in error messages (the file path).
+        skips: Where skipped records are counted (see :func:`read_locomo`).
 
     Returns:
-        The conversations, in order.
+        The usable conversations, in order.
 
     Raises:
-        HiveDataError: A field is missing or malformed.
+        HiveDataError: ``raw`` is not a list, or no sample in it is usable.
     """
+    skips = active_skips(skips)
     if not isinstance(raw, list):
         raise _error(source, "<root>", f"expected a JSON list of samples, got {type(raw).__name__}")
-    conversations = [_parse_sample(sample, source, f"[{i}]") for i, sample in enumerate(raw)]
+    conversations: list[LocomoConversation] = []
     seen: set[str] = set()
-    for conv in conversations:
-        if conv.sample_id in seen:
-            raise _error(source, "sample_id", f"sample_id {conv.sample_id!r} appears twice")
+    for i, sample in enumerate(raw):
+        try:
+            conv = _parse_sample(sample, source, f"[{i}]", skips)
+            if conv.sample_id in seen:
+                raise _error(source, f"[{i}].sample_id", f"sample_id {conv.sample_id!r} appears twice")
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
         seen.add(conv.sample_id)
+        conversations.append(conv)
+    if not conversations:
+        raise _error(
+            source, "<root>",
+            f"no usable LoCoMo sample among {len(raw)} ({skips.describe()}); pass a LoCoMo .json file",
+        )
     return conversations
 
 
@@ -277,12 +300,14 @@ def locomo_stats(path: str | Path) -> dict[str, Any]:
     Returns:
         ``{"conversations", "sessions", "turns", "questions", "questions_per_category"
         (by category name), "questions_without_evidence", "evidence_normalised",
-        "evidence_dropped", "empty_sessions"}``.
+        "evidence_dropped", "empty_sessions", "skipped"}``; questions and turns
+        count usable records only, ``skipped`` says what was left out and why.
 
     Raises:
         HiveDataError: The file is malformed.
     """
-    conversations = read_locomo(path)
+    skips = SkippedRecords(lambda _line: None)
+    conversations = read_locomo(path, skips=skips)
     per_category: Counter[str] = Counter()
     for conv in conversations:
         per_category.update(q.category_name for q in conv.questions)
@@ -292,15 +317,20 @@ def locomo_stats(path: str | Path) -> dict[str, Any]:
         "turns": sum(len(c.turns) for c in conversations),
         "questions": sum(len(c.questions) for c in conversations),
         "questions_per_category": {name: per_category.get(name, 0) for name in CATEGORY_NAMES.values()},
-        "questions_without_evidence": sum(1 for c in conversations for q in c.questions if not q.evidence),
+        "questions_without_evidence": skips.counts.get(_NO_EVIDENCE_REASON, 0),
         "evidence_normalised": sum(c.normalised_evidence for c in conversations),
         "evidence_dropped": sum(len(c.dropped_evidence) for c in conversations),
         "empty_sessions": sum(len(c.empty_sessions) for c in conversations),
+        "skipped": skips.counts,
     }
 
 
 def _error(source: str, where: str, what: str) -> HiveDataError:
-    return HiveDataError(f"{source}: field {where}: {what}", path=source, field=where)
+    return HiveDataError(f"{source}: field {where}: {what}", path=source, field=where, problem=what)
+
+
+_NO_EVIDENCE = "has no evidence naming a turn of the conversation, so it cannot be scored"
+_NO_EVIDENCE_REASON = f"qa[].evidence: {_NO_EVIDENCE}"
 
 
 def _require_str(value: Any, source: str, where: str) -> str:
@@ -309,7 +339,7 @@ def _require_str(value: Any, source: str, where: str) -> str:
     return value
 
 
-def _parse_sample(sample: Any, source: str, where: str) -> LocomoConversation:
+def _parse_sample(sample: Any, source: str, where: str, skips: SkippedRecords) -> LocomoConversation:
     if not isinstance(sample, dict):
         raise _error(source, where, f"expected an object, got {type(sample).__name__}")
     sample_id = _require_str(sample.get("sample_id"), source, f"{where}.sample_id")
@@ -321,42 +351,57 @@ def _parse_sample(sample: Any, source: str, where: str) -> LocomoConversation:
     speaker_b = _require_str(conv.get("speaker_b"), source, f"{where}.conversation.speaker_b")
 
     dates: dict[int, datetime] = {}
+    bad_dates: dict[int, HiveDataError] = {}
     raw_sessions: dict[int, Any] = {}
     for key, value in conv.items():
         if m := _SESSION_DT_KEY.fullmatch(key):
-            text = _require_str(value, source, f"{where}.conversation.{key}")
             try:
-                dates[int(m.group(1))] = parse_locomo_datetime(text)
-            except ValueError as exc:
-                raise _error(source, f"{where}.conversation.{key}", str(exc)) from exc
+                text = _require_str(value, source, f"{where}.conversation.{key}")
+                try:
+                    dates[int(m.group(1))] = parse_locomo_datetime(text)
+                except ValueError as exc:
+                    raise _error(source, f"{where}.conversation.{key}", str(exc)) from exc
+            except HiveDataError as exc:
+                bad_dates[int(m.group(1))] = exc  # reported only if the session has turns
         elif m := _SESSION_KEY.fullmatch(key):
             raw_sessions[int(m.group(1))] = value
 
     turns: list[LocomoTurn] = []
     sessions: dict[int, datetime] = {}
+    turn_ids: set[str] = set()
     for number in sorted(raw_sessions):
         field_name = f"{where}.conversation.session_{number}"
         items = raw_sessions[number]
-        if not isinstance(items, list):
-            raise _error(source, field_name, f"expected a list of turns, got {type(items).__name__}")
+        try:
+            if not isinstance(items, list):
+                raise _error(source, field_name, f"expected a list of turns, got {type(items).__name__}")
+            if items and number in bad_dates:
+                raise bad_dates[number]
+            if items and number not in dates:
+                raise _error(
+                    source, f"{field_name}_date_time", "missing for a session with turns; the session is skipped"
+                )
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
         if not items:
             continue
-        if number not in dates:
-            raise _error(
-                source, f"{where}.conversation.session_{number}_date_time", "missing for a session with turns"
-            )
-        sessions[number] = dates[number]
-        turns.extend(
-            _parse_turn(t, number, dates[number], source, f"{field_name}[{i}]") for i, t in enumerate(items)
-        )
+        kept = 0
+        for i, t in enumerate(items):
+            try:
+                turn = _parse_turn(t, number, dates[number], source, f"{field_name}[{i}]")
+                if turn.dia_id in turn_ids:
+                    raise _error(source, f"{field_name}[{i}].dia_id", f"dia_id {turn.dia_id} appears twice")
+            except HiveDataError as exc:
+                skip_data_error(skips, exc)
+                continue
+            turn_ids.add(turn.dia_id)
+            turns.append(turn)
+            kept += 1
+        if kept:
+            sessions[number] = dates[number]
     if not turns:
-        raise _error(source, f"{where}.conversation", "no session has any turns")
-
-    turn_ids: set[str] = set()
-    for turn in turns:
-        if turn.dia_id in turn_ids:
-            raise _error(source, f"{where}.conversation", f"dia_id {turn.dia_id} appears twice")
-        turn_ids.add(turn.dia_id)
+        raise _error(source, f"{where}.conversation", "no session has any usable turn")
 
     qa = sample.get("qa", [])
     if not isinstance(qa, list):
@@ -365,7 +410,13 @@ def _parse_sample(sample: Any, source: str, where: str) -> LocomoConversation:
     dropped: list[str] = []
     repaired = 0
     for i, item in enumerate(qa):
-        question, item_dropped, item_repaired = _parse_question(item, turn_ids, source, f"{where}.qa[{i}]")
+        try:
+            question, item_dropped, item_repaired = _parse_question(item, turn_ids, source, f"{where}.qa[{i}]")
+            if not question.evidence:
+                raise _error(source, f"{where}.qa[{i}].evidence", _NO_EVIDENCE)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
         questions.append(question)
         dropped.extend(item_dropped)
         repaired += item_repaired

@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from hive_middleware.errors import HiveDataError, HiveDependencyError, HiveValid
 from hive_middleware.evals.locomo import CATEGORY_NAMES, LocomoConversation, LocomoTurn, read_locomo
 from hive_middleware.evals.retrievers import RetrievalItem, Retriever
 from hive_middleware.markdown import markdown_table
+from hive_middleware.skipped import SkippedRecords, active_skips, skip_data_error
 from hive_middleware.stats import percentile
 
 __all__ = [
@@ -203,11 +204,20 @@ def evaluate_retriever(
     }
 
 
-def _read_all(paths: Iterable[str | Path]) -> list[LocomoConversation]:
+def _read_all(paths: Sequence[str | Path], skips: SkippedRecords) -> list[LocomoConversation]:
+    if not paths:
+        raise HiveDataError("no LoCoMo data given; pass --data FILE", path=None, field="data")
     conversations: list[LocomoConversation] = []
     origin: dict[str, str] = {}
     for path in paths:
-        for conv in read_locomo(path):
+        try:
+            read = read_locomo(path, skips=skips)
+        except HiveDataError as exc:
+            if not Path(path).is_file():
+                raise  # a wrong path is a usage mistake, not a malformed record
+            skip_data_error(skips, exc)
+            continue
+        for conv in read:
             if conv.sample_id in origin:
                 raise HiveDataError(
                     f"{path}: sample_id {conv.sample_id!r} was already read from {origin[conv.sample_id]}; "
@@ -218,7 +228,11 @@ def _read_all(paths: Iterable[str | Path]) -> list[LocomoConversation]:
             origin[conv.sample_id] = str(path)
             conversations.append(conv)
     if not conversations:
-        raise HiveDataError("no LoCoMo data given; pass --data FILE", path=None, field="data")
+        raise HiveDataError(
+            f"no usable LoCoMo conversation in {', '.join(str(p) for p in paths)} ({skips.describe()}); "
+            "pass LoCoMo .json files",
+            path=None, field="data",
+        )
     return conversations
 
 
@@ -231,6 +245,7 @@ def run_locomo_eval(
     on_progress: ProgressFn | None = None,
     method_seconds: dict[str, float] | None = None,
     ablations: Sequence[Retriever] = (),
+    skips: SkippedRecords | None = None,
 ) -> dict[str, Any]:
     """Evaluate the engine (if any) and every baseline on the same LoCoMo files.
 
@@ -244,21 +259,27 @@ def run_locomo_eval(
             plus every search), by method name.
         ablations: Variants of the engine that search its store with signals
             switched off; evaluated after the engine (they do not ingest).
+        skips: Where malformed or unscorable records are counted (default:
+            the collector of :func:`~hive_middleware.skipped.recording_skips`,
+            else a fresh one); reported as ``skipped``.
 
     Returns:
         The ``locomo.json`` payload: ``engine`` (its name or ``None``), the
         engine's ``recall_at_k``/``by_category``/``adversarial``/``latency_ms``
-        (``None`` without an engine), ``baselines`` (same keys per baseline)
-        and ``n_questions`` (scored category 1-4 questions; the same for every
-        method). Retrievers are not closed.
+        (``None`` without an engine), ``baselines`` (same keys per baseline),
+        ``n_questions`` (scored category 1-4 questions; the same for every
+        method) and ``skipped`` (``{reason: n}`` of records left out).
+        Retrievers are not closed.
 
     Raises:
-        HiveDataError: A file is malformed or conversations repeat.
+        HiveDataError: A path is missing, no file holds a usable conversation,
+            or conversations repeat across files.
         HiveValidationError: ``ks`` is empty or not positive.
     """
     if not ks or min(ks) < 1:
         raise HiveValidationError(f"ks must be positive integers, got {list(ks)}", field="k")
-    conversations = _read_all(paths)
+    skips = active_skips(skips)
+    conversations = _read_all(paths, skips)
     seconds = method_seconds if method_seconds is not None else {}
 
     def timed(name: str, retriever: Retriever) -> dict[str, Any]:
@@ -282,6 +303,7 @@ def run_locomo_eval(
         "ablations": ablated,
         "latency_ms": None if top is None else top["latency_ms"],
         "n_questions": n_questions,
+        "skipped": skips.counts,
     }
 
 
@@ -334,6 +356,10 @@ def locomo_markdown(
     if data:
         lines.append("Data: " + ", ".join(str(d) for d in data))
     lines.append(f"Scored questions (categories 1-4 with evidence): {payload['n_questions']}")
+    if payload.get("skipped"):
+        lines.append(
+            "Skipped records: " + ", ".join(f"{reason}: {n}" for reason, n in payload["skipped"].items())
+        )
     if payload.get("engine") is None:
         lines.append(f"Engine: not evaluated (--no-engine, or no module {ENGINE_MODULE}); baselines only.")
     if wall_s is not None:

@@ -10,8 +10,15 @@ Two JSON files:
 
 A question *asks for a current value* when its text contains the word
 ``current``, ``currently`` or ``now`` (any case, whole words, so "know" does
-not count). Malformed input raises :class:`~hive_middleware.errors.HiveDataError`
-naming the file and the field.
+not count).
+
+Malformed or unscorable records are skipped, not fatal (see
+:mod:`hive_middleware.skipped`): a turn with a malformed field or a repeated
+turn number, and a question with a malformed field, a repeated ``question_id``
+or an empty ``rubric.required_keywords`` (nothing to score) are left out,
+counted under their reason with one warning line naming the file and the field.
+A file that is missing, not JSON, not a list, or holds no usable record raises
+:class:`~hive_middleware.errors.HiveDataError` naming the file.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_middleware.errors import HiveDataError
+from hive_middleware.skipped import SkippedRecords, active_skips, skip_data_error
 
 __all__ = [
     "LongHorizonDataset",
@@ -104,115 +112,154 @@ def asks_current_value(text: str) -> bool:
     return _CURRENT_WORDS.search(text) is not None
 
 
-def read_long_horizon(dialogue: str | Path, questions: str | Path) -> LongHorizonDataset:
-    """Read a dialogue file and its questions file.
+def read_long_horizon(
+    dialogue: str | Path, questions: str | Path, *, skips: SkippedRecords | None = None
+) -> LongHorizonDataset:
+    """Read a dialogue file and its questions file, skipping malformed or unscorable records.
+
+    Args:
+        dialogue: The dialogue file.
+        questions: The questions file.
+        skips: Where skipped records are counted (default: the collector of
+            :func:`~hive_middleware.skipped.recording_skips`, else warnings only).
 
     Raises:
-        HiveDataError: Either file is missing or malformed.
+        HiveDataError: Either file is missing, not a JSON list, or holds no usable record.
     """
+    skips = active_skips(skips)
     return LongHorizonDataset(
-        turns=tuple(read_long_horizon_dialogue(dialogue)),
-        questions=tuple(read_long_horizon_questions(questions)),
+        turns=tuple(read_long_horizon_dialogue(dialogue, skips=skips)),
+        questions=tuple(read_long_horizon_questions(questions, skips=skips)),
     )
 
 
-def read_long_horizon_dialogue(path: str | Path) -> list[LongHorizonTurn]:
+def read_long_horizon_dialogue(path: str | Path, *, skips: SkippedRecords | None = None) -> list[LongHorizonTurn]:
     """Read a dialogue JSON file.
 
     Args:
         path: The file.
+        skips: Where skipped turns are counted (see :func:`read_long_horizon`).
 
     Returns:
-        The turns, in file order.
+        The usable turns, in file order.
 
     Raises:
-        HiveDataError: Missing file, bad JSON, or a malformed field.
+        HiveDataError: Missing file, bad JSON, not a list, or no usable turn.
     """
     p = Path(path)
-    return parse_long_horizon_dialogue(_load(p, "dialogue"), source=str(p))
+    return parse_long_horizon_dialogue(_load(p, "dialogue"), source=str(p), skips=skips)
 
 
-def read_long_horizon_questions(path: str | Path) -> list[LongHorizonQuestion]:
+def read_long_horizon_questions(
+    path: str | Path, *, skips: SkippedRecords | None = None
+) -> list[LongHorizonQuestion]:
     """Read a questions JSON file.
 
     Args:
         path: The file.
+        skips: Where skipped questions are counted (see :func:`read_long_horizon`).
 
     Returns:
-        The questions, in file order.
+        The usable questions, in file order.
 
     Raises:
-        HiveDataError: Missing file, bad JSON, or a malformed field.
+        HiveDataError: Missing file, bad JSON, not a list, or no usable question.
     """
     p = Path(path)
-    return parse_long_horizon_questions(_load(p, "questions"), source=str(p))
+    return parse_long_horizon_questions(_load(p, "questions"), source=str(p), skips=skips)
 
 
-def parse_long_horizon_dialogue(raw: Any, *, source: str = "<dialogue>") -> list[LongHorizonTurn]:
+def parse_long_horizon_dialogue(
+    raw: Any, *, source: str = "<dialogue>", skips: SkippedRecords | None = None
+) -> list[LongHorizonTurn]:
     """Build turns from decoded JSON; see the module docstring for the format.
 
     Raises:
-        HiveDataError: A field is missing or malformed, or a turn number repeats.
+        HiveDataError: ``raw`` is not a non-empty list, or no turn in it is usable.
     """
+    skips = active_skips(skips)
     if not isinstance(raw, list) or not raw:
         raise _error(source, "<root>", "expected a non-empty JSON list of turns")
     turns: list[LongHorizonTurn] = []
     seen: set[int] = set()
     for i, item in enumerate(raw):
-        where = f"[{i}]"
-        obj = _object(item, source, where)
-        number = obj.get("turn")
-        if isinstance(number, bool) or not isinstance(number, int):
-            raise _error(source, f"{where}.turn", f"expected an integer, got {number!r}")
-        if number in seen:
-            raise _error(source, f"{where}.turn", f"turn {number} appears twice")
-        seen.add(number)
-        block = obj.get("block")
-        if isinstance(block, bool) or not isinstance(block, (int, str)):
-            raise _error(source, f"{where}.block", f"expected an integer or string, got {block!r}")
-        content = _text(obj.get("content"), source, f"{where}.content")
-        raw_facts = obj.get("facts", [])
-        if not isinstance(raw_facts, list):
-            raise _error(source, f"{where}.facts", f"expected a list, got {type(raw_facts).__name__}")
-        facts = tuple(_fact(f, source, f"{where}.facts[{j}]") for j, f in enumerate(raw_facts))
-        turns.append(LongHorizonTurn(turn=number, block=block, content=content, facts=facts))
+        try:
+            turn = _parse_turn(item, source, f"[{i}]", seen)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
+        seen.add(turn.turn)
+        turns.append(turn)
+    if not turns:
+        raise _error(source, "<root>", f"no usable turn among {len(raw)} ({skips.describe()})")
     return turns
 
 
-def parse_long_horizon_questions(raw: Any, *, source: str = "<questions>") -> list[LongHorizonQuestion]:
+def _parse_turn(item: Any, source: str, where: str, seen: set[int]) -> LongHorizonTurn:
+    obj = _object(item, source, where)
+    number = obj.get("turn")
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise _error(source, f"{where}.turn", f"expected an integer, got {number!r}")
+    if number in seen:
+        raise _error(source, f"{where}.turn", f"turn {number} appears twice")
+    block = obj.get("block")
+    if isinstance(block, bool) or not isinstance(block, (int, str)):
+        raise _error(source, f"{where}.block", f"expected an integer or string, got {block!r}")
+    content = _text(obj.get("content"), source, f"{where}.content")
+    raw_facts = obj.get("facts", [])
+    if not isinstance(raw_facts, list):
+        raise _error(source, f"{where}.facts", f"expected a list, got {type(raw_facts).__name__}")
+    facts = tuple(_fact(f, source, f"{where}.facts[{j}]") for j, f in enumerate(raw_facts))
+    return LongHorizonTurn(turn=number, block=block, content=content, facts=facts)
+
+
+def parse_long_horizon_questions(
+    raw: Any, *, source: str = "<questions>", skips: SkippedRecords | None = None
+) -> list[LongHorizonQuestion]:
     """Build questions from decoded JSON; see the module docstring for the format.
 
     Raises:
-        HiveDataError: A field is missing or malformed, or a question_id repeats.
+        HiveDataError: ``raw`` is not a non-empty list, or no question in it is usable.
     """
+    skips = active_skips(skips)
     if not isinstance(raw, list) or not raw:
         raise _error(source, "<root>", "expected a non-empty JSON list of questions")
     questions: list[LongHorizonQuestion] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
-        where = f"[{i}]"
-        obj = _object(item, source, where)
-        qid = _scalar(obj.get("question_id"), source, f"{where}.question_id")
-        if qid in seen:
-            raise _error(source, f"{where}.question_id", f"question_id {qid!r} appears twice")
-        seen.add(qid)
-        rubric = obj.get("rubric")
-        if not isinstance(rubric, dict):
-            raise _error(source, f"{where}.rubric", "expected an object with required_keywords")
-        keywords = rubric.get("required_keywords")
-        if not isinstance(keywords, list) or not keywords:
-            raise _error(source, f"{where}.rubric.required_keywords", "expected a non-empty list of strings")
-        kw = tuple(_text(k, source, f"{where}.rubric.required_keywords[{j}]") for j, k in enumerate(keywords))
-        questions.append(
-            LongHorizonQuestion(
-                question_id=qid,
-                text=_text(obj.get("text"), source, f"{where}.text"),
-                expected_answer=_scalar(obj.get("expected_answer"), source, f"{where}.expected_answer"),
-                category=_text(obj.get("category"), source, f"{where}.category"),
-                required_keywords=kw,
-            )
-        )
+        try:
+            question = _parse_question(item, source, f"[{i}]", seen)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
+        seen.add(question.question_id)
+        questions.append(question)
+    if not questions:
+        raise _error(source, "<root>", f"no usable question among {len(raw)} ({skips.describe()})")
     return questions
+
+
+def _parse_question(item: Any, source: str, where: str, seen: set[str]) -> LongHorizonQuestion:
+    obj = _object(item, source, where)
+    qid = _scalar(obj.get("question_id"), source, f"{where}.question_id")
+    if qid in seen:
+        raise _error(source, f"{where}.question_id", f"question_id {qid!r} appears twice")
+    rubric = obj.get("rubric")
+    if not isinstance(rubric, dict):
+        raise _error(source, f"{where}.rubric", "expected an object with required_keywords")
+    keywords = rubric.get("required_keywords")
+    if isinstance(keywords, list) and not keywords:
+        raise _error(source, f"{where}.rubric.required_keywords", "is empty: nothing to score the question by")
+    if not isinstance(keywords, list):
+        raise _error(source, f"{where}.rubric.required_keywords", "expected a non-empty list of strings")
+    kw = tuple(_text(k, source, f"{where}.rubric.required_keywords[{j}]") for j, k in enumerate(keywords))
+    return LongHorizonQuestion(
+        question_id=qid,
+        text=_text(obj.get("text"), source, f"{where}.text"),
+        expected_answer=_scalar(obj.get("expected_answer"), source, f"{where}.expected_answer"),
+        category=_text(obj.get("category"), source, f"{where}.category"),
+        required_keywords=kw,
+    )
 
 
 def _load(path: Path, what: str) -> Any:
@@ -225,7 +272,7 @@ def _load(path: Path, what: str) -> Any:
 
 
 def _error(source: str, where: str, what: str) -> HiveDataError:
-    return HiveDataError(f"{source}: field {where}: {what}", path=source, field=where)
+    return HiveDataError(f"{source}: field {where}: {what}", path=source, field=where, problem=what)
 
 
 def _object(value: Any, source: str, where: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any
 from hive_middleware.evals.long_horizon import LongHorizonDataset, LongHorizonQuestion, read_long_horizon
 from hive_middleware.evals.retrievers import RetrievalItem, Retriever
 from hive_middleware.markdown import markdown_table
+from hive_middleware.skipped import SkippedRecords, active_skips
 
 __all__ = [
     "CURRENT_DEPTH",
@@ -103,6 +104,7 @@ def run_long_horizon_eval(
     baselines: Mapping[str, Retriever],
     *,
     on_progress: Callable[[str, int, int], None] | None = None,
+    skips: SkippedRecords | None = None,
 ) -> dict[str, Any]:
     """Evaluate the engine (if any) and every baseline on one dialogue.
 
@@ -112,17 +114,21 @@ def run_long_horizon_eval(
         engine: The memory engine's retriever, or ``None``.
         baselines: Name -> baseline retriever (``bm25``).
         on_progress: ``(method, questions_done, questions_total)``.
+        skips: Where malformed or unscorable records are counted (default:
+            the collector of :func:`~hive_middleware.skipped.recording_skips`,
+            else a fresh one); reported as ``skipped``.
 
     Returns:
         The ``long_horizon.json`` payload: ``engine`` (name or ``None``), the
         engine's ``hit_rate``/``by_category``/``current_first`` (``None``
-        without an engine), and ``baselines`` with the same keys each.
-        Retrievers are not closed.
+        without an engine), ``baselines`` with the same keys each, and
+        ``skipped`` (``{reason: n}`` of records left out). Retrievers are not closed.
 
     Raises:
-        HiveDataError: Either file is missing or malformed.
+        HiveDataError: Either file is missing, not a JSON list, or holds no usable record.
     """
-    data = read_long_horizon(dialogue, questions)
+    skips = active_skips(skips)
+    data = read_long_horizon(dialogue, questions, skips=skips)
 
     def progress(method: str) -> Callable[[int, int], None] | None:
         if on_progress is None:
@@ -145,6 +151,7 @@ def run_long_horizon_eval(
         "by_category": None if top is None else top["by_category"],
         "current_first": None if top is None else top["current_first"],
         "baselines": results,
+        "skipped": skips.counts,
     }
 
 
@@ -178,6 +185,10 @@ def long_horizon_markdown(
         )
     if payload.get("engine") is None:
         lines.append("Engine: not evaluated (--no-engine, or no engine module); baselines only.")
+    if payload.get("skipped"):
+        lines.append(
+            "Skipped records: " + ", ".join(f"{reason}: {n}" for reason, n in payload["skipped"].items())
+        )
     if wall_s is not None:
         lines.append(f"Run time: {wall_s:.1f} s")
     header = ["method", "hit_rate", "current_first", *categories]

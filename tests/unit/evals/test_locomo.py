@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hive_middleware.errors import HiveDataError
+from hive_middleware.evals.locomo import _NO_EVIDENCE_REASON
+from hive_middleware.skipped import SkippedRecords
 from hive_middleware.evals.locomo import (
     locomo_stats,
     normalise_dia_id,
@@ -81,9 +83,10 @@ def test_quirks_answers_and_evidence(tmp_path: Path) -> None:
     assert q[1].answer == "2023"
     assert q[1].evidence == ("D1:1", "D2:1")
     assert q[2].evidence == ("D1:1", "D2:1")
-    assert q[3].evidence == ()
-    assert q[4].answer == "" and q[4].adversarial_answer == "Rex"
-    assert q[4].evidence == ("D1:2",) and q[4].category_name == "adversarial"
+    # the question without evidence (q[3] in the file) is skipped: it cannot be scored
+    assert all(question.evidence for question in q)
+    assert q[3].answer == "" and q[3].adversarial_answer == "Rex"
+    assert q[3].evidence == ("D1:2",) and q[3].category_name == "adversarial"
     assert conv.dropped_evidence == ("D", "D9:9")
     assert conv.normalised_evidence == 4
 
@@ -103,15 +106,20 @@ def test_quirks_answers_and_evidence(tmp_path: Path) -> None:
         (lambda s: s.__setitem__("qa", {}), "qa"),
     ],
 )
-def test_malformed_fields_name_file_and_field(tmp_path: Path, mutate: Any, field: str) -> None:
+def test_malformed_records_are_skipped_naming_file_and_field(tmp_path: Path, mutate: Any, field: str) -> None:
+    """The bad record (sample, session, turn or question) is left out, counted, and warned about in one line;
+    a file with nothing usable left is refused naming the file."""
     sample = _sample()
     mutate(sample)
     path = _write(tmp_path, [sample])
-    with pytest.raises(HiveDataError) as info:
-        read_locomo(path)
-    assert str(path) in info.value.message
-    assert field in info.value.message
-    assert info.value.fields["path"] == str(path)
+    lines: list[str] = []
+    skips = SkippedRecords(lines.append)
+    try:
+        read_locomo(path, skips=skips)
+    except HiveDataError as exc:
+        assert str(path) in exc.message and exc.fields["path"] == str(path)
+    assert skips.total >= 1
+    assert any(field in line and path.name in line for line in lines), lines
 
 
 def test_not_json_and_not_a_list_and_missing(tmp_path: Path) -> None:
@@ -123,18 +131,21 @@ def test_not_json_and_not_a_list_and_missing(tmp_path: Path) -> None:
         read_locomo(_write(tmp_path, {"sample_id": "x"}))
     with pytest.raises(HiveDataError, match="does not exist"):
         read_locomo(tmp_path / "nope.json")
-    with pytest.raises(HiveDataError, match="appears twice"):
-        read_locomo(_write(tmp_path, [_sample(), _sample()]))
+    skips = SkippedRecords(lambda _line: None)
+    assert len(read_locomo(_write(tmp_path, [_sample(), _sample()]), skips=skips)) == 1
+    assert skips.counts == {"sample_id: sample_id 'conv-x' appears twice": 1, _NO_EVIDENCE_REASON: 2}
+    with pytest.raises(HiveDataError, match="no usable LoCoMo sample"):
+        read_locomo(_write(tmp_path, [{"sample_id": "a"}]), skips=skips)
 
 
 def test_stats(tmp_path: Path) -> None:
     stats = locomo_stats(_write(tmp_path, [_sample()]))
     assert stats["conversations"] == 1
-    assert stats["sessions"] == 2 and stats["turns"] == 3 and stats["questions"] == 5
+    assert stats["sessions"] == 2 and stats["turns"] == 3 and stats["questions"] == 4
     assert stats["questions_per_category"] == {
         "multi_hop": 1,
         "temporal": 1,
-        "open_domain": 1,
+        "open_domain": 0,
         "single_hop": 1,
         "adversarial": 1,
     }
@@ -217,9 +228,10 @@ def test_arbitrary_json_is_read_or_refused_cleanly(
 @given(
     st.sampled_from(["speaker", "dia_id", "text"]), st.none() | st.integers() | st.lists(st.text(max_size=3))
 )
-def test_corrupted_turn_field_is_refused(field: str, value: Any) -> None:
+def test_corrupted_turn_field_skips_that_turn(field: str, value: Any) -> None:
     sample = _sample()
     sample["conversation"]["session_2"][0][field] = value
-    with pytest.raises(HiveDataError) as info:
-        parse_locomo_samples([sample], source="mem.json")
-    assert info.value.fields["field"].endswith(field)
+    lines: list[str] = []
+    (conv,) = parse_locomo_samples([sample], source="mem.json", skips=SkippedRecords(lines.append))
+    assert "D2:1" not in {t.dia_id for t in conv.turns}
+    assert any(f"session_2[0].{field}" in line for line in lines)

@@ -27,7 +27,7 @@ from hive_middleware.evals.report import write_report
 from hive_middleware.evals.retrievers import BM25Retriever, RetrievalItem
 
 METHOD_KEYS = {"recall_at_k", "by_category", "adversarial", "latency_ms", "n_questions"}
-TOP_KEYS = METHOD_KEYS | {"engine", "baselines", "ablations"}
+TOP_KEYS = METHOD_KEYS | {"engine", "baselines", "ablations", "skipped"}
 CATEGORIES = {"multi_hop", "temporal", "open_domain", "single_hop"}
 
 
@@ -162,7 +162,7 @@ def test_payload_with_engine_fills_top_level(small_file: Path) -> None:
     payload = run_locomo_eval([small_file], (5, 10, 25), engine, {"bm25": BM25Retriever()})
     assert payload["engine"] == "scripted"
     assert payload["recall_at_k"] == pytest.approx({"5": 0.5 / 3, "10": 1 / 3, "25": 2 / 3})
-    assert set(payload["baselines"]["bm25"]) == set(payload) - {"engine", "baselines", "ablations"}
+    assert set(payload["baselines"]["bm25"]) == set(payload) - {"engine", "baselines", "ablations", "skipped"}
 
 
 def test_repeated_or_missing_data_is_refused(small_file: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hive_middleware.errors import HiveDataError
+from hive_middleware.skipped import SkippedRecords
 from hive_middleware.evals.long_horizon import (
     LongHorizonFact,
     asks_current_value,
@@ -85,9 +86,25 @@ def test_bad_dialogue_names_field(tmp_path: Path, dialogue: Any, field: str) -> 
     path.write_text(json.dumps(dialogue))
     qpath = tmp_path / "q.json"
     qpath.write_text(json.dumps([_question()]))
-    with pytest.raises(HiveDataError) as info:
-        read_long_horizon(path, qpath)
-    assert info.value.fields == {"path": str(path), "field": field}
+    if field == "<root>":
+        with pytest.raises(HiveDataError) as info:
+            read_long_horizon(path, qpath)
+        assert info.value.fields["path"] == str(path) and info.value.fields["field"] == field
+        assert str(path) in info.value.message
+        return
+    # the bad turn is skipped beside a good one, counted and warned about naming the field
+    path.write_text(json.dumps([*dialogue, _turn(99)]))
+    lines: list[str] = []
+    skips = SkippedRecords(lines.append)
+    data = read_long_horizon(path, qpath, skips=skips)
+    assert 99 in {t.turn for t in data.turns}
+    assert skips.total == 1 and any(field in line and path.name in line for line in lines)
+    if len(dialogue) > 1:
+        return
+    # alone, nothing usable remains: the file is refused in one message naming it and the reason
+    path.write_text(json.dumps(dialogue))
+    with pytest.raises(HiveDataError, match="no usable turn") as info:
+        read_long_horizon(path, qpath, skips=SkippedRecords(lambda _line: None))
     assert str(path) in info.value.message
 
 
@@ -103,10 +120,21 @@ def test_bad_dialogue_names_field(tmp_path: Path, dialogue: Any, field: str) -> 
         ([_question(category=2)], "[0].category"),
     ],
 )
-def test_bad_questions_name_field(questions: Any, field: str) -> None:
-    with pytest.raises(HiveDataError) as info:
-        parse_long_horizon_questions(questions, source="q.json")
-    assert info.value.fields["field"] == field
+def test_bad_questions_are_skipped_naming_field(questions: Any, field: str) -> None:
+    lines: list[str] = []
+    skips = SkippedRecords(lines.append)
+    kept = parse_long_horizon_questions([*questions, _question("good")], source="q.json", skips=skips)
+    assert [q.question_id for q in kept][-1] == "good"
+    assert skips.total == 1 and any(f"q.json: {field} " in line for line in lines), lines
+
+
+def test_an_empty_keyword_list_skips_only_that_question() -> None:
+    questions = [_question(str(i)) for i in range(70)]
+    questions[67]["rubric"] = {"required_keywords": []}
+    skips = SkippedRecords(lambda _line: None)
+    kept = parse_long_horizon_questions(questions, source="q.json", skips=skips)
+    assert len(kept) == 69 and "67" not in {q.question_id for q in kept}
+    assert skips.counts == {"rubric.required_keywords: is empty: nothing to score the question by": 1}
 
 
 def test_missing_and_invalid_files(tmp_path: Path) -> None:

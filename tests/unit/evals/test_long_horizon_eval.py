@@ -81,7 +81,8 @@ def test_payload_and_markdown_with_bm25() -> None:
     bm25 = BM25Retriever()
     payload = run_long_horizon_eval(DIALOGUE, QUESTIONS, None, {"bm25": bm25})
     bm25.close()
-    assert set(payload) == {"engine", "hit_rate", "by_category", "current_first", "baselines"}
+    assert set(payload) == {"engine", "hit_rate", "by_category", "current_first", "baselines", "skipped"}
+    assert payload["skipped"] == {}
     assert payload["engine"] is None and payload["hit_rate"] is None
     result = payload["baselines"]["bm25"]
     assert set(result) == {"hit_rate", "by_category", "current_first"}
