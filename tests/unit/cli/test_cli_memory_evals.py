@@ -35,7 +35,9 @@ def test_locomo_writes_design_keys(locomo_slice: Path, tmp_path: Path) -> None:
     payload = json.loads((out / "locomo.json").read_text())
     assert set(payload) == {
         "engine", "recall_at_k", "by_category", "adversarial", "baselines", "ablations", "latency_ms", "n_questions",
+        "skipped",
     }  # fmt: skip
+    assert all(isinstance(n, int) and n > 0 for n in payload["skipped"].values())
     assert payload["ablations"] == {}
     assert payload["engine"] is None and payload["recall_at_k"] is None
     bm25 = payload["baselines"]["bm25"]
@@ -92,7 +94,7 @@ def test_long_horizon_writes_design_keys(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     payload = json.loads((out / "long_horizon.json").read_text())
-    assert set(payload) == {"engine", "hit_rate", "by_category", "current_first", "baselines"}
+    assert set(payload) == {"engine", "hit_rate", "by_category", "current_first", "baselines", "skipped"}
     assert set(payload["baselines"]) == {"bm25"}
     assert 0.0 < payload["baselines"]["bm25"]["hit_rate"] <= 1.0
     assert (out / "long_horizon.png").exists() and (out / "long_horizon.md").exists()
@@ -119,3 +121,34 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path, args: list[str],
     assert proc.returncode == 2, proc.stderr
     assert message in " ".join(proc.stderr.split())
     assert not (tmp_path / "o" / "locomo.json").exists()
+
+
+def test_long_horizon_skips_an_empty_rubric_and_reports_it(tmp_path: Path) -> None:
+    examples = Path(__file__).resolve().parents[3] / "examples" / "long_horizon"
+    questions = json.loads((examples / "questions.json").read_text())
+    questions[0]["rubric"]["required_keywords"] = []
+    qpath = tmp_path / "q.json"
+    qpath.write_text(json.dumps(questions))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hive_middleware.cli.main", "eval", "long-horizon", "--dialogue",
+         str(examples / "dialogue.json"), "--questions", str(qpath), "--baselines", "bm25", "--no-engine",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads((out / "long_horizon.json").read_text())
+    assert payload["skipped"] == {"rubric.required_keywords: is empty: nothing to score the question by": 1}
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: skipped")]
+    assert warnings == ["warning: skipped q.json: [0].rubric.required_keywords is empty: nothing to score the question by"]
+    # nothing usable: exit 2, one line
+    qpath.write_text(json.dumps([{**questions[0]}]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "hive_middleware.cli.main", "eval", "long-horizon", "--dialogue",
+         str(examples / "dialogue.json"), "--questions", str(qpath), "--baselines", "bm25", "--no-engine",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no usable question" in errors[0]

@@ -253,7 +253,7 @@ def test_iter_trajectories_skips_bad_files_and_fails_only_when_none_is_usable(tm
     assert [r.run_id for r in runs] == ["a"]
     assert skips.counts == {"<file>: is not valid JSON": 1, "trajectory: is missing": 1}
     (tmp_path / "a.traj").write_text("[]")
-    with pytest.raises(HiveDataError, match="no usable trajectory in .*all 3 .traj files are malformed"):
+    with pytest.raises(HiveDataError, match=r"no usable trajectory in .*all 3 \.traj files are malformed"):
         list(iter_trajectories([tmp_path], skips=SkippedRecords(lambda _line: None)))
 
 

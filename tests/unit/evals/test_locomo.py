@@ -12,15 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hive_middleware.errors import HiveDataError
-from hive_middleware.evals.locomo import _NO_EVIDENCE_REASON
-from hive_middleware.skipped import SkippedRecords
 from hive_middleware.evals.locomo import (
+    _NO_EVIDENCE_REASON,
     locomo_stats,
     normalise_dia_id,
     parse_locomo_datetime,
     parse_locomo_samples,
     read_locomo,
 )
+from hive_middleware.skipped import SkippedRecords
 
 
 def _sample(**overrides: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hive_middleware.errors import HiveDataError
-from hive_middleware.skipped import SkippedRecords
 from hive_middleware.evals.long_horizon import (
     LongHorizonFact,
     asks_current_value,
@@ -19,6 +18,7 @@ from hive_middleware.evals.long_horizon import (
     parse_long_horizon_questions,
     read_long_horizon,
 )
+from hive_middleware.skipped import SkippedRecords
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "long_horizon"
 
