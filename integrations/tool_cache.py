@@ -356,7 +356,11 @@ def hive_expand_tool(expand: Callable[[str], str] | None = None) -> Any:
     """
     from langchain_core.tools import StructuredTool
 
+    from hive_middleware.compression.artifacts import HANDLE_PREFIX, make_handle
     from hive_middleware.errors import HiveError
+
+    example = make_handle("an example original")  # the real format, never a made-up one
+    width = len(example) - len(HANDLE_PREFIX)
 
     def _run(handle: str) -> str:
         try:
@@ -369,6 +373,7 @@ def hive_expand_tool(expand: Callable[[str], str] | None = None) -> Any:
         name=HIVE_EXPAND_TOOL_NAME,
         description=(
             "Get back the full original text of content that Hive compressed away. "
-            "Pass the handle shown in the stub, e.g. hive_expand(handle='h_ab12cd')."
+            f"Pass the handle shown in the stub: '{HANDLE_PREFIX}' followed by {width} hex digits, "
+            f"e.g. hive_expand(handle='{example}')."
         ),
     )

@@ -147,3 +147,18 @@ def test_hive_expand_tool_returns_originals_and_reports_unknown_handles() -> Non
     assert tool.name == HIVE_EXPAND_TOOL_NAME
     assert tool.invoke({"handle": "h1"}) == "original\r\n bytes"
     assert "no compressed content" in tool.invoke({"handle": "nope"})
+
+
+def test_hive_expand_description_shows_the_real_handle_format() -> None:
+    import re
+
+    from hive_middleware.compression.artifacts import make_handle
+
+    description = hive_expand_tool(lambda handle: handle).description
+    shown = re.search(r"hive_expand\(handle='([^']+)'\)", description)
+    assert shown is not None
+    real = make_handle("any original text")
+    assert re.fullmatch(r"h-[0-9a-f]{12}", real)
+    assert len(shown.group(1)) == len(real) and shown.group(1).startswith("h-")
+    assert re.fullmatch(r"h-[0-9a-f]{12}", shown.group(1))
+    assert "'h-' followed by 12 hex digits" in description
