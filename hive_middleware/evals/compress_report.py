@@ -208,7 +208,13 @@ def compress_plot(result: Mapping[str, Any]) -> Callable[[Any], None]:
 
 
 def _short_label(label: str) -> str:
-    return label.replace("keep_recent_turns=", "keep ").replace("drop_after_turns=", "drop ")
+    for name, short in (
+        ("keep_recent_turns=", "keep "),
+        ("drop_after_turns=", "drop "),
+        ("recent_max_chars=", "rmc "),
+    ):
+        label = label.replace(name, short)
+    return label
 
 
 def tradeoff_plot(tradeoff: Mapping[str, Any]) -> Callable[[Any], None]:

@@ -68,8 +68,17 @@ DEFAULT_TRADEOFF_SETTINGS: tuple[EngineSetting, ...] = (
         "keep_recent_turns=8, drop_after_turns=None",
         settings={"keep_recent_turns": 8, "drop_after_turns": None},
     ),
+    EngineSetting(
+        "keep_recent_turns=12, drop_after_turns=None",
+        settings={"keep_recent_turns": 12, "drop_after_turns": None},
+    ),
+    EngineSetting(
+        "keep_recent_turns=8, drop_after_turns=None, recent_max_chars=8000",
+        settings={"keep_recent_turns": 8, "drop_after_turns": None, "recent_max_chars": 8000},
+    ),
 )
-"""From most to least compressive: two budgets, the defaults, then more recent turns kept whole."""
+"""From most to least compressive, roughly: two budgets, the defaults, then more recent turns kept
+whole, older outputs never stubbed, and longer recent outputs kept whole."""
 
 TRADEOFF_BASELINES: dict[str, CompressionMethod] = {
     "last_5_masking": last_5_masking,
