@@ -28,6 +28,8 @@ MEMORY_MARKER = "[hive memory]"
 
 def is_memory_message(message: Mapping[str, Any]) -> bool:
     """Whether a message is Hive's injected memory (skipped when reading state)."""
+    if not isinstance(message, Mapping):
+        return False
     content = message.get("content")
     return isinstance(content, str) and content.startswith(MEMORY_MARKER)
 
@@ -65,14 +67,16 @@ def state_from_messages(messages: Sequence[Mapping[str, Any]], *, agent_id: str 
     The goal is the first user message; each assistant tool call is a step whose
     observation is the matching tool result (a plain assistant text followed by a
     user message is a step too, the way shell agents talk). Hive's own memory
-    messages are skipped. Nothing after the last message is read.
+    messages are skipped, and so are what cannot be a message or a call (a
+    non-dict entry, ``tool_calls`` that is not a list of dicts): the state is
+    read, never validated. Nothing after the last message is read.
     """
     goal = ""
     steps: list[Step] = []
     pending: dict[str, int] = {}
     last_text_step: int | None = None
     for msg in messages:
-        if is_memory_message(msg):
+        if not isinstance(msg, Mapping) or is_memory_message(msg):
             continue
         role = msg.get("role")
         if role == "user":
@@ -83,11 +87,13 @@ def state_from_messages(messages: Sequence[Mapping[str, Any]], *, agent_id: str 
                 steps[last_text_step] = Step(s.action, message_text(msg), s.thought)
                 last_text_step = None
         elif role == "assistant":
-            calls = msg.get("tool_calls") or []
+            raw_calls = msg.get("tool_calls")
+            calls = [c for c in raw_calls if isinstance(c, Mapping)] if isinstance(raw_calls, list) else []
             thought = msg.get("content") if isinstance(msg.get("content"), str) else None
             if calls:
                 for call in calls:
-                    name = str((call.get("function") or {}).get("name", ""))
+                    fn = call.get("function")
+                    name = str(fn.get("name", "")) if isinstance(fn, Mapping) else ""
                     pending[str(call.get("id"))] = len(steps)
                     steps.append(Step(action_of_call(name, call_arguments(call)), "", thought or None))
                 last_text_step = None

@@ -345,8 +345,6 @@ def test_compress_with_an_unhashable_role_is_a_validation_error(stack: HiveStack
     _raises_only_hive_errors(lambda: stack.compress(bad))
 
 
-@pytest.mark.xfail(strict=False, reason="pipeline.state_from_messages reads unvalidated lists: "
-                   "state_from_messages([{'role': 'assistant', 'tool_calls': 5}]) raises TypeError")
 def test_state_from_messages_on_unvalidated_lists(router: Any) -> None:
     from hive_middleware.pipeline import state_from_messages
 
