@@ -12,7 +12,8 @@ import re
 
 __all__ = ["clean_terminal", "compact", "elide_long_lines", "has_long_line", "is_progress_line", "skip_progress_lines"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+# OSC (window titles, hyperlinks) first: its "ESC ]" would otherwise match as a two-byte code.
+_ANSI = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 # A bar drawn with block/hash/equals characters, or a tqdm-style "45%|####   | 9/20".
 _PROGRESS = re.compile(
     r"^\s*(?:[\w .:/\-]{0,60})?(?:\d{1,3}(?:\.\d+)?%\s*\|?[\s#█▉▊▋▌▍▎▏=>\-.]*\|?|\[[#=>\-. ]{10,}\])"

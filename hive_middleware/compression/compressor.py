@@ -168,17 +168,17 @@ def _info(role: str, text: str, has_calls: bool, is_text: bool, after_action: bo
     return _Info(ctype, True, body, prefix, footer, compacted, clean is not text, elided)
 
 
-_WHITESPACE_RUN = re.compile(r"[ \t]{2,}")
+_TAB_WIDTH = 4
 
 
 @lru_cache(maxsize=16_384)
 def _measure(text: str) -> int:
-    """How much a text says, for the size thresholds: characters, with a run of spaces or
-    tabs counted once (indentation is one token whichever way it is written) and
-    progress-bar frames not at all, so re-encoding the same output moves no threshold."""
+    """How much a text says, for the size thresholds: characters, a tab counted as the
+    indentation level it stands for and progress-bar frames not at all, so the same
+    output indented with tabs or drawn with a bar crosses the same thresholds."""
     if "%" in text or "[" in text:
         text = "\n".join(line for line in text.split("\n") if not is_progress_line(line))
-    return len(_WHITESPACE_RUN.sub(" ", text))
+    return len(text) + (_TAB_WIDTH - 1) * text.count("\t")
 
 
 @lru_cache(maxsize=16_384)
@@ -480,8 +480,9 @@ class _Compressor:
             text = message_text(msg) if is_text else ""
             role = str(msg.get("role"))
             tool = tools[i] if tools is not None else ""
-            info = _info(role, text, bool(msg.get("tool_calls")), is_text, after_action and role == "user", tool)
-            after_action = role == "assistant" and info.ctype is ContentType.TOOL_CALL and not msg.get("tool_calls")
+            has_calls = bool(msg.get("tool_calls") or msg.get("function_call"))
+            info = _info(role, text, has_calls, is_text, after_action and role == "user", tool)
+            after_action = role == "assistant" and info.ctype is ContentType.TOOL_CALL and not has_calls
             original = stored[i] if stored is not None else content if isinstance(content, str) else ""
             self.slots.append(_Slot(index=i, message=msg, info=info, stored=original))
 

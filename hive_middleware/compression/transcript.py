@@ -80,7 +80,10 @@ def producing_actions(messages: Sequence[Mapping[str, Any]], is_output: Sequence
             for call in tool_calls:
                 if isinstance(call, Mapping) and isinstance(call.get("id"), str):
                     calls[call["id"]] = action_of_call(call)
-            if not tool_calls:
+            legacy = msg.get("function_call")
+            if isinstance(legacy, Mapping):
+                last_action = action_of_call({"function": legacy})  # answered by a ``function`` message
+            elif not tool_calls:
                 last_action = action_of_text(message_text(msg))
         if not output:
             out.append(None)
