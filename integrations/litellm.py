@@ -31,7 +31,11 @@ a sync call): Hive logs a one-time warning naming
 
 Each proxied response carries ``x-hive-hook-ms``: the time Hive's pre-call hook
 took for that request, and ``x-hive-recall``: what memory recall did for it
-(``hive bench proxy`` reads both).
+(``hive bench proxy`` reads both). A proxied request whose metadata has
+``hive_drain: true`` gets no Hive work of its own: its hook waits (see
+:meth:`HiveCallback.adrain`) until the background work of the requests before it
+is done, and its response says so in ``x-hive-drained`` (``ok`` or ``timeout``);
+benchmarks send it last so that work is counted in their run.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ load_litellm()  # sets the offline cost map before litellm's first import
 
 from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
-__all__ = ["HOOK_MS_HEADER", "RECALL_HEADER", "HiveCallback", "completion", "proxy_handler_instance"]
+__all__ = ["DRAIN_HEADER", "HOOK_MS_HEADER", "RECALL_HEADER", "HiveCallback", "completion", "proxy_handler_instance"]
 
 logger = logging.getLogger("hive_middleware.integrations.litellm")
 
@@ -66,6 +70,10 @@ RECALL_HEADER = "x-hive-recall"
 """What recall did for a proxied request: ``fresh:N`` (N memories found for this
 request's query), ``earlier:N`` (found for an earlier turn of the conversation,
 prefetch mode), ``pending`` (prefetch: none found yet), ``none`` or ``error``."""
+DRAIN_HEADER = "x-hive-drained"
+"""Reply to a drain request (metadata ``hive_drain: true``): ``ok`` when the background
+work of the requests before it was done, ``timeout`` when it was still running."""
+DEFAULT_DRAIN_TIMEOUT_S = 300.0
 _CHAT_CALL_TYPES = frozenset({"completion", "acompletion", "text_completion", "atext_completion"})
 _INFLIGHT_MAX = 50_000
 _INFLIGHT_TTL_S = 900.0
@@ -135,6 +143,8 @@ class HiveCallback(CustomLogger):
         self._tenant_of = tenant_of
         self._inflight: OrderedDict[str, _Inflight] = OrderedDict()
         self._hook_ms: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._drained: OrderedDict[str, bool] = OrderedDict()
+        self._remembering = 0
         self._warned_sync = False
         self.events: list[HiveEvent] = []
         self.keep_events = 0
@@ -189,6 +199,36 @@ class HiveCallback(CustomLogger):
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait for memory writes in flight; True when all are done."""
         return True if self._pipeline is None else bool(self._pipeline.writer.flush(timeout))
+
+    async def adrain(self, timeout: float = DEFAULT_DRAIN_TIMEOUT_S) -> bool:
+        """Wait until the background work of the calls admitted so far is done; True when done in time.
+
+        That work is: their success hooks (the exchange committed to memory), the
+        memory writer's queue, the recall prefetch queue and the embedding outbox
+        (every memory has its vector). Calls admitted meanwhile are not waited for.
+        """
+        deadline = time.monotonic() + timeout
+        admitted = set(self._inflight)
+        while self._remembering or not admitted.isdisjoint(self._inflight):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        pipeline = self._pipeline
+        if pipeline is None:
+            return True
+
+        def background() -> bool:
+            def left() -> float:
+                return max(0.0, deadline - time.monotonic())
+
+            if not pipeline.writer.flush(left()):
+                return False
+            if pipeline.prefetcher is not None and not pipeline.prefetcher.wait_idle(left()):
+                return False
+            wait_indexed = getattr(getattr(pipeline.stack, "memory", None), "wait_indexed", None)
+            return bool(wait_indexed(left())) if callable(wait_indexed) else True
+
+        return await asyncio.to_thread(background)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -299,6 +339,13 @@ class HiveCallback(CustomLogger):
             return data
         started = time.perf_counter()
         call_id = str(data.get("litellm_call_id") or id(data))
+        metadata = data.get("metadata")
+        if isinstance(metadata, Mapping) and metadata.get("hive_drain"):
+            # No Hive work of its own: it only reports when the earlier requests' work is done.
+            self._drained[call_id] = await self.adrain()
+            while len(self._drained) > _INFLIGHT_MAX:
+                self._drained.popitem(last=False)
+            return data
         model = str(data.get("model") or "")
         try:
             await self._aready()
@@ -347,7 +394,11 @@ class HiveCallback(CustomLogger):
         request_headers: dict[str, str] | None = None, litellm_call_info: dict[str, Any] | None = None,
     ) -> dict[str, str] | None:
         """Proxy: report the pre-call hook's time (``x-hive-hook-ms``) and what recall did (``x-hive-recall``)."""
-        noted = self._hook_ms.pop(str(data.get("litellm_call_id")), None)
+        call_id = str(data.get("litellm_call_id"))
+        drained = self._drained.pop(call_id, None)
+        if drained is not None:
+            return {DRAIN_HEADER: "ok" if drained else "timeout"}
+        noted = self._hook_ms.pop(call_id, None)
         if noted is None:
             return None
         return {HOOK_MS_HEADER: f"{noted[0]:.4f}", RECALL_HEADER: noted[1]}
@@ -397,17 +448,21 @@ class HiveCallback(CustomLogger):
     async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
         """Close the breaker's permit, correct the token bucket, remember the exchange (committed on return)."""
-        entry = self._finish(kwargs, response_obj, None)
-        if entry is None or self._pipeline is None:
-            return
+        self._remembering += 1  # before the entry leaves ``_inflight``: adrain() sees one or the other
         try:
-            if entry.reservation is not None:
-                from hive_middleware.resilience.cost import reported_tokens
+            entry = self._finish(kwargs, response_obj, None)
+            if entry is None or self._pipeline is None:
+                return
+            try:
+                if entry.reservation is not None:
+                    from hive_middleware.resilience.cost import reported_tokens
 
-                await self._guard.limiter.asettle(entry.reservation, reported_tokens(response_obj))
-            await self._pipeline.aremember(self.exchange_items(entry, response_obj))
-        except Exception as exc:
-            self._pipeline.failed([], "success_hook", exc, thread=entry.identity.thread)
+                    await self._guard.limiter.asettle(entry.reservation, reported_tokens(response_obj))
+                await self._pipeline.aremember(self.exchange_items(entry, response_obj))
+            except Exception as exc:
+                self._pipeline.failed([], "success_hook", exc, thread=entry.identity.thread)
+        finally:
+            self._remembering -= 1
 
     async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:

@@ -29,4 +29,15 @@ def test_bench_proxy_small_run(tmp_path: Path) -> None:
     assert payload["hook_overhead_ms"]["p50"] > 0
     assert abs(sum(payload["recall"].values()) - 1.0) < 1e-9
     assert set(payload["recall"]) <= {"fresh", "earlier", "pending", "none"}
+    # The same load on the proxy alone, in the same run.
+    assert payload["baseline"]["requests_per_s"] > 0
+    assert 0 < payload["baseline"]["latency_ms"]["p50"] <= payload["baseline"]["latency_ms"]["p95"]
+    assert payload["throughput_ratio"] == pytest.approx(
+        payload["requests_per_s"] / payload["baseline"]["requests_per_s"])
+    assert isinstance(payload["cpu_ms_per_request"], float)
+    assert payload["proxy_cpu_ms_per_request"]["with_hive"] > 0 and payload["proxy_cpu_ms_per_request"]["without"] > 0
+    assert payload["cpu_ms_per_request"] == pytest.approx(
+        payload["proxy_cpu_ms_per_request"]["with_hive"] - payload["proxy_cpu_ms_per_request"]["without"])
+    assert payload["drain_s"] >= 0  # the Hive run waited for its background work, inside its duration
     assert (out / "bench_proxy.md").is_file() and (out / "bench_proxy.png").is_file()
+    assert "alone (baseline)" in (out / "bench_proxy.md").read_text()
