@@ -62,6 +62,10 @@ class Backends:
 def open_backends(directory: Path, config: MemoryConfig, *, embedder: Embedder | None = None) -> Backends:
     """Open the graph store, vector index and embedder that ``config`` names, under ``directory``.
 
+    The embedder ``config`` names is wrapped in a
+    :class:`~hive_middleware.memory.embedding_cache.CachingEmbedder`; one passed in
+    is used as it is.
+
     Layout: ``directory/graph.sqlite3`` (records, edges, keyword index, outbox),
     ``directory/chroma/`` (embedded vectors, unless ``chroma_url`` is set).
     """
@@ -72,7 +76,11 @@ def open_backends(directory: Path, config: MemoryConfig, *, embedder: Embedder |
     if config.vector_index != "none":
         index_cls = _resolve(VECTOR_INDEXES, config.vector_index, "vector_index")
         if embedder is None:
-            embedder = _resolve(EMBEDDERS, config.embedder, "embedder")()
+            from hive_middleware.memory.embedding_cache import CachingEmbedder
+
+            # Memory embeds the same texts again and again (re-sent tool outputs, queries
+            # that repeat a turn just written): each distinct text is embedded once.
+            embedder = CachingEmbedder(_resolve(EMBEDDERS, config.embedder, "embedder")())
         name = str(getattr(embedder, "name", config.embedder))
         if config.vector_index == "chroma" and config.chroma_url:
             vectors = index_cls.from_url(config.chroma_url, embedder_name=name)
