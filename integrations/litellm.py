@@ -169,8 +169,10 @@ class HiveCallback(CustomLogger):
                     warm_up = getattr(self._stack, "warm_up", None)
                     if callable(warm_up):
                         warm_up()
+                # Compression is GIL-bound CPU work: on the loop it costs its CPU time,
+                # in a worker thread also a loop cycle (see Pipeline's compress_inline).
                 self._pipeline = Pipeline(self._stack, options=self._options, on_event=self._keep,
-                                          recall_prefetch=self._prefetch)
+                                          recall_prefetch=self._prefetch, compress_inline=True)
         assert self._pipeline is not None
         return self._pipeline
 

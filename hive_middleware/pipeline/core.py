@@ -131,6 +131,12 @@ class Pipeline:
         recall_prefetch: Never search on the call path: inject the hits a
             :class:`RecallPrefetcher` found for this thread (for this query, or
             an earlier turn's while its search runs) and queue this query's search.
+        compress_inline: Async drivers compress on the event loop instead of a
+            worker thread. Compression is Python CPU work holding the GIL, so a
+            thread runs it no faster, and under load the hop back to a busy loop
+            costs a whole loop cycle (LiteLLM proxy, 50 concurrent conversations:
+            hook p50 188 ms in a thread, 1.3 ms inline). The loop then blocks only
+            while an original not stored before is committed (one SQLite write).
     """
 
     def __init__(
@@ -141,8 +147,10 @@ class Pipeline:
         shell_tool: str = "bash",
         on_event: Callable[[HiveEvent], None] | None = None,
         recall_prefetch: bool = False,
+        compress_inline: bool = False,
     ) -> None:
         self.stack = _sync_stack(stack)
+        self.compress_inline = compress_inline
         self.options = options or CallOptions()
         self.shell_tool = shell_tool
         self.on_event = on_event
@@ -343,8 +351,8 @@ class Pipeline:
         compressed = False
         if options.compress:
             try:
-                result = yield Io(functools.partial(
-                    self.stack.compress, current, budget=options.budget, model=options.model))
+                run = functools.partial(self.stack.compress, current, budget=options.budget, model=options.model)
+                result = yield Io(run, _inline(run) if self.compress_inline else None)
                 current = self._compressed(current, events, result)
                 compressed = True
             except Exception as exc:
@@ -426,6 +434,15 @@ class StepOutcome:
     response: Any
     prepared: PreparedCall | None
     events: list[HiveEvent]
+
+
+def _inline(run: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    """``run`` as a coroutine function that calls it on the event loop itself."""
+
+    async def call() -> Any:
+        return run()
+
+    return call
 
 
 def inject_memory(messages: list[Message], memory: Message | None) -> list[Message]:
