@@ -261,10 +261,19 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
             self.config,
             record,
             links,
-            embed=self._embed_queued,
+            embed=self._embeds(record),
             now_ms=self.clock.now_ms(),
             pending=pending,
         )
+
+    def _embeds(self, record: MemoryRecord) -> bool:
+        """Whether ``record`` gets a vector: every kind but compression artifacts.
+
+        An artifact is a compressed-away original, fetched by its handle (its key)
+        and found by keyword search; recall never injects it, and embedding long
+        tool outputs was the largest share of the embedding worker's time.
+        """
+        return self._embed_queued and record.kind is not MemoryKind.ARTIFACT
 
     def _decide_write(self, record: MemoryRecord, links: tuple[tuple[EdgeKind, str], ...]) -> list[WriteOp]:
         """The write ops of one new memory (see :meth:`_plan_write`)."""
@@ -451,7 +460,7 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
         )
         record, links = self._build(draft)
         op = PutRecord(
-            record, supersede=True, require_current=True, links=links, reason=reason, embed=self._embed_queued
+            record, supersede=True, require_current=True, links=links, reason=reason, embed=self._embeds(record)
         )
         return self._commit([op])[0]
 

@@ -219,3 +219,17 @@ async def test_async_twins(store: MemoryStore) -> None:
     assert await astore.recall("r") is None
     await astore.erase_tenant("acme")
     assert await astore.search("async") == []
+
+
+def test_compression_artifacts_get_no_vector() -> None:
+    from hive_middleware.testing.memory import HashingEmbedder, InMemoryGraphStore, InMemoryVectorIndex
+
+    store = MemoryStore(InMemoryGraphStore(), InMemoryVectorIndex(), HashingEmbedder(), namespace=("t",),
+                        start_worker=False)
+    try:
+        store.remember("a long compressed-away tool output", key="h-0123456789ab", kind=MemoryKind.ARTIFACT)
+        assert store.graph.outbox_pending() == 0  # found by its handle and by keyword search
+        store.remember("the deploy moved to Friday")
+        assert store.graph.outbox_pending() == 1
+    finally:
+        store.close()
