@@ -362,7 +362,7 @@ class HiveCallback(CustomLogger):
         except HiveCircuitOpen as exc:
             raise _proxy_circuit_open(exc) from exc
         data, recall = await self._prepare(data, identity)
-        data.setdefault("metadata", {})["hive_prepared"] = True
+        _mark_prepared(data)
         self._note_hook(call_id, (time.perf_counter() - started) * 1000.0, recall)
         return data
 
@@ -497,6 +497,15 @@ def _recall_outcome(events: list[HiveEvent], recalled: int) -> str:
         if event.kind == "hook_error" and event.detail.get("stage") == "recall":
             return "error"
     return "none"
+
+
+def _mark_prepared(data: dict[str, Any]) -> None:
+    """Tell the deployment hook this request was prepared (a caller's non-dict metadata is left alone)."""
+    metadata = data.get("metadata")
+    if metadata is None:
+        data["metadata"] = metadata = {}
+    if isinstance(metadata, dict):
+        metadata["hive_prepared"] = True
 
 
 def _answer_message(response: Any) -> dict[str, Any] | None:

@@ -300,7 +300,12 @@ class Pipeline:
 
     def _search_for_prefetch(self, request: tuple[str, tuple[str, ...], int]) -> list[Any]:
         query, namespace, k = request
-        return [_snippet(hit) for hit in self.stack.search(query, k=k, namespace=namespace, kinds=RECALLED_KINDS)]
+        try:
+            hits = self.stack.search(query, k=k, namespace=namespace, kinds=RECALLED_KINDS)
+        except Exception:
+            self.stats.add("hook_error.recall_prefetch")  # logged by the prefetcher, which keeps older hits
+            raise
+        return [_snippet(hit) for hit in hits]
 
     def _memory_message(self, snippets: Iterable[tuple[str, Any]], context: str, k: int) -> tuple[Message | None, int]:
         lines: list[str] = []

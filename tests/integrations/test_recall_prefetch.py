@@ -253,3 +253,20 @@ def test_conversations_without_hits_are_searched_before_refreshes() -> None:
         assert search.queries == ["old-1", "b", "new-1", "old-2"]
     finally:
         pre.close()
+
+
+def test_a_failing_background_search_is_counted_in_the_stack_stats(make_stack: Any) -> None:
+    stack = make_stack()
+
+    def broken(query: str, **kwargs: Any) -> Any:
+        raise RuntimeError("index offline")
+
+    stack.search = broken
+    pipeline = stack.pipeline(CallOptions(compress=False, route=False, remember=False), recall_prefetch=True)
+    try:
+        prepared = pipeline.prepare(_conversation(0), Identity("acme", "agent", "t1"))
+        assert prepared.recalled == 0  # the call goes on
+        assert pipeline.prefetcher is not None and pipeline.prefetcher.wait_idle(10)
+        assert stack.stats.get("hook_error.recall_prefetch") == 1
+    finally:
+        pipeline.close()

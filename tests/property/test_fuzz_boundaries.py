@@ -356,8 +356,6 @@ def test_state_from_messages_on_unvalidated_lists(router: Any) -> None:
 
 
 
-@pytest.mark.xfail(strict=False, reason="integrations/litellm.py async_pre_call_hook sets data['metadata']"
-                   "['hive_prepared'] on metadata=None: TypeError: 'NoneType' object does not support item assignment")
 def test_litellm_hook_with_null_metadata(callback: Any, loop: asyncio.AbstractEventLoop) -> None:
     data = {"model": "gpt-4o", "messages": None, "metadata": None}
     _raises_only_hive_errors(lambda: loop.run_until_complete(
