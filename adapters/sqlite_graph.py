@@ -53,7 +53,7 @@ from hive_middleware.errors import (
     HiveValidationError,
 )
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
-from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT, context_text
+from hive_middleware.memory.records import EMBEDDED_CONTEXT_CHARS, KEYWORD_CONTEXT_WEIGHT, context_text
 from hive_middleware.memory.writes import (
     AddEdges,
     CommitResult,
@@ -150,9 +150,10 @@ CREATE TABLE IF NOT EXISTS authors (
 # The context column of records_fts for a records row ``r`` (as the records_text view reads it).
 _FTS_CONTEXT = _context_sql("r.metadata")
 
-# memory.records.embedding_text in SQL: the content, then metadata.context on the next line.
+# memory.records.embedding_text in SQL: the content, then the start of metadata.context on the next line.
 _EMBEDDING_TEXT = (
-    f"CASE WHEN {_FTS_CONTEXT} <> '' THEN r.content || char(10) || {_FTS_CONTEXT} ELSE r.content END"
+    f"CASE WHEN {_FTS_CONTEXT} <> '' THEN r.content || char(10) || substr({_FTS_CONTEXT}, 1, "
+    f"{EMBEDDED_CONTEXT_CHARS}) ELSE r.content END"
 )
 
 # Authors of the records written since ``seq`` (the same window as the FTS insert).

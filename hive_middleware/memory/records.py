@@ -19,6 +19,7 @@ from hive_middleware.errors import HiveTenantError, HiveValidationError
 from hive_middleware.types import MemoryKind
 
 __all__ = [
+    "EMBEDDED_CONTEXT_CHARS",
     "MAX_NAMESPACE_DEPTH",
     "MAX_NAMESPACE_PART",
     "check_aware",
@@ -235,15 +236,22 @@ def check_weights(weights: object) -> dict[str, float]:
     return out
 
 
+EMBEDDED_CONTEXT_CHARS = 500
+"""How much of ``metadata["context"]`` is embedded beside the content (keyword search reads all of it)."""
+
+
 def embedding_text(content: str, metadata: Mapping[str, Any]) -> str:
-    """What the embedding worker embeds for a record: its content, then its
-    ``metadata["context"]`` on the next line when it has one.
+    """What the embedding worker embeds for a record: its content, then the first
+    :data:`EMBEDDED_CONTEXT_CHARS` characters of its ``metadata["context"]`` on
+    the next line when it has one.
 
     The content comes first so a long context is what an embedder's input
-    limit truncates. Graph stores that build this text in their own query
-    language must produce exactly this string.
+    limit truncates; the context is cut before that, because a long context
+    (a tool output a turn answers) would make every such record cost a full
+    input window to embed. Graph stores that build this text in their own
+    query language must produce exactly this string.
     """
-    context = context_text(metadata)
+    context = context_text(metadata)[:EMBEDDED_CONTEXT_CHARS]
     return f"{content}\n{context}" if context else content
 
 

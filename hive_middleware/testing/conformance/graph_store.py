@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from hive_middleware.errors import HiveNotFoundError, HiveTenantError, HiveValidationError
 from hive_middleware.memory.clock import HybridClock
-from hive_middleware.memory.records import new_record_id
+from hive_middleware.memory.records import EMBEDDED_CONTEXT_CHARS, embedding_text, new_record_id
 from hive_middleware.memory.writes import AddEdges, Expire, PutRecord, SetConfidence, SetMetadata
 from hive_middleware.ports import GraphStore
 from hive_middleware.types import EdgeKind, MemoryKind, MemoryRecord
@@ -227,8 +227,9 @@ def check_outbox_lease_and_ack(make: GraphStoreFactory) -> None:
 
 
 def check_outbox_embeds_content_then_context(make: GraphStoreFactory) -> None:
-    """An outbox item carries ``embedding_text``: the content, then ``metadata["context"]``."""
+    """An outbox item carries ``embedding_text``: the content, then the start of ``metadata["context"]``."""
     store, clock = make(), HybridClock()
+    long_context = "é" * (EMBEDDED_CONTEXT_CHARS + 7)
     store.commit(
         [
             PutRecord(
@@ -238,11 +239,15 @@ def check_outbox_embeds_content_then_context(make: GraphStoreFactory) -> None:
             ),
             PutRecord(replace(make_record("plain"), metadata={"context": ""})),
             PutRecord(replace(make_record("odd"), metadata={"context": 3})),
+            PutRecord(replace(make_record("long"), metadata={"context": long_context})),
         ],
         clock,
     )
     items = store.claim_outbox(10, lease_s=60)
-    assert [i.content for i in items] == ["Sure, I can mail it.\nCan you share the recipe?", "plain", "odd"]
+    assert [i.content for i in items] == [
+        "Sure, I can mail it.\nCan you share the recipe?", "plain", "odd", "long\n" + "é" * EMBEDDED_CONTEXT_CHARS,
+    ]
+    assert items[3].content == embedding_text("long", {"context": long_context})
 
 
 def check_keyword_search_reads_context(make: GraphStoreFactory) -> None:
