@@ -369,7 +369,10 @@ def _all_plain_and_valid(messages: object, max_chars: int) -> bool:
         if type(msg) is not dict or len(msg) != 2:
             return False
         content = msg.get("content")
-        if type(content) is not str or msg.get("role") not in _PLAIN_ROLES or not _text_ok(content, max_chars):
+        role = msg.get("role")
+        if type(content) is not str or type(role) is not str or role not in _PLAIN_ROLES:
+            return False  # anything else (an unhashable role included) goes to validate_messages
+        if not _text_ok(content, max_chars):
             return False
     return True
 
