@@ -28,6 +28,7 @@ from langgraph.store.base import (
 from langgraph.store.memory import InMemoryStore
 
 from hive_middleware.config import HiveConfig
+from hive_middleware.errors import HiveCorruptionError, HiveValidationError
 from hive_middleware.memory.store import MemoryStore
 from hive_middleware.testing.memory import HashingEmbedder, InMemoryGraphStore, InMemoryVectorIndex
 
@@ -109,9 +110,9 @@ def test_namespaces_are_isolated_and_keys_are_per_namespace(store: BaseStore) ->
     store.put(("a",), "k", {"v": 1})
     store.put(("b",), "k", {"v": 2})
     store.put(("a", "b"), "k", {"v": 3})
-    assert store.get(("a",), "k").value == {"v": 1}  # type: ignore[union-attr]
-    assert store.get(("b",), "k").value == {"v": 2}  # type: ignore[union-attr]
-    assert store.get(("a", "b"), "k").value == {"v": 3}  # type: ignore[union-attr]
+    assert _value(store, ("a",), "k") == {"v": 1}
+    assert _value(store, ("b",), "k") == {"v": 2}
+    assert _value(store, ("a", "b"), "k") == {"v": 3}
 
 
 @pytest.mark.parametrize(
@@ -296,7 +297,7 @@ def test_hive_store_keeps_history_and_survives_reopen(tmp_path: Path) -> None:
     memory.close()
     memory = _memory_sqlite(tmp_path / "hive")
     reopened = HiveStore(memory)
-    assert reopened.get(("users", "u1"), "prefs").value == {"theme": "light"}  # type: ignore[union-attr]
+    assert _value(reopened, ("users", "u1"), "prefs") == {"theme": "light"}
     assert reopened.list_namespaces() == [("users", "u1")]
     memory.close()
 
@@ -305,9 +306,219 @@ def test_two_stores_on_one_memory_see_each_others_writes() -> None:
     memory = _memory_in_memory()
     a, b = HiveStore(memory), HiveStore(memory)
     a.put(("s",), "k", {"v": 1})
-    assert b.get(("s",), "k").value == {"v": 1}  # type: ignore[union-attr]
+    assert _value(b, ("s",), "k") == {"v": 1}
     b.put(("s",), "k", {"v": 2})
-    assert a.get(("s",), "k").value == {"v": 2}  # type: ignore[union-attr]
+    assert _value(a, ("s",), "k") == {"v": 2}
     b.delete(("s",), "k")
     assert a.get(("s",), "k") is None
+    memory.close()
+
+
+# -- inputs Hive memory cannot hold as they are (HiveStore) ---------------------------------
+
+def _value(store: BaseStore, namespace: tuple[str, ...], key: str) -> Any:
+    item = store.get(namespace, key)
+    assert item is not None, (namespace, key)
+    return item.value
+
+
+ODD_ITEMS: list[tuple[tuple[str, ...], str]] = [
+    (("users",), ""),
+    ((" ",), " "),
+    (tuple("abcdefghij"), "k" * 10_000),
+    (("x" * 1000, "tab\there"), "nul\x00byte"),
+    (("users", "\ud800"), "\ud800"),
+    (("~lg-ns", "inner"), "~lg-key:" + "0" * 40),
+]
+
+
+@pytest.fixture(params=["hive-inmemory", "hive-sqlite"])
+def hive_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HiveStore]:
+    memory = _memory_in_memory() if request.param == "hive-inmemory" else _memory_sqlite(tmp_path / "hive")
+    store = HiveStore(memory)
+    yield store
+    store.close()
+    memory.close()
+
+
+def test_odd_keys_and_namespaces_survive_reopen(tmp_path: Path) -> None:
+    memory = _memory_sqlite(tmp_path / "hive")
+    store = HiveStore(memory)
+    for i, (namespace, key) in enumerate(ODD_ITEMS):
+        store.put(namespace, key, {"i": i, "when": datetime(2024, 1, i + 1, tzinfo=UTC), "tags": {i}})
+    store.put(ODD_ITEMS[0][0], ODD_ITEMS[0][1], {"i": 0, "updated": True})
+    store.delete(*ODD_ITEMS[1])
+    memory.close()
+    memory = _memory_sqlite(tmp_path / "hive")
+    reopened = HiveStore(memory)
+    assert _value(reopened, *ODD_ITEMS[0]) == {"i": 0, "updated": True}
+    assert reopened.get(*ODD_ITEMS[1]) is None
+    for i, (namespace, key) in enumerate(ODD_ITEMS[2:], start=2):
+        item = reopened.get(namespace, key)
+        assert item is not None and (item.namespace, item.key) == (namespace, key)
+        assert item.value == {"i": i, "when": datetime(2024, 1, i + 1, tzinfo=UTC), "tags": {i}}
+    assert reopened.list_namespaces() == sorted(ns for ns, _ in ODD_ITEMS if ns != (" ",))
+    memory.close()
+
+
+def test_a_key_shaped_like_a_digest_key_does_not_collide(hive_store: HiveStore) -> None:
+    digest_of_empty = HiveStore._hive_key("")
+    assert digest_of_empty != ""
+    hive_store.put(("n",), "", {"v": "empty"})
+    hive_store.put(("n",), digest_of_empty, {"v": "literal"})
+    assert _value(hive_store, ("n",), "") == {"v": "empty"}
+    assert _value(hive_store, ("n",), digest_of_empty) == {"v": "literal"}
+    assert sorted(i.key for i in hive_store.search(("n",))) == ["", digest_of_empty]
+
+
+def test_other_stores_on_one_memory_see_odd_items() -> None:
+    memory = _memory_in_memory()
+    a, b = HiveStore(memory), HiveStore(memory)
+    a.put(tuple("abcdefghij"), "", {"v": 1})
+    assert _value(b, tuple("abcdefghij"), "") == {"v": 1}
+    b.delete(tuple("abcdefghij"), "")
+    assert a.get(tuple("abcdefghij"), "") is None
+    memory.close()
+
+
+def test_semantic_search_reaches_digest_named_namespaces_and_keeps_the_prefix(hive_store: HiveStore) -> None:
+    hive_store.put(("docs", "l" * 300), "k" * 600, {"text": "green tea brewing guide"})
+    hive_store.put(("docs",), "car", {"text": "red sports car repair"})
+    hive_store.put(("other", "l" * 300), "tea", {"text": "green tea brewing guide"})
+    _flush(hive_store)
+    hits = hive_store.search(("docs",), query="green tea brewing")
+    assert (hits[0].namespace, hits[0].key) == (("docs", "l" * 300), "k" * 600)
+    assert hits[0].score is not None
+    assert {h.namespace[0] for h in hits} == {"docs"}
+    assert [h.key for h in hive_store.search(("docs", "l" * 300), query="green tea")] == ["k" * 600]
+
+
+def test_a_long_value_is_kept_whole_and_searchable_by_its_beginning(hive_store: HiveStore) -> None:
+    value = {"text": "zebra migration notes " + "lorem ipsum " * 500_000}  # 6 MB
+    hive_store.put(("big",), "doc", value)
+    hive_store.put(("big",), "other", {"text": "sports car repair"})
+    _flush(hive_store)
+    assert _value(hive_store, ("big",), "doc") == value
+    assert hive_store.search(("big",), query="zebra migration")[0].key == "doc"
+
+
+def test_values_keep_their_python_types(hive_store: HiveStore) -> None:
+    from decimal import Decimal
+    from uuid import UUID
+
+    value = {
+        "when": datetime(2024, 5, 6, tzinfo=UTC), "id": UUID(int=7), "tags": {"a"}, "blob": b"\x00\xff",
+        "amount": Decimal("1.10"), "map": {1: "int key"}, "inf": float("inf"),
+    }
+    hive_store.put(("types",), "k", value)
+    got = hive_store.get(("types",), "k")
+    assert got is not None and got.value == value
+    assert {k: type(v) for k, v in got.value.items()} == {k: type(v) for k, v in value.items()}
+    # msgpack has no tuple: a tuple comes back as a list, as from LangGraph's checkpointers.
+    hive_store.put(("types",), "t", {"pair": (1, 2), "when": datetime(2024, 1, 1, tzinfo=UTC)})
+    assert _value(hive_store, ("types",), "t")["pair"] == [1, 2]
+
+
+def test_returned_values_are_copies(hive_store: HiveStore) -> None:
+    value: dict[str, Any] = {"list": [1], "when": {"at": datetime(2024, 1, 1, tzinfo=UTC)}}
+    plain: dict[str, Any] = {"list": [1]}
+    hive_store.put(("c",), "encoded", value)
+    hive_store.put(("c",), "plain", plain)
+    plain["list"].append("changed after put")
+    for key in ("encoded", "plain"):
+        _value(hive_store, ("c",), key)["list"].append(2)
+        assert _value(hive_store, ("c",), key)["list"] == [1]
+
+
+def test_plain_json_values_stay_readable_in_history() -> None:
+    memory = _memory_in_memory()
+    store = HiveStore(memory)
+    store.put(("users",), "prefs", {"theme": "dark"})
+    (version,) = memory.history("prefs", namespace=("acme", "store", "users"))
+    assert version.record.metadata["value"] == {"theme": "dark"}
+    memory.close()
+
+
+# -- inputs HiveStore refuses -----------------------------------------------------------------
+
+
+class Opaque:
+    """An object no serializer knows."""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([("a", 1)], "must be a dict"),
+        ({"obj": Opaque()}, "Opaque"),
+        ({"z": complex(1, 2)}, "complex"),
+        ({"huge": 2**70, "when": datetime(2024, 1, 1, tzinfo=UTC)}, "64 bits"),
+    ],
+)
+def test_values_no_serializer_holds_are_refused_with_the_reason(
+    hive_store: HiveStore, value: Any, expected: str
+) -> None:
+    hive_store.put(("r",), "k", {"old": True})
+    with pytest.raises(HiveValidationError, match=expected) as caught:
+        hive_store.put(("r",), "k", value)
+    assert caught.value.fields["field"] == "value"
+    if isinstance(value, dict):
+        assert "convert the offending field" in caught.value.message
+    assert _value(hive_store, ("r",), "k") == {"old": True}
+
+
+def test_cyclic_values_are_refused(hive_store: HiveStore) -> None:
+    plain: dict[str, Any] = {"a": 1}
+    plain["self"] = plain
+    with pytest.raises(HiveValidationError, match="cycles"):
+        hive_store.put(("r",), "plain", plain)
+    encoded: dict[str, Any] = {"when": datetime(2024, 1, 1, tzinfo=UTC)}
+    encoded["self"] = encoded
+    with pytest.raises(HiveValidationError, match="cannot be stored"):
+        hive_store.put(("r",), "encoded", encoded)
+    assert hive_store.search(("r",)) == []
+
+
+def test_values_over_max_value_bytes_are_refused_naming_the_limit() -> None:
+    memory = _memory_in_memory()
+    store = HiveStore(memory, max_value_bytes=1000)
+    store.put(("r",), "fits", {"text": "x" * 900})
+    for value in ({"text": "x" * 1000}, {"blob": b"x" * 800}):
+        with pytest.raises(HiveValidationError, match=r"over max_value_bytes=1000") as caught:
+            store.put(("r",), "k" * 2000, value)
+        assert "HiveStore(memory, max_value_bytes=...)" in caught.value.message
+        assert caught.value.fields["limit"] == 1000 and caught.value.fields["size"] > 1000
+        assert "kkkk" in caught.value.message and "2000 characters" in caught.value.message
+    assert [i.key for i in store.search(("r",))] == ["fits"]
+    with pytest.raises(HiveValidationError, match="max_value_bytes"):
+        HiveStore(memory, max_value_bytes=0)
+    memory.close()
+
+
+def test_the_default_limit_refuses_a_value_over_sixteen_mebibytes() -> None:
+    from hive_middleware.integrations.langgraph_store import DEFAULT_MAX_VALUE_BYTES
+
+    memory = _memory_in_memory()
+    store = HiveStore(memory)
+    with pytest.raises(HiveValidationError, match=f"max_value_bytes={DEFAULT_MAX_VALUE_BYTES}"):
+        store.put(("r",), "k", {"text": "x" * DEFAULT_MAX_VALUE_BYTES})
+    memory.close()
+
+
+def test_non_string_keys_are_refused(hive_store: HiveStore) -> None:
+    for op in (PutOp(("r",), 1, {"v": 1}), GetOp(("r",), ["unhashable"])):  # type: ignore[arg-type]
+        with pytest.raises(HiveValidationError, match="key must be a string"):
+            hive_store.batch([op])
+
+
+def test_a_stored_value_that_cannot_be_decoded_is_reported_as_corruption() -> None:
+    memory = _memory_in_memory()
+    store = HiveStore(memory)
+    stamp = datetime(2024, 1, 1, tzinfo=UTC).isoformat()
+    memory.remember(
+        "tampered", key="k", kind="semantic", namespace=("acme", "store", "r"),
+        metadata={"value_encoded": {"serde": "no-such-format", "data": ""}, "created_at": stamp, "updated_at": stamp},
+    )
+    with pytest.raises(HiveCorruptionError, match="cannot be decoded"):
+        store.get(("r",), "k")
     memory.close()
