@@ -20,6 +20,7 @@ from hive_middleware.types import MemoryKind
 
 __all__ = [
     "EMBEDDED_CONTEXT_CHARS",
+    "MAX_KEY_CHARS",
     "MAX_NAMESPACE_DEPTH",
     "MAX_NAMESPACE_PART",
     "check_aware",
