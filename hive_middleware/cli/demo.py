@@ -263,9 +263,10 @@ def router_training(model_dir: Path | None) -> dict[str, Any]:
 def _training_line(training: dict[str, Any], include_trained: bool) -> str:
     if not training["runs"]:
         return "router model: no record of its training runs"
-    groups = ", ".join(f"{folder} ({n} runs)" for folder, n in training["groups"].items())
-    what = "replaying them too (--include-trained)" if include_trained else "runs among them are skipped"
-    return f"router model trained on {len(training['runs'])} runs of {groups}: {what}"
+    groups = ", ".join(f"{folder}: {n}" for folder, n in training["groups"].items())
+    what = ("replaying them too (--include-trained)" if include_trained
+            else "those runs are skipped (--include-trained replays them)")
+    return f"router model trained on {len(training['runs'])} runs ({groups}); {what}"
 
 
 def _print_summary(console: Console, payload: dict[str, Any]) -> None:
