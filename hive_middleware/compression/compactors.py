@@ -118,13 +118,7 @@ def compact(text: str) -> str:
     Returns:
         The compacted text (``text`` itself when nothing changes).
     """
-    out = text
-    if "\x1b" in out:
-        out = _ANSI.sub("", out)
-    if "\r" in out:
-        out = out.replace("\r\n", "\n")
-        if "\r" in out:
-            out = "\n".join(_last_redraw(line) for line in out.split("\n"))
+    out = clean_terminal(text)
     lines = out.split("\n")
     if len(lines) < _MIN_REPEAT and "%" not in out:
         return out
