@@ -30,7 +30,9 @@ from hive_middleware.trajectories import Trajectory, read_trajectory, trajectory
 
 RUNS_PER_FOLDER = 3
 MAX_RATIO_GAP = 0.03
-MAX_TYPE_GAP = 0.10  # per content type: short outputs carry proportionally more encoding (JSON quoting, a kept progress frame)
+# Per content type. Measured: every type within 0.03 but short command outputs, which are kept and so keep
+# their encoding: 0.034 JSON-wrapped (the wrapper's keys stay), 0.030 with a progress bar (its last frame stays).
+MAX_TYPE_GAP = 0.05
 MIN_TYPE_TOKENS = 2_000  # per-type gaps are checked where a type has this many tokens
 
 Messages = list[dict[str, Any]]
@@ -171,7 +173,7 @@ class Tally:
                 sums[1] += after
 
     def check(self, what: str, *, noise: bool) -> None:
-        """Token ratios within 0.03 overall (0.10 per content type with enough tokens).
+        """Token ratios within 0.03 overall (0.05 per content type with enough tokens).
 
         For content parts and Anthropic blocks (which add no tokens to the text)
         the own token ratios are compared. For encodings that add tokens around the
