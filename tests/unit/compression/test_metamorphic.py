@@ -30,9 +30,9 @@ from hive_middleware.trajectories import Trajectory, read_trajectory, trajectory
 
 RUNS_PER_FOLDER = 3
 MAX_RATIO_GAP = 0.03
-# Per content type. Measured: every type within 0.03 but short command outputs, which are kept and so keep
-# their encoding: 0.034 JSON-wrapped (the wrapper's keys stay), 0.030 with a progress bar (its last frame stays).
-MAX_TYPE_GAP = 0.05
+# Per content type. Measured: every type within 0.03 but kept command outputs behind a progress bar (0.0305:
+# the bar's last frame stays, as it should).
+MAX_TYPE_GAP = 0.035
 MIN_TYPE_TOKENS = 2_000  # per-type gaps are checked where a type has this many tokens
 
 Messages = list[dict[str, Any]]
@@ -173,13 +173,15 @@ class Tally:
                 sums[1] += after
 
     def check(self, what: str, *, noise: bool) -> None:
-        """Token ratios within 0.03 overall (0.05 per content type with enough tokens).
+        """Token ratios within 0.03 overall (0.035 per content type with enough tokens).
 
-        For content parts and Anthropic blocks (which add no tokens to the text)
-        the own token ratios are compared. For encodings that add tokens around the
-        same content (escape codes, CRLF, progress frames, tabs, JSON quoting) the
+        For content parts, Anthropic blocks and JSON-wrapped output (encodings whose
+        every token belongs to the content as that tool sends it: JSON escapes stay
+        in a valid JSON result) the own token ratios are compared. For terminal noise
+        around the same content (escape codes, CRLF, progress frames, tabs) the
         compressed sizes are compared as fractions of the *base's* raw tokens:
-        compression must bring the same content to the same place.
+        compression must bring the same content to the same place, not be rewarded
+        for removing noise.
         """
         for key, (before, after) in self.base.items():
             if key != "all" and before < MIN_TYPE_TOKENS:
@@ -209,7 +211,7 @@ def test_tool_outputs_compress_alike_in_every_encoding(runs: tuple[Trajectory, .
         a, b = _compress(base), _compress(make(base))
         assert_same_labels(a, b, f"{run.group}/{run.run_id} {variant}")
         tally.add(a, b)
-    tally.check(variant, noise=variant not in ("parts", "anthropic"))  # JSON quoting adds tokens, like escape codes
+    tally.check(variant, noise=variant not in ("parts", "anthropic", "json"))
 
 
 @pytest.mark.parametrize("variant", sorted(TEXT_VARIANTS))
