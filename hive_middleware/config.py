@@ -31,6 +31,7 @@ __all__ = [
     "HiveConfig",
     "MemoryConfig",
     "RoutingConfig",
+    "SharedConfig",
 ]
 
 DEFAULT_DATA_DIR = ".hive"
@@ -86,6 +87,16 @@ class MemoryConfig(_Section):
     )
     expand_top: int = Field(
         10, ge=0, description="Strongest fused hits whose graph neighbours join the ranking."
+    )
+    graph: str = Field(
+        "sqlite",
+        description="Graph store: 'sqlite' (embedded under data_dir), 'sqlite:///path/to/dir' or "
+        "'postgres://user@host:port/db' (shared by every process and machine; needs the [postgres] extra).",
+    )
+    vectors: str | None = Field(
+        None,
+        description="Vector index location: None (embedded Chroma under data_dir) or a Chroma server "
+        "'http://host:port' (shared; same as chroma_url).",
     )
     vector_index: str = Field(
         "chroma", description="'chroma' (embedded under data_dir), 'memory' (tests) or 'none'."
@@ -220,6 +231,30 @@ class GuardConfig(_Section):
             ) from exc
 
 
+class SharedConfig(_Section):
+    """What many processes share at once (limiter buckets, breaker state, channels, registry).
+
+    Absent ``redis`` means everything stays in-process.
+    """
+
+    redis: str | None = Field(
+        None,
+        description="Redis URL ('redis://host:port/db') for shared limits, breakers, channels, the agent "
+        "registry and the learning stream (needs the [redis] extra); None: in-process only.",
+    )
+    prefix: str = Field("hive", min_length=1, description="Prefix of every Redis key Hive writes.")
+    heartbeat_s: float = Field(5.0, gt=0, description="Seconds between an agent's registry heartbeats.")
+    agent_ttl_s: float = Field(
+        30.0, gt=0, description="Seconds after its last heartbeat an agent is listed as gone."
+    )
+    retry_s: float = Field(
+        1.0, gt=0, description="Seconds between reconnection attempts while Redis is unreachable."
+    )
+    pending_max: int = Field(
+        100_000, gt=0, description="Shared writes queued locally while Redis is down (oldest kept on disk)."
+    )
+
+
 class HiveConfig(_Section):
     """All hive-middleware settings. Build with :meth:`HiveConfig.load`."""
 
@@ -231,6 +266,7 @@ class HiveConfig(_Section):
     compression: CompressionConfig = Field(default_factory=CompressionConfig)  # type: ignore[arg-type]
     routing: RoutingConfig = Field(default_factory=RoutingConfig)  # type: ignore[arg-type]
     guard: GuardConfig = Field(default_factory=GuardConfig)
+    shared: SharedConfig = Field(default_factory=SharedConfig)  # type: ignore[arg-type]
 
     @classmethod
     def load(
