@@ -120,6 +120,7 @@ class PostgresServer:
     port: int
     user: str = "hive"
     database: str = "hive"
+    listen: tuple[str, ...] = ("127.0.0.1",)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _cluster: Path | None = field(default=None, repr=False)
 
@@ -153,9 +154,14 @@ class PostgresServer:
             )
             if init.returncode != 0:
                 raise RuntimeError(f"initdb failed ({init.returncode}): {init.stderr.strip()}")
+            if any(address != "127.0.0.1" for address in self.listen):
+                # Test hosts in network namespaces connect from their own addresses.
+                hba = data / "pg_hba.conf"
+                text = hba.read_text() + "host all all 0.0.0.0/0 trust\n"
+                subprocess.run([*prefix, "tee", str(hba)], input=text.encode(), stdout=subprocess.DEVNULL, check=True)
         with log.open("ab") as out:
             self._proc = subprocess.Popen(
-                [*prefix, str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1",
+                [*prefix, str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port), "-h", ",".join(self.listen),
                  "-k", str(self._cluster), "-c", "fsync=off", "-c", "max_connections=300",
                  "-c", "shared_buffers=128MB"],
                 stdout=out,
@@ -204,9 +210,11 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def start_postgres(directory: Path, port: int | None = None) -> Iterator[PostgresServer]:
-    """Run a throwaway PostgreSQL in ``directory`` for the ``with`` block."""
-    server = PostgresServer(Path(directory), port or free_port())
+def start_postgres(
+    directory: Path, port: int | None = None, *, listen: tuple[str, ...] = ("127.0.0.1",)
+) -> Iterator[PostgresServer]:
+    """Run a throwaway PostgreSQL in ``directory`` for the ``with`` block (``listen``: addresses to bind)."""
+    server = PostgresServer(Path(directory), port or free_port(), listen=listen)
     try:
         server.start()
         yield server
@@ -235,6 +243,7 @@ class RedisServer:
 
     directory: Path
     port: int
+    listen: tuple[str, ...] = ("127.0.0.1",)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -253,7 +262,7 @@ class RedisServer:
         log = self.directory / "redis.log"
         with log.open("ab") as out:
             self._proc = subprocess.Popen(
-                [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+                [redis_binary(), "--port", str(self.port), "--bind", *self.listen, "--dir", str(self.directory),
                  "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "no",
                  "--daemonize", "no"],
                 stdout=out,
@@ -276,9 +285,11 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def start_redis(directory: Path, port: int | None = None) -> Iterator[RedisServer]:
-    """Run a throwaway ``redis-server`` in ``directory`` for the ``with`` block."""
-    server = RedisServer(Path(directory), port or free_port())
+def start_redis(
+    directory: Path, port: int | None = None, *, listen: tuple[str, ...] = ("127.0.0.1",)
+) -> Iterator[RedisServer]:
+    """Run a throwaway ``redis-server`` in ``directory`` for the ``with`` block (``listen``: addresses to bind)."""
+    server = RedisServer(Path(directory), port or free_port(), listen=listen)
     server.start()
     try:
         yield server
@@ -304,6 +315,7 @@ class ChromaServer:
 
     directory: Path
     port: int
+    host: str = "127.0.0.1"
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -318,7 +330,7 @@ class ChromaServer:
         env = dict(os.environ, ANONYMIZED_TELEMETRY="False")
         with log.open("ab") as out:
             self._proc = subprocess.Popen(
-                [chroma_binary(), "run", "--path", str(self.directory / "data"), "--host", "127.0.0.1",
+                [chroma_binary(), "run", "--path", str(self.directory / "data"), "--host", self.host,
                  "--port", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -345,9 +357,9 @@ class ChromaServer:
 
 
 @contextlib.contextmanager
-def start_chroma(directory: Path, port: int | None = None) -> Iterator[ChromaServer]:
-    """Run a throwaway ``chroma run`` in ``directory`` for the ``with`` block."""
-    server = ChromaServer(Path(directory), port or free_port())
+def start_chroma(directory: Path, port: int | None = None, *, host: str = "127.0.0.1") -> Iterator[ChromaServer]:
+    """Run a throwaway ``chroma run`` in ``directory`` for the ``with`` block (``host``: address to bind)."""
+    server = ChromaServer(Path(directory), port or free_port(), host=host)
     server.start()
     try:
         yield server
