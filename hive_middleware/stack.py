@@ -26,6 +26,7 @@ from hive_middleware.types import AgentState, MemoryRecord, Message, RouteDecisi
 if TYPE_CHECKING:
     from hive_middleware.compression.artifacts import ArtifactStore
     from hive_middleware.compression.compressor import CompressionResult
+    from hive_middleware.hivemind import Agents, Channels, HiveMind, Learning
     from hive_middleware.memory.store import MemoryStore, ProvenanceStep
     from hive_middleware.pipeline.core import CallOptions, HiveEvent, Pipeline
     from hive_middleware.pipeline.writer import MemoryWriter
@@ -52,6 +53,9 @@ class HiveStack:
         guard: Limiter, breakers and retries for model calls (default: from ``config.guard``).
         artifacts: Where compressed-away originals live (default: the memory store,
             opened when the first original is stored, so handles outlive the process).
+        hivemind: Channels, agent registry and learning stream back-ends (default:
+            opened on first use from ``config.shared``: Redis when ``shared.redis`` is
+            set, else a SQLite file under ``data_dir``).
 
     Attributes:
         stats: Counters of what the stack did and what it had to drop
@@ -66,8 +70,14 @@ class HiveStack:
         policy: ActionPolicy | None = None,
         guard: Guard | None = None,
         artifacts: ArtifactStore | None = None,
+        hivemind: HiveMind | None = None,
     ) -> None:
         self.config = config or HiveConfig.load()
+        self._hivemind = hivemind
+        self._owns_hivemind = hivemind is None
+        self._channels: Channels | None = None
+        self._agents: Agents | None = None
+        self._learning: Learning | None = None
         self._memory = memory
         self._owns_memory = memory is None
         self._policy = policy
@@ -94,7 +104,65 @@ class HiveStack:
                 from hive_middleware.memory.store import MemoryStore
 
                 self._memory = MemoryStore.open(config=self.config)
+                if self.config.shared.redis is not None and self._memory.worker is not None:
+                    # Other processes' embedding workers wake on this one's commits at once.
+                    wake = self.hivemind.wake
+                    if wake is not None:
+                        self._memory.worker.attach_doorbell(wake)
             return self._memory
+
+    @property
+    def hivemind(self) -> HiveMind:
+        """The live layer's back-ends (opened on first access from ``config.shared``)."""
+        with self._lock:
+            if self._hivemind is None:
+                from hive_middleware.hivemind import open_hivemind
+
+                self._hivemind = open_hivemind(self.config, stats=self.stats)
+            return self._hivemind
+
+    @property
+    def channels(self) -> Channels:
+        """This tenant's channels: create, list, publish, feed, subscribe (and ``a*`` twins)."""
+        with self._lock:
+            if self._channels is None:
+                from hive_middleware.hivemind import Channels
+
+                self._channels = Channels(
+                    self.hivemind.channels,
+                    self.config.tenant,
+                    lookup=lambda tenant, rid: self.memory.graph.get(tenant, [rid]).get(rid),
+                    retry_s=self.config.shared.retry_s,
+                    stats=self.stats,
+                )
+            return self._channels
+
+    @property
+    def agents(self) -> Agents:
+        """This tenant's agent registry: register, heartbeat, list, running (and ``a*`` twins)."""
+        with self._lock:
+            if self._agents is None:
+                from hive_middleware.hivemind import Agents
+
+                shared = self.config.shared
+                self._agents = Agents(
+                    self.hivemind.agents,
+                    self.config.tenant,
+                    ttl_s=shared.agent_ttl_s,
+                    heartbeat_s=shared.heartbeat_s,
+                    stats=self.stats,
+                )
+            return self._agents
+
+    @property
+    def learning(self) -> Learning:
+        """This tenant's learning stream: append, record, read (and ``a*`` twins)."""
+        with self._lock:
+            if self._learning is None:
+                from hive_middleware.hivemind import Learning
+
+                self._learning = Learning(self.hivemind.learning, self.config.tenant)
+            return self._learning
 
     @property
     def policy(self) -> ActionPolicy | None:
@@ -182,9 +250,24 @@ class HiveStack:
             return RouteDecision(action=None, template=None, confidence=0.0, escalated=True, reason=NO_ROUTER_REASON)
         return policy.decide(state)
 
-    def remember(self, content: str, **kwargs: Any) -> MemoryRecord:
-        """Store a memory (see :meth:`MemoryStore.remember`)."""
-        return self.memory.remember(content, **kwargs)
+    def remember(self, content: str, *, channels: Sequence[str] = (), **kwargs: Any) -> MemoryRecord:
+        """Store a memory (see :meth:`MemoryStore.remember`), then publish it to ``channels``.
+
+        The record is published once it is committed; a publish that fails raises
+        after the commit (the memory stays stored; publishing it again is
+        idempotent). The publisher is ``metadata["author"]`` when set.
+        """
+        if channels:
+            from hive_middleware.hivemind.model import check_name
+
+            if isinstance(channels, str):
+                channels = [channels]
+            names = [check_name(name, "channel") for name in channels]
+        record = self.memory.remember(content, **kwargs)
+        if channels:
+            for name in names:
+                self.channels.for_tenant(record.tenant).publish(name, record)
+        return record
 
     def remember_many(self, drafts: Sequence[Any]) -> list[MemoryRecord]:
         """Store many memories in one transaction (see :meth:`MemoryStore.remember_many`)."""
@@ -216,6 +299,8 @@ class HiveStack:
                 self._writer.close()
             if self._owns_memory and self._memory is not None:
                 self._memory.close()
+            if self._owns_hivemind and self._hivemind is not None:
+                self._hivemind.close()
 
     def __enter__(self) -> HiveStack:
         return self
@@ -234,6 +319,21 @@ class AsyncHiveStack:
 
     def __init__(self, stack: HiveStack | None = None, *, config: HiveConfig | None = None) -> None:
         self.sync = stack or HiveStack(config)
+
+    @property
+    def channels(self) -> Channels:
+        """See :attr:`HiveStack.channels` (its ``a*`` methods are coroutines; subscriptions support ``async for``)."""
+        return self.sync.channels
+
+    @property
+    def agents(self) -> Agents:
+        """See :attr:`HiveStack.agents` (use its ``a*`` methods)."""
+        return self.sync.agents
+
+    @property
+    def learning(self) -> Learning:
+        """See :attr:`HiveStack.learning` (use its ``a*`` methods)."""
+        return self.sync.learning
 
     async def compress(
         self, messages: Sequence[Message], *, budget: int | None = None, model: str | None = None

@@ -11,6 +11,10 @@ When the vector index cannot take writers from several processes (an embedded
 Chroma directory), the worker first takes an exclusive ``flock`` on
 ``lock_path``: one process embeds for all, the others' rows still drain because
 the outbox is shared.
+
+Other processes' commits are seen at the next poll, or at once when a doorbell
+(:class:`~hive_middleware.hivemind.ports.WakeSignal`, e.g. Redis pub/sub) is
+attached with :meth:`EmbeddingWorker.attach_doorbell`.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from hive_middleware.errors import HiveStorageError
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
+
+if TYPE_CHECKING:
+    from hive_middleware.hivemind.ports import WakeSignal
 
 __all__ = ["EmbeddingWorker"]
 
@@ -70,6 +78,8 @@ class EmbeddingWorker:
         self._busy = threading.Lock()
         self.last_error: BaseException | None = None
         self.embedded = 0
+        self._announce: Callable[[], None] | None = None
+        self._stop_listening: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name="hive-embedding-worker", daemon=True)
 
     def start(self) -> None:
@@ -77,8 +87,22 @@ class EmbeddingWorker:
         self._thread.start()
 
     def notify(self) -> None:
-        """Wake the worker: new rows were committed in this process."""
+        """Wake the worker: new rows were committed in this process (rings the doorbell, if any)."""
         self._wake.set()
+        if self._announce is not None:
+            self._announce()
+
+    def wake(self) -> None:
+        """Wake the worker without ringing the doorbell: another process committed rows."""
+        self._wake.set()
+
+    def attach_doorbell(self, signal: WakeSignal) -> None:
+        """Ring ``signal`` on every :meth:`notify` and wake on every ring from other processes.
+
+        The poll stays as the fallback: a lost ring only delays rows to the next poll.
+        """
+        self._announce = signal.announce
+        self._stop_listening = signal.listen(self.wake)
 
     @property
     def is_leader(self) -> bool:
@@ -171,6 +195,9 @@ class EmbeddingWorker:
         """Stop the thread (finishing the batch in progress) and release the lock."""
         self._stop.set()
         self._wake.set()
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         if self._thread.is_alive():
             self._thread.join(timeout)
         if self._lock_file is not None:
