@@ -164,6 +164,19 @@ class RoutingConfig(_Section):
     target_precision: float = Field(0.95, gt=0, le=1, description="Precision the answer threshold targets.")
     feedback_buffer: int = Field(2_048, gt=0, description="Bounded size of the online feedback buffer.")
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda'.")
+    shadow: bool = Field(
+        False, description="Shadow mode: answer only with habits proven per agent (the model becomes the prior)."
+    )
+    habit_min_observations: int = Field(
+        20, gt=0, description="Observations a habit needs in its proof window before it may answer."
+    )
+    habit_min_lower_bound: float = Field(
+        0.95, gt=0, le=1, description="Wilson lower bound of a habit's exact-match rate needed to answer."
+    )
+    habit_confidence_z: float = Field(
+        1.0, gt=0, description="Normal quantile of that Wilson bound (1.0: one-sided 84 %; 1.645: 95 %)."
+    )
+    habit_min_sources: int = Field(3, gt=0, description="Distinct runs a habit's proof must come from.")
 
 
 class GuardConfig(_Section):

@@ -344,9 +344,18 @@ def route_command(
         Path | None,
         typer.Option(
             "--model",
-            help="Router model directory (from `hive router train`); without it only the baselines are measured.",
+            help="Router model directory (from `hive router train`); without it only the baselines are measured. "
+            "With --online it is the prior shadow mode starts from; 'none' starts from nothing.",
         ),
     ] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Prequential replay: each folder's runs in file-name order, answering live only with habits "
+            "graduated in shadow mode, learning from each step after it is scored.",
+        ),
+    ] = False,
     train: Annotated[
         list[Path] | None,
         typer.Option(
@@ -361,6 +370,8 @@ def route_command(
 
     Writes OUT/route.json (keys of DESIGN §3), route.md and route.png. With --model the router
     engine is loaded and reported at the top level; without it the top-level figures are null.
+    With --online the replay is prequential (shadow mode: habits graduate per folder, which is one
+    agent) and route.json adds answered and learning_curve (coverage and precision per 500 steps).
     """
     from dataclasses import replace
 
@@ -376,6 +387,12 @@ def route_command(
     from hive_middleware.skipped import SkippedRecords
 
     _require_paths(data, "--data")
+    no_model = model_dir is not None and str(model_dir).lower() == "none"
+    if online:
+        _route_online(data, out, None if no_model else model_dir, max_runs)
+        return
+    if no_model:
+        model_dir = None
     console = Console(stderr=True)
     skips = SkippedRecords(print_warning)
     train_skips = SkippedRecords(print_warning)
@@ -439,3 +456,113 @@ def route_command(
         [[name, *(e[k] for k in _ROUTE_KEYS), e.get("routes_per_s")] for name, e in _method_entries(result)],
     )
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+# --------------------------------------------------------------------------- route --online
+
+
+def _route_online(data: Sequence[Path], out: Path, model_dir: Path | None, max_runs: int | None) -> None:
+    """``hive eval route --online``: the prequential replay of :func:`run_online_route_eval`."""
+    from hive_middleware.config import HiveConfig
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.evals.route_eval import RepeatLastPolicy, run_online_route_eval
+    from hive_middleware.routing.habits import GraduationRule
+    from hive_middleware.routing.shadow import ShadowRouter
+    from hive_middleware.skipped import SkippedRecords
+    from hive_middleware.trajectories import trajectory_files
+
+    console = Console(stderr=True)
+    trajectory_files(list(data))  # fail fast on a bad path
+    prior = _load_router(model_dir) if model_dir is not None else None
+    rule = GraduationRule.from_config(HiveConfig.load().routing)
+    router = ShadowRouter(prior, rule=rule)
+    # A prior never replays the runs it was trained on: the replay must be news to the router.
+    seen: frozenset[str] = router.training_runs
+    with trajectory_progress(data, "route --online", max_runs) as advance:
+        result = run_online_route_eval(
+            data, router, baselines={"repeat_last": RepeatLastPolicy()}, max_runs=max_runs,
+            exclude_runs=seen, on_run=advance, skips=SkippedRecords(print_warning),
+        )
+    result["prior"] = str(model_dir) if model_dir is not None else None
+    result["rule"] = {
+        "min_observations": rule.min_observations, "min_lower_bound": rule.min_lower_bound, "z": rule.z,
+        "min_sources": rule.min_sources, "smallest_proof": rule.floor,
+    }
+    paths = write_report(out, "route", result, route_online_markdown(result), route_online_plot(result))
+    print_table(
+        f"routing (online): {result['n_runs']} runs, {result['n_steps']} steps",
+        ["policy", *_ROUTE_KEYS, "answered"],
+        [[name, *(e[k] for k in _ROUTE_KEYS), e.get("answered", e.get("n_answered"))]
+         for name, e in _method_entries(result)],
+    )
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+def route_online_markdown(result: dict[str, Any]) -> str:
+    """The Markdown summary of a prequential routing evaluation, with the learning curve per folder."""
+    from hive_middleware.markdown import markdown_table
+
+    rule = result.get("rule") or {}
+    latency = result.get("latency_us") or {}
+    parts = [
+        "# Routing evaluation (prequential, shadow mode)\n\n",
+        f"{result['n_runs']} runs, {result['n_steps']} steps replayed in file-name order per folder; "
+        f"prior: {result.get('prior') or 'none'}; runs the prior was trained on were skipped "
+        f"({result.get('excluded_runs', 0)}). Answers come only from habits graduated per folder "
+        f"(at least {rule.get('min_observations')} observations from {rule.get('min_sources')} runs, "
+        f"Wilson lower bound (z={rule.get('z')}) >= {rule.get('min_lower_bound')}).\n\n",
+        markdown_table(
+            ["policy", *_ROUTE_KEYS, "answered"],
+            [[name, *(_fmt(e[k]) for k in _ROUTE_KEYS), e.get("answered", e.get("n_answered"))]
+             for name, e in _method_entries(result)],
+        ),
+        f"\nOne decision plus its learning update: p50 {_fmt(latency.get('p50'))} us, "
+        f"p95 {_fmt(latency.get('p95'))} us.\n",
+        "\n## Per folder\n\n",
+        markdown_table(
+            ["group", *_ROUTE_KEYS, "answered", "steps"],
+            [[g, *(_fmt(e[k]) for k in _ROUTE_KEYS), e["n_answered"], e["n_steps"]]
+             for g, e in (result.get("per_group") or {}).items()],
+        ),
+        "\n## Learning curve (per window of steps seen)\n\n",
+    ]
+    rows = [
+        [g, p["steps_seen"], p["window"], _fmt(p["coverage"]), _fmt(p["precision"]), p["answered"]]
+        for g, e in (result.get("per_group") or {}).items()
+        for p in e.get("learning_curve") or []
+    ]
+    parts.append(markdown_table(["group", "steps seen", "window", "coverage", "precision", "answered"], rows))
+    habits = result.get("habits") or {}
+    if habits:
+        parts.append("\n## Habits\n\n")
+        parts.append(markdown_table(
+            ["group", "habits watched", "live at the end", "graduations", "demotions"],
+            [[g, h["habits"], h["live"], h["graduations"], h["demotions"]] for g, h in habits.items()],
+        ))
+    return "".join(parts)
+
+
+def route_online_plot(result: dict[str, Any]) -> Callable[[Any], None]:
+    """Coverage and precision per window of steps seen, one line per folder."""
+
+    def draw(fig: Any) -> None:
+        ax1, ax2 = fig.subplots(2, 1, sharex=True)
+        for i, (group, entry) in enumerate((result.get("per_group") or {}).items()):
+            points = entry.get("learning_curve") or []
+            xs = [p["steps_seen"] for p in points]
+            ax1.plot(xs, [p["coverage"] for p in points], marker=".", color=f"C{i}", label=group)
+            ax2.plot(
+                [p["steps_seen"] for p in points if p["precision"] is not None],
+                [p["precision"] for p in points if p["precision"] is not None],
+                marker=".", color=f"C{i}", label=group,
+            )
+        ax1.set_ylabel("coverage")
+        ax1.set_ylim(0, max(0.2, *(p["coverage"] for p in result.get("learning_curve") or [{"coverage": 0}])) * 1.1)
+        ax1.set_title("prequential routing: answers from graduated habits, per window of steps")
+        ax1.legend(fontsize=7)
+        ax2.set_ylabel("precision")
+        ax2.set_ylim(0, 1.05)
+        ax2.axhline(0.95, color="#999999", linestyle=":", linewidth=1)
+        ax2.set_xlabel("steps seen (per folder)")
+
+    return draw

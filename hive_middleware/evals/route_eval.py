@@ -45,7 +45,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ __all__ = [
     "RunSplit",
     "predicted_type",
     "read_runs",
+    "run_online_route_eval",
     "run_route_eval",
     "split_runs",
 ]
@@ -384,3 +385,210 @@ def run_route_eval(
     result["n_steps"] = n_steps
     result["skipped"] = skips.counts
     return result
+
+
+# --------------------------------------------------------------------------- prequential (online)
+
+LEARNING_WINDOW = 500
+"""Steps per point of the prequential learning curve."""
+
+
+@dataclass
+class _Window:
+    size: int
+    seen: int = 0
+    answered: int = 0
+    correct: int = 0
+    points: list[dict[str, Any]] = field(default_factory=list)
+    _n: int = 0
+    _a: int = 0
+    _c: int = 0
+
+    def add(self, answered: bool, exact: bool) -> None:
+        self.seen += 1
+        self._n += 1
+        self._a += answered
+        self._c += exact
+        if self._n == self.size:
+            self.close()
+
+    def close(self) -> None:
+        if not self._n:
+            return
+        self.points.append(
+            {
+                "steps_seen": self.seen,
+                "window": self._n,
+                "coverage": self._a / self._n,
+                "precision": self._c / self._a if self._a else None,
+                "answered": self._a,
+            }
+        )
+        self._n = self._a = self._c = 0
+
+
+def _learning_record(state: AgentState, decision: RouteDecision, action: str, run_id: str, index: int) -> Any:
+    from hive_middleware.routing.habits import LearningRecord
+
+    answered = not decision.escalated and decision.action is not None
+    return LearningRecord(
+        state=state,
+        predicted=decision.action if answered else None,
+        actual=action,
+        source=run_id,
+        step=index,
+        template=decision.template if answered else None,
+    )
+
+
+def run_online_route_eval(
+    data: Sequence[str | Path],
+    router: Any,
+    *,
+    baselines: Mapping[str, ActionPolicy] | None = None,
+    window: int = LEARNING_WINDOW,
+    max_runs: int | None = None,
+    exclude_runs: frozenset[str] = frozenset(),
+    on_run: Callable[[Trajectory], None] | None = None,
+    skips: SkippedRecords | None = None,
+) -> dict[str, Any]:
+    """Prequential routing evaluation: answer live with graduated habits only, learn after scoring.
+
+    Each ``data`` path (one agent: its folder name is the agent id) is replayed
+    run by run in file-name order; at every step the router decides from the
+    state, the decision is scored exactly as in :func:`run_route_eval`, and
+    only then does the router learn from the step
+    (:class:`~hive_middleware.routing.habits.LearningRecord`: state, live answer,
+    recorded action). One router serves every path, as one tenant.
+
+    Args:
+        data: Folders or ``.traj`` files, replayed in this order.
+        router: A :class:`~hive_middleware.routing.shadow.ShadowRouter` (anything
+            with ``decide_with_type`` and ``learn``).
+        baselines: Policies scored on the same steps (they do not learn).
+        window: Steps per learning-curve point.
+        max_runs: Replay at most this many runs per path.
+        exclude_runs: Run ids never replayed (those a prior model was trained on).
+        on_run: Called after each run.
+        skips: Where malformed files and steps are counted.
+
+    Returns:
+        The keys of :func:`run_route_eval` (over the whole replay; ``latency_us``
+        is one decision plus its learning update) plus ``answered`` (count),
+        ``learning_curve`` (``{"steps_seen", "window", "coverage", "precision",
+        "answered"}`` per ``window`` steps of the whole replay), the same curve
+        in each ``per_group`` entry, ``habits`` (live habits, graduations and
+        demotions per group) and ``excluded_runs``.
+
+    Raises:
+        HiveDataError: a path is missing, or no file is a usable run.
+    """
+    skips = active_skips(skips)
+    policies: dict[str, Any] = {"hive": router, **dict(baselines or {})}
+    runs = {name: _PolicyRun() for name in policies}
+    curve = _Window(window)
+    group_curves: dict[str, _Window] = {}
+    n_runs = n_steps = excluded = 0
+    all_files: list[Path] = []
+    for raw in data:
+        files = [f for f in trajectory_files([raw]) if _run_id(f) not in exclude_runs]
+        excluded += len(trajectory_files([raw])) - len(files)
+        all_files += files[:max_runs] if max_runs else files
+    for path in all_files:
+        try:
+            traj = read_trajectory(path, skips=skips)
+        except HiveDataError as exc:
+            skip_data_error(skips, exc)
+            continue
+        group_curve = group_curves.setdefault(traj.group, _Window(window))
+        for record in runs.values():
+            record.groups.setdefault(traj.group, _Tally()).runs += 1
+            record.total.runs += 1
+        for step in traj.steps:
+            state = replace(step.state, agent_id=traj.group)
+            true_type = action_type(step.action)
+            target = normalize_action(step.action)
+            for name, policy in policies.items():
+                record = runs[name]
+                start = time.perf_counter()
+                guessed: str | None
+                if name == "hive":
+                    decision, guessed = policy.decide_with_type(state)
+                    policy.learn(_learning_record(state, decision, step.action, traj.run_id, step.index))
+                else:
+                    decision = policy.decide(state)
+                    guessed = None
+                record.latencies_us.append((time.perf_counter() - start) * 1e6)
+                if guessed is None:
+                    guessed = predicted_type(policy, decision)
+                answered = not decision.escalated and decision.action is not None
+                exact = answered and decision.action is not None and normalize_action(decision.action.command) == target
+                for tally in (record.total, record.groups[traj.group]):
+                    tally.steps += 1
+                    tally.answered += answered
+                    tally.correct += exact
+                    tally.type_hits += guessed == true_type
+                    tally.escalated += decision.escalated
+                if name == "hive":
+                    curve.add(answered, exact)
+                    group_curve.add(answered, exact)
+        n_runs += 1
+        n_steps += len(traj.steps)
+        if on_run is not None:
+            on_run(traj)
+    if all_files and not n_runs:
+        raise HiveDataError(
+            f"no usable trajectory among the {len(all_files)} files replayed ({skips.describe()}); fix or replace them",
+            field="trajectory",
+        )
+    curve.close()
+    for c in group_curves.values():
+        c.close()
+
+    def entry(name: str) -> dict[str, Any]:
+        record = runs[name]
+        out = record.total.summary()
+        out["per_group"] = {g: t.summary() for g, t in record.groups.items()}
+        total_s = sum(record.latencies_us) / 1e6
+        out["routes_per_s"] = len(record.latencies_us) / total_s if total_s > 0 else None
+        lat = record.latencies_us
+        out["latency_us"] = (
+            {"p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99)} if lat else None
+        )
+        out["answered"] = record.total.answered
+        return out
+
+    result = entry("hive")
+    result["engine"] = "hive"
+    result["online"] = True
+    result["learning_curve"] = curve.points
+    result["latency_note"] = "one decision plus its learning update"
+    for group, c in group_curves.items():
+        result["per_group"][group]["learning_curve"] = c.points
+    result["habits"] = _habit_summary(router)
+    result["baselines"] = {name: entry(name) for name in policies if name != "hive"}
+    result["n_runs"] = n_runs
+    result["n_steps"] = n_steps
+    result["excluded_runs"] = excluded
+    result["skipped"] = skips.counts
+    return result
+
+
+def _habit_summary(router: Any) -> dict[str, Any]:
+    book = getattr(router, "book", None)
+    if book is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for (agent, signature, template), record in book.items():
+        g = out.setdefault(agent, {"habits": 0, "live": 0, "graduations": 0, "demotions": 0, "live_examples": []})
+        g["habits"] += 1
+        g["graduations"] += record.graduations
+        g["demotions"] += record.demotions
+        if record.live:
+            g["live"] += 1
+            if len(g["live_examples"]) < 12:
+                g["live_examples"].append(
+                    {"signature": signature, "template": template, "n": record.n, "hits": record.hits,
+                     "answered": record.answered}
+                )
+    return out

@@ -158,6 +158,10 @@ def _render(fmt: str, nums: tuple[int, ...], arg: Arg, f: StateFacts) -> str | N
         return text
     if fmt == "python":
         return f"{_python_prefix(f)} {_rel(text, cwd)}"
+    if fmt == "python_abs":
+        return f"python {_abs(text, cwd)}"
+    if fmt == "python_cd":
+        return f"cd {cwd.rstrip('/')} && python {_rel(text, cwd)}" if cwd else None
     if fmt == "javac":
         return f"javac {_rel(text, cwd)}"
     if fmt == "java":
@@ -195,7 +199,7 @@ def _render(fmt: str, nums: tuple[int, ...], arg: Arg, f: StateFacts) -> str | N
 _PAIRS: dict[str, tuple[str, ...]] = {
     "last": ("cmd",),
     "runs": ("cmd",),
-    "created_py": ("python",),
+    "created_py": ("python", "python_abs", "python_cd"),
     "created_java": ("javac", "java"),
     "created_sh": ("bash",),
     "created": ("sre_view", "aci_open", "rm", "rm_abs"),
