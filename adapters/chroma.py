@@ -15,7 +15,11 @@
 
 An embedded Chroma directory takes one writing process at a time; the memory
 store's embedding worker holds a lock for that (see
-:mod:`hive_middleware.memory.outbox`). Use a Chroma server for many processes.
+:mod:`hive_middleware.memory.outbox`). Use a Chroma server for many processes:
+each caches its collection handles, and a handle another process made stale (it
+erased the tenant) is dropped and fetched again on first use. Every client or
+server failure is raised as :class:`~hive_middleware.errors.HiveStorageError`
+naming the server URL (or directory) and the tenant.
 """
 
 from __future__ import annotations
@@ -135,11 +139,13 @@ class ChromaVectorIndex:
     Args:
         client: A ready Chroma client (``PersistentClient``, ``HttpClient``...).
         embedder_name: Recorded in each collection's configuration.
+        where: Names the index in error messages (the factories pass the URL or directory).
     """
 
-    def __init__(self, client: Any, *, embedder_name: str = "minilm") -> None:
+    def __init__(self, client: Any, *, embedder_name: str = "minilm", where: str = "Chroma") -> None:
         self._client = client
         self._embedder_name = embedder_name
+        self._where = where
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -152,16 +158,23 @@ class ChromaVectorIndex:
             client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
         except Exception as exc:
             raise HiveStorageError(f"cannot open the Chroma directory {path}: {exc}", path=str(path)) from exc
-        return cls(client, embedder_name=embedder_name)
+        return cls(client, embedder_name=embedder_name, where=f"the Chroma directory {path}")
 
     @classmethod
     def from_url(cls, url: str, *, embedder_name: str = "minilm", headers: dict[str, str] | None = None) -> ChromaVectorIndex:
         """A Chroma server at ``url`` (``http://host:port`` or ``https://...``)."""
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise HiveConfigError(f"Chroma URL {url!r} must look like http://host:port", key="chroma_url")
-        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
         try:
+            parsed = urlparse(url)
+            explicit_port = parsed.port
+        except ValueError as exc:
+            raise HiveConfigError(f"Chroma URL {url!r} is malformed ({exc}); use http://host:port",
+                                  key="memory.vectors") from exc
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise HiveConfigError(f"Chroma URL {url!r} must look like http://host:port or https://host:port",
+                                  key="memory.vectors")
+        port = explicit_port or (443 if parsed.scheme == "https" else 8000)
+        try:
+            # The client checks the server (heartbeat, tenant and database) as it is built.
             client = chromadb.HttpClient(
                 host=parsed.hostname,
                 port=port,
@@ -170,8 +183,12 @@ class ChromaVectorIndex:
                 settings=Settings(anonymized_telemetry=False),
             )
         except Exception as exc:
-            raise HiveStorageError(f"cannot reach the Chroma server at {url}: {exc}", url=url) from exc
-        return cls(client, embedder_name=embedder_name)
+            raise HiveStorageError(
+                f"cannot reach the Chroma server at {url}: {exc}; start it (chroma run --port {port}) or fix "
+                "memory.vectors",
+                url=url,
+            ) from exc
+        return cls(client, embedder_name=embedder_name, where=f"the Chroma server at {url}")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -201,7 +218,9 @@ class ChromaVectorIndex:
             except Exception as exc:
                 if not create and _is_not_found(exc):
                     return None
-                raise HiveStorageError(f"Chroma collection for tenant {tenant!r} failed: {exc}", tenant=tenant) from exc
+                raise HiveStorageError(
+                    f"opening the collection of tenant {tenant!r} in {self._where} failed: {exc}", tenant=tenant
+                ) from exc
             written_with = _collection_embedder(col)
             if written_with is not None and written_with != self._embedder_name:
                 raise HiveConfigError(
@@ -219,24 +238,44 @@ class ChromaVectorIndex:
             raise HiveValidationError(f"{len(ids)} ids but {len(vectors)} vectors", field="vectors")
         if not ids:
             return
-        col = self._collection(tenant, create=True)
-        assert col is not None
-        try:
-            col.upsert(ids=list(ids), embeddings=[list(map(float, v)) for v in vectors])
-        except Exception as exc:
-            raise HiveStorageError(f"Chroma upsert for tenant {tenant!r} failed: {exc}", tenant=tenant) from exc
+        embeddings = [list(map(float, v)) for v in vectors]
+        for attempt in (1, 2):
+            col = self._collection(tenant, create=True)
+            assert col is not None
+            try:
+                col.upsert(ids=list(ids), embeddings=embeddings)
+                return
+            except Exception as exc:
+                if attempt == 1 and _is_not_found(exc):
+                    # Another process erased the tenant (or a server was reset) after this
+                    # handle was cached: forget it and create the collection again.
+                    self._forget(tenant, col)
+                    continue
+                raise HiveStorageError(
+                    f"upserting {len(ids)} vector(s) of tenant {tenant!r} into {self._where} failed: {exc}",
+                    tenant=tenant,
+                ) from exc
 
     def query(self, tenant: str, vector: Sequence[float], k: int) -> list[VectorHit]:
         """See :meth:`VectorIndex.query`."""
         if k <= 0:
             return []
-        col = self._collection(tenant, create=False)
-        if col is None:
-            return []
-        try:
-            got = col.query(query_embeddings=[list(map(float, vector))], n_results=k, include=["distances"])
-        except Exception as exc:
-            raise HiveStorageError(f"Chroma query for tenant {tenant!r} failed: {exc}", tenant=tenant) from exc
+        query = [list(map(float, vector))]
+        for attempt in (1, 2):
+            col = self._collection(tenant, create=False)
+            if col is None:
+                return []
+            try:
+                got = col.query(query_embeddings=query, n_results=k, include=["distances"])
+                break
+            except Exception as exc:
+                if attempt == 1 and _is_not_found(exc):
+                    # Erased (and perhaps recreated) by another process since it was cached.
+                    self._forget(tenant, col)
+                    continue
+                raise HiveStorageError(
+                    f"querying the vectors of tenant {tenant!r} in {self._where} failed: {exc}", tenant=tenant
+                ) from exc
         ids = got["ids"][0]
         distances = got["distances"][0] if got.get("distances") else [0.0] * len(ids)
         # Cosine distance is 1 - cosine similarity.
@@ -252,7 +291,14 @@ class ChromaVectorIndex:
             except Exception as exc:
                 if _is_not_found(exc):
                     return
-                raise HiveStorageError(f"cannot delete Chroma collection of tenant {tenant!r}: {exc}", tenant=tenant) from exc
+                raise HiveStorageError(
+                    f"cannot delete the collection of tenant {tenant!r} in {self._where}: {exc}", tenant=tenant
+                ) from exc
+
+    def _forget(self, tenant: str, col: Any) -> None:
+        with self._lock:
+            if self._collections.get(tenant) is col:
+                del self._collections[tenant]
 
     def close(self) -> None:
         """Forget cached collection handles (the client is the caller's); later calls raise HiveUsageError."""

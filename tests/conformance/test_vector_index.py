@@ -13,17 +13,27 @@ from hive_middleware.testing.conformance import VECTOR_INDEX_CHECKS
 from hive_middleware.testing.memory import InMemoryVectorIndex
 
 
-@pytest.fixture(params=["memory", "chroma"])
+@pytest.fixture(params=["memory", "chroma", "chroma-server"])
 def make_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], VectorIndex]]:
     count = [0]
+    made: list[ChromaVectorIndex] = []
+    # The session's Chroma server, emptied before each test (started only for this parameter).
+    server_url: str | None = request.getfixturevalue("chroma_url") if request.param == "chroma-server" else None
 
     def make() -> VectorIndex:
         count[0] += 1
         if request.param == "memory":
             return InMemoryVectorIndex()
-        return ChromaVectorIndex.from_path(tmp_path / f"chroma{count[0]}", embedder_name="hashing-8")
+        if server_url is not None:
+            index = ChromaVectorIndex.from_url(server_url, embedder_name="hashing-8")
+        else:
+            index = ChromaVectorIndex.from_path(tmp_path / f"chroma{count[0]}", embedder_name="hashing-8")
+        made.append(index)
+        return index
 
     yield make
+    for index in made:
+        index.close()
 
 
 @pytest.mark.parametrize("check", VECTOR_INDEX_CHECKS, ids=lambda c: c.__name__)
