@@ -424,7 +424,8 @@ class HabitBook:
                     self._demote(agent, signature, template, record)
                 else:
                     self._graduate(agent, signature, template, record)
-            elif hit or template == answered:
+            else:
+                # Misses are saved too: a stored record without them would overstate its habit.
                 self._dirty.add((agent, signature, template))
 
     def contradict(self, agent: str, signature: str, template: str) -> bool:
@@ -462,7 +463,7 @@ class HabitBook:
     # -- persistence support --------------------------------------------------------------
 
     def take_dirty(self) -> list[tuple[HabitKey, ShadowRecord]]:
-        """Habits changed since the last call (graduated, demoted, new hits), with their records."""
+        """Habits changed since the last call (observed, graduated, demoted), with their records."""
         out = []
         for key in sorted(self._dirty):
             record = self.record(*key)
