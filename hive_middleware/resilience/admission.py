@@ -94,7 +94,7 @@ async def aadmit(
     reservation = await guard.limiter.aacquire(who, model, _estimate(guard, model, messages, max_tokens))
     breaker = guard.breaker(deployment or model)
     try:
-        permit = breaker.before_call()
+        permit = await breaker.abefore_call()
     except HiveCircuitOpen:
         await guard.limiter.acancel(reservation)
         raise
@@ -137,13 +137,15 @@ def finish(
 async def afinish(
     guard: Guard, admission: Admission, *, response: Any = None, error: BaseException | None = None
 ) -> None:
-    """Async :func:`finish` (a shared limiter store is updated without blocking)."""
-    if error is None and response is not None and admission.reservation.counts_tokens:
-        admission.breaker.record_success(admission.permit)
-        await guard.limiter.asettle(admission.reservation, reported_tokens(response))
+    """Async :func:`finish` (shared limiter and breaker stores are updated without blocking)."""
+    breaker, permit = admission.breaker, admission.permit
+    if error is not None:
+        await breaker.arecord(permit, classify(error).verdict if isinstance(error, Exception) else "none")
         return
-    if error is None and response is None:
-        admission.breaker.release(admission.permit)
+    if response is None:
+        await breaker.arecord(permit, "none")
         await guard.limiter.acancel(admission.reservation)
         return
-    finish(guard, admission, response=response, error=error)
+    await breaker.arecord(permit, "success")
+    if admission.reservation.counts_tokens:
+        await guard.limiter.asettle(admission.reservation, reported_tokens(response))

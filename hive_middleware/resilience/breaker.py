@@ -12,25 +12,34 @@
 
 Every admission hands out a :class:`Permit`; outcomes are reported with it, so
 a slow call admitted before the circuit opened cannot close it later. The state
-machine runs under one short lock and never sleeps, so the same object serves
-threads and asyncio tasks. State changes are delivered to listeners as
-:class:`BreakerEvent` after the lock is released; a failing listener is logged
-and never breaks the call (hooks fail open, the guard itself fails closed).
+machine (:mod:`.breaker_state`, pure) runs inside a
+:class:`~hive_middleware.resilience.breaker_store.BreakerStore`: the default
+in-process store keeps it under one short lock and never sleeps, so the same
+object serves threads and asyncio tasks; a shared store (Redis) makes every
+process one circuit. State changes this process causes are delivered to its
+listeners as :class:`BreakerEvent` after the store call returns; a failing
+listener is logged and never breaks the call (hooks fail open, the guard itself
+fails closed).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
-import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 
 from hive_middleware.errors import HiveCircuitOpen, HiveConfigError
+from hive_middleware.resilience.breaker_state import (
+    AdmitOutcome,
+    BreakerSettings,
+    BreakerState,
+    Permit,
+    Transition,
+    Verdict,
+)
+from hive_middleware.resilience.breaker_store import BreakerStore, InMemoryBreakerStore
 from hive_middleware.resilience.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
@@ -47,17 +56,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FAILURE_THRESHOLD = 5
 DEFAULT_COOLDOWN_S = 30.0
-# The rate window is kept as this many time slots, so memory stays constant
-# however many calls pass (a deque of every outcome would grow with traffic).
-_WINDOW_SLOTS = 10
-
-
-class BreakerState(StrEnum):
-    """The three states of a circuit."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,24 +82,6 @@ class BreakerEvent:
 BreakerListener = Callable[[BreakerEvent], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Permit:
-    """Admission to one call; report its outcome with it.
-
-    Attributes:
-        breaker: Name of the breaker that admitted the call.
-        ticket: Unique number of this admission.
-        generation: State generation it was admitted in (outcomes from an older
-            generation do not move the state).
-        probe: Whether this call is the half-open probe.
-    """
-
-    breaker: str
-    ticket: int
-    generation: int
-    probe: bool
-
-
 def _check(name: str, ok: bool, value: object, hint: str) -> None:
     if not ok:
         raise HiveConfigError(f"circuit breaker {name} {hint}, got {value!r}", key=name)
@@ -120,7 +100,9 @@ class CircuitBreaker:
         probe_timeout_s: Seconds after which an unanswered probe is replaced
             (``None``: never; a lost probe then needs :meth:`release`).
         clock: Time source.
-        listeners: Called with every :class:`BreakerEvent`.
+        listeners: Called with every :class:`BreakerEvent` this process causes.
+        store: Where the state lives (default: a private in-process store). A
+            shared store makes every process using the same ``name`` one circuit.
 
     Raises:
         HiveConfigError: a threshold, window or cooldown out of range.
@@ -138,6 +120,7 @@ class CircuitBreaker:
         probe_timeout_s: float | None = 120.0,
         clock: Clock = SYSTEM_CLOCK,
         listeners: Iterable[BreakerListener] = (),
+        store: BreakerStore | None = None,
     ) -> None:
         _check(
             "failure_threshold",
@@ -170,17 +153,16 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self.probe_timeout_s = probe_timeout_s
         self.clock = clock
+        self.store: BreakerStore = store if store is not None else InMemoryBreakerStore()
+        self.settings = BreakerSettings(
+            failure_threshold=failure_threshold,
+            failure_rate_threshold=failure_rate_threshold,
+            window_s=window_s,
+            min_calls=min_calls,
+            cooldown_s=cooldown_s,
+            probe_timeout_s=probe_timeout_s,
+        )
         self._listeners: list[BreakerListener] = list(listeners)
-        self._lock = threading.Lock()
-        self._tickets = itertools.count(1)
-        self._state = BreakerState.CLOSED
-        self._generation = 0
-        self._consecutive = 0
-        self._slot_s = window_s / _WINDOW_SLOTS
-        self._slots: deque[list[int]] = deque()  # [slot index, calls, failures]
-        self._opened_at = 0.0
-        self._probe_ticket: int | None = None
-        self._probe_started = 0.0
 
     # -- observation -------------------------------------------------------
 
@@ -191,22 +173,17 @@ class CircuitBreaker:
     @property
     def state(self) -> BreakerState:
         """Current state (an open circuit whose cooldown passed reads as half-open)."""
-        with self._lock:
-            if self._state is BreakerState.OPEN and self.clock.now() >= self._opened_at + self.cooldown_s:
-                return BreakerState.HALF_OPEN
-            return self._state
+        return self.store.snapshot(self.name, self.settings, self.clock.now()).state
 
     @property
     def generation(self) -> int:
         """Number of state changes so far; permits from an older generation are stale."""
-        with self._lock:
-            return self._generation
+        return self.store.snapshot(self.name, self.settings, self.clock.now()).generation
 
     @property
     def consecutive_failures(self) -> int:
         """Failures since the last success in the current closed period."""
-        with self._lock:
-            return self._consecutive
+        return self.store.snapshot(self.name, self.settings, self.clock.now()).consecutive_failures
 
     # -- admission ---------------------------------------------------------
 
@@ -219,35 +196,17 @@ class CircuitBreaker:
         Raises:
             HiveCircuitOpen: the circuit is open, or half-open with its probe in flight.
         """
-        events: list[BreakerEvent] = []
-        try:
-            with self._lock:
-                return self._admit(self.clock.now(), events)
-        finally:
-            if events:
-                self._emit(events)
+        return self._admitted(self.store.admit(self.name, self.settings, self.clock.now()))
 
-    def _admit(self, now: float, events: list[BreakerEvent]) -> Permit:
-        if self._state is BreakerState.CLOSED:
-            return Permit(self.name, next(self._tickets), self._generation, False)
-        if self._state is BreakerState.OPEN:
-            reopen_at = self._opened_at + self.cooldown_s
-            if now < reopen_at:
-                raise self._refusal(reopen_at - now, "open")
-            self._transition(BreakerState.HALF_OPEN, now, "cooldown elapsed", events)
-        # Half-open: one probe at a time; a probe that never reported is replaced.
-        if self._probe_ticket is not None and (
-            self.probe_timeout_s is None or now < self._probe_started + self.probe_timeout_s
-        ):
-            # The probe usually answers long before its timeout: suggest at most a cooldown.
-            wait = self.cooldown_s
-            if self.probe_timeout_s is not None:
-                wait = min(wait, self._probe_started + self.probe_timeout_s - now)
-            raise self._refusal(wait, "half-open with a probe in flight")
-        permit = Permit(self.name, next(self._tickets), self._generation, True)
-        self._probe_ticket = permit.ticket
-        self._probe_started = now
-        return permit
+    async def abefore_call(self) -> Permit:
+        """Async :meth:`before_call` (a shared store answers without blocking the loop)."""
+        return self._admitted(await self.store.aadmit(self.name, self.settings, self.clock.now()))
+
+    def _admitted(self, outcome: AdmitOutcome) -> Permit:
+        self._emit(outcome.transitions)
+        if outcome.ticket is None:
+            raise self._refusal(outcome.retry_after, outcome.why)
+        return Permit(self.name, outcome.ticket, outcome.generation, outcome.probe, self.store.origin)
 
     def _refusal(self, retry_after: float, why: str) -> HiveCircuitOpen:
         return HiveCircuitOpen(
@@ -261,78 +220,35 @@ class CircuitBreaker:
 
     def record_success(self, permit: Permit) -> None:
         """Report that the admitted call succeeded (or failed for reasons not the model's)."""
-        self._record(permit, failed=False)
+        self._record(permit, "success")
 
     def record_failure(self, permit: Permit) -> None:
         """Report that the admitted call failed because of the model or its provider."""
-        self._record(permit, failed=True)
+        self._record(permit, "failure")
 
     def release(self, permit: Permit) -> None:
         """Report no verdict (the call was cancelled before it said anything).
 
         A released probe frees the half-open slot for the next caller.
         """
-        with self._lock:
-            if permit.probe and permit.ticket == self._probe_ticket:
-                self._probe_ticket = None
+        self._record(permit, "none")
 
-    def _record(self, permit: Permit, *, failed: bool) -> None:
-        events: list[BreakerEvent] = []
-        with self._lock:
-            if permit.generation == self._generation:
-                now = self.clock.now()
-                if self._state is BreakerState.HALF_OPEN:
-                    if permit.ticket == self._probe_ticket:
-                        self._probe_ticket = None
-                        if failed:
-                            self._open(now, "probe failed", events)
-                        else:
-                            self._transition(BreakerState.CLOSED, now, "probe succeeded", events)
-                elif self._state is BreakerState.CLOSED:
-                    self._count(now, failed, events)
-        if events:
-            self._emit(events)
+    def record(self, permit: Permit, verdict: Verdict) -> None:
+        """Report ``"success"``, ``"failure"`` or ``"none"`` (see the three methods above)."""
+        self._record(permit, verdict)
 
-    def _count(self, now: float, failed: bool, events: list[BreakerEvent]) -> None:
-        index = int(now // self._slot_s)
-        while self._slots and self._slots[0][0] <= index - _WINDOW_SLOTS:
-            self._slots.popleft()
-        if not self._slots or self._slots[-1][0] != index:
-            self._slots.append([index, 0, 0])
-        slot = self._slots[-1]
-        slot[1] += 1
-        if not failed:
-            self._consecutive = 0
-            return
-        slot[2] += 1
-        self._consecutive += 1
-        if self._consecutive >= self.failure_threshold:
-            self._open(now, f"{self._consecutive} consecutive failures", events)
-            return
-        if self.failure_rate_threshold is not None:
-            calls = sum(s[1] for s in self._slots)
-            failures = sum(s[2] for s in self._slots)
-            if calls >= self.min_calls and failures / calls >= self.failure_rate_threshold:
-                self._open(now, f"failure rate {failures}/{calls} over {self.window_s:g}s", events)
+    async def arecord(self, permit: Permit, verdict: Verdict) -> None:
+        """Async :meth:`record`."""
+        self._emit(await self.store.arecord(self.name, self.settings, permit, verdict, self.clock.now()))
+
+    def _record(self, permit: Permit, verdict: Verdict) -> None:
+        self._emit(self.store.record(self.name, self.settings, permit, verdict, self.clock.now()))
 
     # -- transitions -------------------------------------------------------
 
-    def _open(self, now: float, reason: str, events: list[BreakerEvent]) -> None:
-        self._opened_at = now
-        self._transition(BreakerState.OPEN, now, reason, events)
-
-    def _transition(self, new: BreakerState, now: float, reason: str, events: list[BreakerEvent]) -> None:
-        old = self._state
-        self._state = new
-        self._generation += 1
-        self._probe_ticket = None
-        if new is BreakerState.CLOSED:
-            self._consecutive = 0
-            self._slots.clear()
-        events.append(BreakerEvent(self.name, old, new, now, self.clock.wall(), reason))
-
-    def _emit(self, events: list[BreakerEvent]) -> None:
-        for event in events:
+    def _emit(self, transitions: Iterable[Transition]) -> None:
+        for change in transitions:
+            event = BreakerEvent(self.name, change.old, change.new, change.at, self.clock.wall(), change.reason)
             for listener in list(self._listeners):
                 try:
                     listener(event)
@@ -341,14 +257,7 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         """Close the circuit and forget its history (an operator's override)."""
-        events: list[BreakerEvent] = []
-        with self._lock:
-            if self._state is not BreakerState.CLOSED:
-                self._transition(BreakerState.CLOSED, self.clock.now(), "reset", events)
-            self._consecutive = 0
-            self._slots.clear()
-        if events:
-            self._emit(events)
+        self._emit(self.store.reset(self.name, self.clock.now()))
 
     # -- context manager ---------------------------------------------------
 

@@ -23,6 +23,7 @@ the same, wait ``retry_after``.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -31,6 +32,8 @@ from typing import Any, TypeVar
 from hive_middleware.config import GuardConfig, HiveConfig
 from hive_middleware.errors import HiveCircuitOpen, HiveError, HiveRateLimited
 from hive_middleware.resilience.breaker import BreakerListener, CircuitBreaker
+from hive_middleware.resilience.breaker_state import Verdict
+from hive_middleware.resilience.breaker_store import BreakerStore, InMemoryBreakerStore
 from hive_middleware.resilience.classify import classify, to_hive_error
 from hive_middleware.resilience.clock import SYSTEM_CLOCK, Clock
 from hive_middleware.resilience.cost import estimate_call_tokens, reported_tokens
@@ -97,6 +100,8 @@ class Guard:
         limiter: Use this limiter instead of one built from ``config``.
         retry: Use this retry policy instead of one built from ``config``.
         store: Limiter store for the limiter built from ``config`` (default: in-process).
+        breaker_store: Where every breaker's state lives (default: in-process). A
+            shared store (Redis) makes the breakers of all processes one.
         clock: Time and sleep for limiter, breakers and retries.
         rng: Random source of the backoff jitter.
         completion_fn: Sync model function (default ``litellm.completion``).
@@ -117,6 +122,7 @@ class Guard:
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         store: LimiterStore | None = None,
+        breaker_store: BreakerStore | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         completion_fn: Callable[..., Any] | None = None,
@@ -135,6 +141,7 @@ class Guard:
         self._acompletion_fn = acompletion_fn
         self._attempt_listeners = tuple(on_attempt)
         self._breaker_listeners = tuple(on_breaker)
+        self.breaker_store: BreakerStore = breaker_store if breaker_store is not None else InMemoryBreakerStore()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._breakers_lock = threading.Lock()
 
@@ -172,6 +179,7 @@ class Guard:
                     probe_timeout_s=cfg.probe_timeout_s,
                     clock=self.clock,
                     listeners=self._breaker_listeners,
+                    store=self.breaker_store,
                 )
             return found
 
@@ -203,14 +211,8 @@ class Guard:
         )
 
     @staticmethod
-    def _record(breaker: CircuitBreaker, permit: Any, exc: BaseException) -> None:
-        verdict = classify(exc).verdict if isinstance(exc, Exception) else "none"
-        if verdict == "failure":
-            breaker.record_failure(permit)
-        elif verdict == "success":
-            breaker.record_success(permit)
-        else:
-            breaker.release(permit)
+    def _verdict(exc: BaseException) -> Verdict:
+        return classify(exc).verdict if isinstance(exc, Exception) else "none"
 
     @staticmethod
     def _translated(exc: BaseException, model: str, run: RetryRun) -> BaseException:
@@ -236,7 +238,7 @@ class Guard:
         try:
             result = invoke(model)
         except BaseException as exc:
-            self._record(breaker, permit, exc)
+            breaker.record(permit, self._verdict(exc))
             raise
         breaker.record_success(permit)
         self._settle(reservation, result)
@@ -327,16 +329,17 @@ class Guard:
         reservation = await self.limiter.aacquire(tenant, model, tokens)
         breaker = self.breaker(key)
         try:
-            permit = breaker.before_call()
+            permit = await breaker.abefore_call()
         except HiveCircuitOpen:
             await self.limiter.acancel(reservation)
             raise
         try:
             result = await invoke(model)
         except BaseException as exc:
-            self._record(breaker, permit, exc)
+            # Shielded: a cancelled call still frees its probe slot in a shared store.
+            await asyncio.shield(breaker.arecord(permit, self._verdict(exc)))
             raise
-        breaker.record_success(permit)
+        await breaker.arecord(permit, "success")
         if reservation.counts_tokens:
             await self.limiter.asettle(reservation, reported_tokens(result))
         return result

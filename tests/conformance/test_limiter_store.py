@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -10,9 +10,26 @@ from hive_middleware.resilience.limiter_store import InMemoryLimiterStore, Limit
 from hive_middleware.testing.conformance.limiter_store import LIMITER_STORE_CHECKS
 
 
-@pytest.fixture(params=["memory"])
-def make_store(request: pytest.FixtureRequest) -> Callable[[], LimiterStore]:
-    return InMemoryLimiterStore
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[Callable[[], LimiterStore]]:
+    if request.param == "memory":
+        yield InMemoryLimiterStore
+        return
+    from hive_middleware.adapters.redis_limiter import RedisLimiterStore
+
+    url: str = request.getfixturevalue("redis_url")
+    made: list[RedisLimiterStore] = []
+
+    def make() -> LimiterStore:
+        # The suite drives time by hand, so the script takes the caller's clock;
+        # every store gets its own prefix so each starts empty.
+        store = RedisLimiterStore.from_url(url, prefix=f"conf{len(made)}", time_source="caller")
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
 
 
 @pytest.mark.parametrize("check", LIMITER_STORE_CHECKS, ids=lambda c: c.__name__)
