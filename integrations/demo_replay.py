@@ -217,8 +217,9 @@ def replay_trajectory(traj: Trajectory, stack: Any, *, model: str = "gpt-4o") ->
     hive_model = ToolCallingFakeChatModel(respond=_script(steps))
     ran_hive: list[str] = []
     events: list[Any] = []
+    # One agent per source folder: habits are learned and proven per agent.
     middleware = _TimedMiddleware(stack, route_check=check, shell_tool=SHELL_TOOL, model=model,
-                                  on_event=events.append, expand_tool=False)
+                                  on_event=events.append, expand_tool=False, agent=traj.group or "agent")
     hive = create_agent(hive_model, tools=[_bash(steps, ran_hive)], system_prompt=system, middleware=[middleware])
     thread = f"demo-{traj.run_id}"
     out: Any = hive.invoke({"messages": list(prompt)}, {**limit, "configurable": {"thread_id": thread}})
@@ -279,6 +280,7 @@ def summarize(totals: DemoTotals, stack: Any, *, data: Sequence[str], subset: st
             why.append({"error": f"{type(exc).__name__}: {exc}"})
     without = sum(r.llm_calls_without for r in runs)
     with_hive = sum(r.llm_calls_with for r in runs)
+    router = _router_summary(stack)
     tokens_without = sum(r.input_tokens_without for r in runs)
     tokens_with = sum(r.input_tokens_with for r in runs)
     return {
@@ -290,7 +292,8 @@ def summarize(totals: DemoTotals, stack: Any, *, data: Sequence[str], subset: st
                       "with_wrong_routes_asked": with_hive + len(wrong)},
         "routed": {"answered": answered, "wrong": len(wrong),
                    "wrong_rate": (len(wrong) / answered) if answered else 0.0,
-                   "wrong_examples": wrong[:10]},
+                   "wrong_examples": wrong[:10], "from": "graduated habits only (shadow mode)"},
+        "router": router,
         "input_tokens": {"without": tokens_without, "with": tokens_with,
                          "ratio": (tokens_with / tokens_without) if tokens_without else None},
         "memories_written": sum(r.memories_written for r in runs),
@@ -304,6 +307,33 @@ def summarize(totals: DemoTotals, stack: Any, *, data: Sequence[str], subset: st
              "wrong": len(r.wrong)}
             for r in runs
         ],
+    }
+
+
+def _router_summary(stack: Any) -> dict[str, Any]:
+    """Shadow mode's habits after the replay; the ever-graduated ones are saved as procedural memories."""
+    from hive_middleware.routing.habit_memory import HabitMemory
+
+    book = getattr(stack.policy, "book", None)
+    if book is None:
+        return {"mode": "model"}
+    records = list(book.items())
+    saved = 0
+    try:
+        saved = HabitMemory(stack.memory, book.tenant).save_all(book, graduated_only=True)
+    except Exception as exc:  # the demo still reports everything else
+        return {"mode": "shadow", "error": f"saving habits failed: {type(exc).__name__}: {exc}"}
+    return {
+        "mode": "shadow",
+        "habits_watched": len(records),
+        "live": sum(r.live for _, r in records),
+        "graduations": sum(r.graduations for _, r in records),
+        "demotions": sum(r.demotions for _, r in records),
+        "habits_saved": saved,
+        "live_examples": [
+            {"agent": a, "signature": s, "template": t, "n": r.n, "hits": r.hits, "answered": r.answered}
+            for (a, s, t), r in records if r.live
+        ][:10],
     }
 
 
@@ -329,6 +359,7 @@ def demo_markdown(payload: dict[str, Any]) -> str:
         f"\nRouted steps (answered without the model): {rt['answered']}, wrong: {rt['wrong']} "
         f"({rt['wrong_rate']:.1%}); wrong routes were replaced by the recorded action "
         f"(counting them as model calls: {lc['with_wrong_routes_asked']}).",
+        _router_line(payload.get("router") or {}),
         f"\nMemories written: {payload['memories_written']}. Hive time per step: p50 {oh['p50']:.2f} ms, "
         f"p95 {oh['p95']:.2f} ms. Replay faithful: {payload['replay_faithful']}.\n",
     ]
@@ -342,6 +373,15 @@ def demo_markdown(payload: dict[str, Any]) -> str:
         lines.append(markdown_table(["hop", "edge", "type", "content"], [
             [c.get("hop"), c.get("edge"), c.get("type"), c.get("content", c.get("error", ""))[:100]] for c in chain]))
     return "\n".join(lines) + "\n"
+
+
+def _router_line(router: dict[str, Any]) -> str:
+    if router.get("mode") != "shadow" or "live" not in router:
+        return ""
+    return (f"\nRouter in shadow mode: it answers only with habits proven per agent on the replayed runs "
+            f"({router['habits_watched']} habits watched, {router['graduations']} graduations, "
+            f"{router['demotions']} demotions, {router['live']} live at the end, "
+            f"{router['habits_saved']} saved as procedural memories).")
 
 
 def plot_demo(payload: dict[str, Any]) -> Callable[[Any], None]:
@@ -364,7 +404,9 @@ def open_demo_stack(model_dir: Path | None, data_dir: Path | None, embedder: str
     """A ``HiveStack`` for the demo: embedded memory in ``data_dir`` (default a temporary folder)
     and the router model (default: the packaged one). Returns ``(stack, cleanup)``."""
     from hive_middleware.config import HiveConfig
-    from hive_middleware.routing.policy import default_model_dir
+    from hive_middleware.routing.habits import GraduationRule, HabitBook
+    from hive_middleware.routing.policy import default_model_dir, load_policy
+    from hive_middleware.routing.shadow import ShadowRouter
     from hive_middleware.stack import HiveStack
 
     tmp = None
@@ -372,10 +414,15 @@ def open_demo_stack(model_dir: Path | None, data_dir: Path | None, embedder: str
         tmp = tempfile.TemporaryDirectory(prefix="hive-demo-")
         data_dir = Path(tmp.name)
     overrides: dict[str, Any] = {"data_dir": str(data_dir), "tenant": "demo",
-                                 "routing": {"model_dir": str(model_dir or default_model_dir())}}
+                                 "routing": {"model_dir": str(model_dir or default_model_dir()), "shadow": True}}
     if embedder:
         overrides["memory"] = {"embedder": embedder}
-    stack = HiveStack.from_config(HiveConfig.load(**overrides))
+    config = HiveConfig.load(**overrides)
+    # Shadow mode: the model is only the prior; the router answers with habits it has seen
+    # this agent prove on the replayed runs (graduated per agent), never with the model alone.
+    book = HabitBook(GraduationRule.from_config(config.routing), tenant=config.tenant)
+    router = ShadowRouter(load_policy(Path(str(config.routing.model_dir))), book=book)
+    stack = HiveStack(config, policy=router)
     # Load the embedder, the router and the token counter now, so the first
     # replayed step does not pay for them.
     stack.search("warm up the embedded memory", k=1)

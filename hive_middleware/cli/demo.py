@@ -178,7 +178,8 @@ def demo_command(
     """Replay recorded agent runs through a real LangGraph agent twice, without and with Hive (offline).
 
     A scripted chat model replays the recorded actions and the tool replays the recorded observations, so
-    the only difference is Hive: model calls saved by the router, input tokens saved by compression,
+    the only difference is Hive: model calls saved by the router (in shadow mode: it answers only with
+    habits each agent proved on the runs replayed before), input tokens saved by compression,
     memories written, a why() chain, and Hive's time per step. A routed action that differs from the
     recorded one is counted as wrong, shown, and replaced by the recorded one.
     """
@@ -284,6 +285,13 @@ def _print_summary(console: Console, payload: dict[str, Any]) -> None:
         f"({routed['wrong_rate']:.1%}); memories written: {payload['memories_written']}; "
         f"Hive time per step p50 {payload['overhead_ms']['p50']:.2f} ms, p95 {payload['overhead_ms']['p95']:.2f} ms"
     )
+    router = payload.get("router") or {}
+    if router.get("mode") == "shadow" and "live" in router:
+        console.print(
+            f"router in shadow mode: answers only from habits graduated per agent "
+            f"({router['graduations']} graduations, {router['demotions']} demotions, {router['live']} live at the end, "
+            f"{router['habits_saved']} saved as procedural memories)", highlight=False,
+        )
     for wrong in routed["wrong_examples"][:5]:
         console.print(f"  wrong route in {wrong['run']} step {wrong['step']}: routed {wrong['routed'][:60]!r}, "
                       f"recorded {wrong['recorded'][:60]!r}", highlight=False, markup=False)

@@ -96,9 +96,14 @@ class HabitMemory:
         self.store.remember_many([self._draft(key, record, book) for key, record in changed])
         return len(changed)
 
-    def save_all(self, book: HabitBook) -> int:
-        """Store every habit of ``book`` (after a failed :meth:`save`); returns how many."""
-        entries = list(book.items())
+    def save_all(self, book: HabitBook, *, graduated_only: bool = False) -> int:
+        """Store every habit of ``book`` (after a failed :meth:`save`); returns how many.
+
+        Args:
+            book: The habits.
+            graduated_only: Store only habits that went live at least once.
+        """
+        entries = [(k, r) for k, r in book.items() if r.graduations or not graduated_only]
         book.take_dirty()
         if entries:
             self.store.remember_many([self._draft(key, record, book) for key, record in entries])
