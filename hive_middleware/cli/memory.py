@@ -1,4 +1,5 @@
-"""``hive bench memory``: write latency, batched writes, exact-key recall and search latency."""
+"""``hive bench memory`` (write latency, batched writes, exact-key recall and search latency) and
+the ``hive memory`` group (``hive memory migrate``: move an embedded store to shared back-ends)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from hive_middleware.cli.app import bench_app
+from hive_middleware.cli.app import app, bench_app
+
+memory_app = typer.Typer(help="Manage memory stores (move an embedded store to shared back-ends).", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
 
 
 @bench_app.command("memory")
@@ -101,3 +105,89 @@ def bench_memory(
     paths = write_report(out, "bench_memory", payload, markdown, plot)
     console.print(markdown)
     console.print(f"wrote {paths['json']}")
+
+
+@memory_app.command("migrate")
+def memory_migrate(
+    to: Annotated[
+        str,
+        typer.Option("--to", help="Target graph store: 'sqlite:///abs/dir' or 'postgres://user:pw@host:port/db'."),
+    ],
+    vectors: Annotated[
+        str | None,
+        typer.Option(
+            "--vectors",
+            help="Target Chroma server 'http://host:port' (default: the embedded Chroma directory beside a "
+            "SQLite target; for Postgres, records stay queued for the first process with a vector index).",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Source data directory (default: data_dir from the config).")
+    ] = None,
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", help="Copy only this tenant (repeat for several; default: all).")
+    ] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option("--embedder", help="Embedder for the target's vectors (default: memory.embedder from the config)."),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Records per target transaction.")] = 500,
+) -> None:
+    """Copy an embedded store (every record version, edge, validity and record time) to other back-ends.
+
+    Ids are kept and records already in the target are skipped: running it again copies nothing new.
+
+    Copied records are embedded into the target vector index.
+
+    A verification pass compares every record and edge per tenant; exit status 1 when it fails.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from hive_middleware.config import HiveConfig
+    from hive_middleware.memory.migrate import migrate_memory
+
+    config = HiveConfig.load(memory={"embedder": embedder}) if embedder else HiveConfig.load()
+    source = data_dir if data_dir is not None else Path(config.data_dir)
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def note(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        summary = migrate_memory(
+            source,
+            to=to,
+            vectors=vectors,
+            tenants=tenant or None,
+            config=config.memory,
+            batch=batch,
+            progress=note,
+        )
+    table = Table(title=f"{summary.source} -> {summary.target}")
+    for column in ("tenant", "records", "copied", "updated", "target records", "edges", "copied edges", "verified"):
+        table.add_column(column, justify="left" if column == "tenant" else "right")
+    for row in summary.tenants:
+        table.add_row(
+            row.tenant, str(row.records), str(row.copied_records), str(row.updated), str(row.target_records),
+            str(row.edges), str(row.copied_edges), "yes" if row.verified else "NO",
+        )  # fmt: skip
+    out = Console(soft_wrap=True)
+    out.print(table)
+    out.print(
+        f"{summary.records} records, {summary.edges} edges, {len(summary.tenants)} tenants; copied "
+        f"{summary.copied_records} records and {summary.copied_edges} edges; embedded {summary.embedded}"
+        + (f" into {summary.vectors}" if summary.vectors else "")
+    )
+    for line in summary.notes:
+        out.print(line)
+    if not summary.verified:
+        failed = [t.tenant for t in summary.tenants if not t.verified]
+        console.print(f"verification failed for tenants {failed}: the target differs from the source")
+        raise typer.Exit(1)
+    out.print("verified: every record and edge of every tenant is in the target")
