@@ -400,11 +400,10 @@ def migrate_memory(
                     f"tenants {absent} have no records in {source_path}; it holds {names}", tenants=absent
                 )
             names = list(dict.fromkeys(wanted))
-        target = open_graph(location, target_cfg)
-        opened.append(target)
         index: VectorIndex | None = None
         lock: Path | None = None
         if index_wanted:
+            # The vector index first: an unreachable server stops the run before the target is touched.
             if embedder is None:
                 embedder = make_embedder(cfg)
             index, lock = open_vectors(
@@ -412,6 +411,8 @@ def migrate_memory(
             )
             if index is not None:
                 opened.append(index)
+        target = open_graph(location, target_cfg)
+        opened.append(target)
         clock = HybridClock()
         results: list[TenantMigration] = []
         present = set(target.tenants())

@@ -220,3 +220,36 @@ def test_migrate_to_postgres_and_a_chroma_server(tmp_path: Path, postgres_url: s
     finally:
         for stack in stacks:
             stack.close()
+
+
+def test_migrate_to_sqlite_and_a_chroma_server(tmp_path: Path, chroma_url: str) -> None:
+    source_dir, target_dir = tmp_path / "source", tmp_path / "target"
+    facts = _build_source(source_dir)
+    with MemoryStore.open(config=_config(source_dir), namespace=NS) as source:
+        before = _answers(source, facts)
+    summary = migrate_memory(
+        source_dir, to=f"sqlite://{target_dir}", vectors=chroma_url, config=_config(source_dir).memory
+    )
+    assert summary.verified and summary.embedded == 6 and summary.vectors == chroma_url
+    assert not (target_dir / "chroma").exists()
+    stack = HiveStack(_config(tmp_path / "data", graph=f"sqlite://{target_dir}", vectors=chroma_url))
+    try:
+        after = _answers(stack.memory, facts)
+        for name in before:
+            assert after[name] == before[name], name
+    finally:
+        stack.close()
+
+
+def test_an_unreachable_vector_server_stops_before_the_target_is_touched(tmp_path: Path) -> None:
+    from hive_middleware.errors import HiveStorageError
+    from hive_middleware.testing.servers import free_port
+
+    source_dir = tmp_path / "source"
+    _build_source(source_dir)
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(HiveStorageError, match=f"cannot reach the Chroma server at {url}"):
+        migrate_memory(
+            source_dir, to=f"sqlite://{tmp_path / 'target'}", vectors=url, config=_config(source_dir).memory
+        )
+    assert not (tmp_path / "target").exists()
