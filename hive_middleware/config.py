@@ -102,7 +102,9 @@ class MemoryConfig(_Section):
         "chroma", description="'chroma' (embedded under data_dir), 'memory' (tests) or 'none'."
     )
     chroma_url: str | None = Field(
-        None, description="Chroma server URL; when set, HttpClient replaces the embedded one."
+        None,
+        description="Older spelling of memory.vectors (a Chroma server URL); setting both to different "
+        "URLs is an error.",
     )
     sqlite_synchronous: str = Field(
         "NORMAL",
