@@ -404,9 +404,8 @@ def open_demo_stack(model_dir: Path | None, data_dir: Path | None, embedder: str
     """A ``HiveStack`` for the demo: embedded memory in ``data_dir`` (default a temporary folder)
     and the router model (default: the packaged one). Returns ``(stack, cleanup)``."""
     from hive_middleware.config import HiveConfig
-    from hive_middleware.routing.habits import GraduationRule, HabitBook
-    from hive_middleware.routing.policy import default_model_dir, load_policy
-    from hive_middleware.routing.shadow import ShadowRouter
+    from hive_middleware.routing.policy import default_model_dir
+    from hive_middleware.routing.shadow import router_from_config
     from hive_middleware.stack import HiveStack
 
     tmp = None
@@ -420,9 +419,7 @@ def open_demo_stack(model_dir: Path | None, data_dir: Path | None, embedder: str
     config = HiveConfig.load(**overrides)
     # Shadow mode: the model is only the prior; the router answers with habits it has seen
     # this agent prove on the replayed runs (graduated per agent), never with the model alone.
-    book = HabitBook(GraduationRule.from_config(config.routing), tenant=config.tenant)
-    router = ShadowRouter(load_policy(Path(str(config.routing.model_dir))), book=book)
-    stack = HiveStack(config, policy=router)
+    stack = HiveStack(config, policy=router_from_config(config.routing, tenant=config.tenant))
     # Load the embedder, the router and the token counter now, so the first
     # replayed step does not pay for them.
     stack.search("warm up the embedded memory", k=1)

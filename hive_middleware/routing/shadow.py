@@ -33,6 +33,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from hive_middleware.routing.encode import validate_state
 from hive_middleware.routing.facts import StateFacts, state_facts, step_facts
@@ -49,7 +50,10 @@ from hive_middleware.routing.policy import RouterPolicy
 from hive_middleware.routing.templates import Template, TemplateSet, _base_candidates
 from hive_middleware.types import Action, AgentState, RouteDecision, Step
 
-__all__ = ["PRIOR_TEMPLATE", "ShadowRouter", "prior_band", "undoes"]
+if TYPE_CHECKING:
+    from hive_middleware.config import RoutingConfig
+
+__all__ = ["PRIOR_TEMPLATE", "ShadowRouter", "prior_band", "router_from_config", "undoes"]
 
 PRIOR_TEMPLATE = "prior"
 """Template name of the prior model's own proposal."""
@@ -146,7 +150,7 @@ class ShadowRouter:
     ) -> None:
         self.prior = prior
         self._prior_sweep = prior.with_threshold(0.0) if prior is not None else None
-        self.book = book or HabitBook(rule)
+        self.book = book if book is not None else HabitBook(rule)
         if templates is None:
             base: list[Template] = _base_candidates()
             names = {t.name for t in base}
@@ -423,3 +427,20 @@ def _goal_source(goal: str) -> str:
     """A run's identity when none is given: its goal text (runs of one task share it)."""
     return hashlib.blake2b(goal.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
+
+
+def router_from_config(routing: RoutingConfig, *, tenant: str = "default") -> RouterPolicy | ShadowRouter | None:
+    """The router ``routing`` asks for: ``None`` without a model (unless shadow mode), the model
+    itself, or with ``routing.shadow`` a :class:`ShadowRouter` with the model (if any) as its prior.
+
+    Raises:
+        HiveModelFileError: the model directory is missing or invalid.
+    """
+    from pathlib import Path
+
+    from hive_middleware.routing.policy import load_policy
+
+    prior = load_policy(Path(routing.model_dir)) if routing.model_dir is not None else None
+    if not routing.shadow:
+        return prior
+    return ShadowRouter(prior, book=HabitBook(GraduationRule.from_config(routing), tenant=tenant))

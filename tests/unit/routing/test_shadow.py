@@ -165,3 +165,18 @@ def test_prior_model_is_one_more_habit(tiny_model: object) -> None:
     decision = router.decide(_created(0))
     assert decision.escalated  # the prior alone never answers in shadow mode
     assert router.training_runs == prior.training_runs
+
+
+def test_router_from_config(tiny_model: object) -> None:
+    from hive_middleware.config import RoutingConfig
+    from hive_middleware.routing.policy import RouterPolicy
+    from hive_middleware.routing.shadow import router_from_config
+
+    assert router_from_config(RoutingConfig()) is None
+    assert isinstance(router_from_config(RoutingConfig(model_dir=str(tiny_model))), RouterPolicy)
+    shadow = router_from_config(RoutingConfig(model_dir=str(tiny_model), shadow=True, habit_min_observations=30),
+                                tenant="acme")
+    assert isinstance(shadow, ShadowRouter) and shadow.prior is not None
+    assert shadow.book.rule.min_observations == 30 and shadow.book.tenant == "acme"
+    bare = router_from_config(RoutingConfig(shadow=True))
+    assert isinstance(bare, ShadowRouter) and bare.prior is None
