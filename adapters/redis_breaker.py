@@ -213,8 +213,6 @@ class RedisBreakerStore(BreakerStore):
     Redis is unreachable (``unavailable=True``) or fails; never a redis-py error.
     """
 
-    origin = "shared"
-
     def __init__(
         self,
         client: redis.Redis,
@@ -277,6 +275,7 @@ class RedisBreakerStore(BreakerStore):
             retry_after=float(text(reply[3])),
             why=text(reply[4]),
             transitions=cls._transitions(reply[5:], now),
+            origin="shared",
         )
 
     def _record_args(

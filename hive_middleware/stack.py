@@ -59,7 +59,8 @@ class HiveStack:
 
     Attributes:
         stats: Counters of what the stack did and what it had to drop
-            (``memory.remembered``, ``hook_error.<stage>``, ``memory.link_unresolved``...).
+            (``memory.remembered``, ``hook_error.<stage>``, ``memory.link_unresolved``,
+            ``guard.shared_unavailable`` / ``guard.shared_restored`` for Redis outages...).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class HiveStack:
         self._policy = policy
         self._policy_loaded = policy is not None
         self._guard = guard
+        self._owns_guard = False
         self._artifacts = artifacts
         self._lock = threading.RLock()
         self._closed = False
@@ -184,8 +186,13 @@ class HiveStack:
             if self._guard is None:
                 from hive_middleware.resilience.guard import Guard
 
-                self._guard = Guard.from_config(self.config)
+                self._guard = Guard.from_config(self.config, on_shared_change=self._count_shared_change)
+                self._owns_guard = True
             return self._guard
+
+    def _count_shared_change(self, event: str) -> None:
+        # "unavailable" / "restored": Redis outages of the shared limits and breakers.
+        self.stats.add(f"guard.shared_{event}")
 
     @property
     def artifacts(self) -> ArtifactStore:
@@ -297,6 +304,8 @@ class HiveStack:
             self._closed = True
             if self._writer is not None:
                 self._writer.close()
+            if self._owns_guard and self._guard is not None:
+                self._guard.close()
             if self._owns_memory and self._memory is not None:
                 self._memory.close()
             if self._owns_hivemind and self._hivemind is not None:

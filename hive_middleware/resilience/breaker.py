@@ -206,7 +206,7 @@ class CircuitBreaker:
         self._emit(outcome.transitions)
         if outcome.ticket is None:
             raise self._refusal(outcome.retry_after, outcome.why)
-        return Permit(self.name, outcome.ticket, outcome.generation, outcome.probe, self.store.origin)
+        return Permit(self.name, outcome.ticket, outcome.generation, outcome.probe, outcome.origin)
 
     def _refusal(self, retry_after: float, why: str) -> HiveCircuitOpen:
         return HiveCircuitOpen(

@@ -127,6 +127,7 @@ class AdmitOutcome:
         retry_after: When refused, seconds until a call may be admitted.
         why: When refused, the state in words (``"open"``, ``"half-open with a probe in flight"``).
         transitions: State changes made while deciding (open → half-open).
+        origin: Which store decided (``"local"`` or ``"shared"``), copied to the permit.
     """
 
     ticket: int | None
@@ -135,6 +136,7 @@ class AdmitOutcome:
     retry_after: float = 0.0
     why: str = ""
     transitions: tuple[Transition, ...] = ()
+    origin: str = "local"
 
 
 def observed_state(record: BreakerRecord, settings: BreakerSettings, now: float) -> BreakerState:

@@ -59,6 +59,9 @@ class BreakerStore(ABC):
           ``settings.probe_timeout_s`` is replaced.
         * :meth:`record` applies a verdict for a permit this store issued;
           permits of an older generation change nothing.
+        * :meth:`admit` names itself in ``AdmitOutcome.origin`` (``"local"`` for
+          in-process state, ``"shared"`` for state other processes see); the
+          permit carries it back, so a wrapper can route the verdict.
         * Each call returns the state changes *it* made, so the caller can tell
           its listeners; changes made by other processes are not reported.
         * ``now`` is the caller's clock. A store shared between processes should
@@ -68,9 +71,6 @@ class BreakerStore(ABC):
     The async twins default to the sync methods, which is right for stores that
     never block (the in-process one); a network store overrides them.
     """
-
-    #: Stamped on every permit this store issues (see :attr:`Permit.origin`).
-    origin: str = "local"
 
     @abstractmethod
     def admit(self, name: str, settings: BreakerSettings, now: float) -> AdmitOutcome:
@@ -103,8 +103,6 @@ class BreakerStore(ABC):
 
 class InMemoryBreakerStore(BreakerStore):
     """Breaker records in a dict under one lock; safe for threads and asyncio in one process."""
-
-    origin = "local"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

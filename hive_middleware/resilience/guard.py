@@ -27,7 +27,7 @@ import asyncio
 import random
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hive_middleware.config import GuardConfig, HiveConfig
 from hive_middleware.errors import HiveCircuitOpen, HiveError, HiveRateLimited
@@ -41,6 +41,9 @@ from hive_middleware.resilience.limiter import RateLimit, RateLimiter, Reservati
 from hive_middleware.resilience.limiter_store import LimiterStore
 from hive_middleware.resilience.models import check_fallbacks
 from hive_middleware.resilience.retry import AttemptListener, RetryPolicy, RetryRun, aretrying, retrying
+
+if TYPE_CHECKING:
+    from hive_middleware.resilience.shared import SharedGuardStores
 
 __all__ = ["DEFAULT_TENANT", "Guard"]
 
@@ -143,20 +146,58 @@ class Guard:
         self._breaker_listeners = tuple(on_breaker)
         self.breaker_store: BreakerStore = breaker_store if breaker_store is not None else InMemoryBreakerStore()
         self._breakers: dict[str, CircuitBreaker] = {}
+        #: The Redis stores ``from_config`` opened for ``shared.redis`` (``None``: in-process).
+        self.shared: SharedGuardStores | None = None
         self._breakers_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: HiveConfig | GuardConfig | None = None, **kwargs: Any) -> Guard:
+    def from_config(
+        cls,
+        config: HiveConfig | GuardConfig | None = None,
+        *,
+        on_shared_change: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ) -> Guard:
         """Build from a whole :class:`HiveConfig` (its ``guard`` section and tenant) or a section.
 
-        ``None`` loads ``HiveConfig.load()`` (environment and ``hive.toml``).
+        ``None`` loads ``HiveConfig.load()`` (environment and ``hive.toml``). When
+        the config sets ``shared.redis``, rate limits and breakers live in Redis,
+        shared by every process using it (unless ``store``, ``limiter`` or
+        ``breaker_store`` is passed); while Redis is unreachable they fall back
+        to in-process state and go back to Redis when it returns (see
+        :mod:`hive_middleware.resilience.failover`).
+
+        Args:
+            config: The settings.
+            on_shared_change: Told ``"unavailable"`` / ``"restored"`` when a Redis
+                outage starts / ends (e.g. to count it).
+            **kwargs: Passed to the constructor.
+
+        Raises:
+            HiveConfigError: a bad value, or a ``shared.redis`` that is not a Redis URL.
+            HiveDependencyError: ``shared.redis`` is set without the ``[redis]`` extra.
         """
         if config is None:
             config = HiveConfig.load()
+        shared = None
         if isinstance(config, HiveConfig):
             kwargs.setdefault("tenant", config.tenant)
+            if config.shared.redis is not None and not {"store", "limiter", "breaker_store"} & kwargs.keys():
+                from hive_middleware.resilience.shared import open_shared_guard_stores
+
+                shared = open_shared_guard_stores(config.shared, on_change=on_shared_change)
+                if shared is not None:
+                    kwargs["store"] = shared.limiter
+                    kwargs["breaker_store"] = shared.breakers
             config = config.guard
-        return cls(config, **kwargs)
+        guard = cls(config, **kwargs)
+        guard.shared = shared
+        return guard
+
+    def close(self) -> None:
+        """Close the shared-store connections this guard opened (``from_config`` with ``shared.redis``)."""
+        if self.shared is not None:
+            self.shared.close()
 
     # -- breakers ----------------------------------------------------------
 

@@ -47,7 +47,7 @@ NAME = "model-a"
 
 def _permit(store: BreakerStore, outcome: AdmitOutcome, name: str = NAME) -> Permit:
     assert outcome.ticket is not None, outcome
-    return Permit(name, outcome.ticket, outcome.generation, outcome.probe, store.origin)
+    return Permit(name, outcome.ticket, outcome.generation, outcome.probe, outcome.origin)
 
 
 def _fail(
