@@ -19,9 +19,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionPolicy",
+    "AuthorIndex",
+    "EdgeGraph",
     "Embedder",
+    "EmbeddingOutbox",
     "EventBus",
     "GraphStore",
+    "KeywordSearch",
+    "RecordStore",
     "TraverseDirection",
     "VectorHit",
     "VectorIndex",
@@ -85,9 +90,14 @@ TraverseDirection = Literal["out", "in", "both"]
 
 
 @runtime_checkable
-class GraphStore(Protocol):
-    """Durable, bi-temporal store of memory records, the edges between them and
-    the embedding outbox. The source of truth of the memory engine.
+class RecordStore(Protocol):
+    """Durable, bi-temporal store of memory records: the source of truth of the memory engine.
+
+    The graph store is split by capability so a new back-end implements what it
+    can and runs the conformance suites of what it implements; this is the part
+    every graph store has. The other capabilities (:class:`KeywordSearch`,
+    :class:`AuthorIndex`, :class:`EdgeGraph`, :class:`EmbeddingOutbox`) read
+    state that ``commit`` maintains in the same transaction as the records.
 
     Contract:
 
@@ -96,23 +106,14 @@ class GraphStore(Protocol):
       ``floor`` is the largest stamp the store has ever handed out (persisted, so
       stamps increase across processes). Key resolution (close the current
       version, link ``supersedes``) happens inside the transaction; a key never
-      has two current versions in one namespace. A ``PutRecord`` with ``embed`` queues an outbox
-      row in the same transaction. A failing op rolls the whole commit back.
+      has two current versions in one namespace, even under concurrent commits
+      from several processes. A failing op rolls the whole commit back: no
+      record, edge, index row, author row or outbox row of it remains.
     * Every read names a tenant and returns only that tenant's rows.
-    * ``keyword_search`` ranks a tenant's records (current or not) by BM25,
-      best first, with a positive score; it finds a record as soon as its
-      commit returned.
-    * ``authors`` lists the distinct ``metadata["author"]`` values of a
-      tenant's records (who said or wrote them), current or not.
-    * ``traverse`` follows edges (``out``: src to dst) up to ``depth`` hops and
-      returns reachable ids with their hop count (start ids excluded).
-    * The outbox is shared by every process on the store: ``claim_outbox`` leases
-      rows for ``lease_s`` seconds, ``ack_outbox`` deletes them, rows whose lease
-      expires are claimable again (so a crashed worker's rows resume).
     * ``change_stamp`` is a cheap value that differs after any commit by any
       process; in-process caches compare it to know when to drop entries.
-    * ``erase_tenant`` really deletes every record, edge, keyword-index row,
-      author row and outbox row of the tenant.
+    * ``erase_tenant`` really deletes every record of the tenant and everything
+      derived from them (edges, keyword-index rows, author rows, outbox rows).
     """
 
     def commit(self, ops: Sequence[WriteOp], clock: HybridClock) -> CommitResult:
@@ -131,17 +132,73 @@ class GraphStore(Protocol):
         """Every version of ``key`` in exactly ``namespace``, oldest first, with reasons."""
         ...
 
-    def keyword_search(self, tenant: str, query: str, k: int) -> list[tuple[str, float]]:
-        """BM25-ranked ``(record_id, score)`` pairs, best first.
-
-        The content and ``metadata["context"]`` are two fields; a context match
-        weighs ``records.KEYWORD_CONTEXT_WEIGHT`` of a content match.
-        """
+    def scan(self, tenant: str, *, since: int | None = None) -> Iterator[MemoryRecord]:
+        """Every record of ``tenant`` (recorded after ``since`` if given), by stamp."""
         ...
+
+    def tenants(self) -> list[str]:
+        """Every tenant with at least one record."""
+        ...
+
+    def change_stamp(self) -> int:
+        """A value that changes after every commit by any process."""
+        ...
+
+    def erase_tenant(self, tenant: str) -> None:
+        """Really delete every record of ``tenant`` and everything derived from them."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+@runtime_checkable
+class KeywordSearch(Protocol):
+    """Keyword (BM25-style) ranking of a tenant's records.
+
+    Contract: ``keyword_search`` ranks a tenant's records (current or not) by
+    relevance to the words of ``query``, best first, with a positive score; a
+    record matching any one of the query's words is a hit (more matching words,
+    rarer words and shorter records rank higher). It finds a record as soon as
+    the commit that stored it returned, and forgets it when its tenant is
+    erased. Arbitrary user text is a valid query: operators and punctuation are
+    plain text, and a query with no words gives ``[]``. The content and
+    ``metadata["context"]`` are two fields; a context match weighs
+    ``records.KEYWORD_CONTEXT_WEIGHT`` of a content match, and changing a
+    record's metadata re-indexes its context.
+    """
+
+    def keyword_search(self, tenant: str, query: str, k: int) -> list[tuple[str, float]]:
+        """Up to ``k`` ranked ``(record_id, score)`` pairs of ``tenant``, best first."""
+        ...
+
+
+@runtime_checkable
+class AuthorIndex(Protocol):
+    """Who said or wrote a tenant's memories.
+
+    Contract: ``authors`` lists the distinct string ``metadata["author"]`` values
+    of a tenant's records (current or not, set when stored or by a later
+    metadata change), for that tenant only; an erased tenant has none.
+    """
 
     def authors(self, tenant: str) -> frozenset[str]:
         """The distinct ``metadata["author"]`` values of ``tenant``'s records."""
         ...
+
+
+@runtime_checkable
+class EdgeGraph(Protocol):
+    """The edges between a tenant's records (causes, supersessions, links).
+
+    Contract: a ``PutRecord``'s links, the ``supersedes`` edge of a supersession
+    and ``AddEdges`` ops become edges in the commit's transaction; an edge joins
+    two records of the same tenant (a link to another tenant's record raises
+    ``HiveTenantError``). ``traverse`` follows edges (``out``: src to dst, ``in``:
+    dst to src) up to ``depth`` hops and returns reachable ids with their
+    smallest hop count (start ids excluded).
+    """
 
     def edges(self, tenant: str, record_id: str) -> list[Edge]:
         """Every edge whose source or destination is ``record_id``."""
@@ -159,13 +216,19 @@ class GraphStore(Protocol):
         """Ids reachable from ``start`` within ``depth`` hops -> smallest hop count."""
         ...
 
-    def scan(self, tenant: str, *, since: int | None = None) -> Iterator[MemoryRecord]:
-        """Every record of ``tenant`` (recorded after ``since`` if given), by stamp."""
-        ...
 
-    def tenants(self) -> list[str]:
-        """Every tenant with at least one record."""
-        ...
+@runtime_checkable
+class EmbeddingOutbox(Protocol):
+    """Records waiting for their embedding, shared by every process on the store.
+
+    Contract: a ``PutRecord`` with ``embed`` (and a ``RestoreRecords`` with
+    ``embed``) queues an outbox row in the commit's transaction. ``claim_outbox``
+    leases unleased rows, oldest first, for ``lease_s`` seconds, so two workers
+    (threads or processes) never hold the same row at once; each item carries
+    :func:`~hive_middleware.memory.records.embedding_text` of its record and how
+    many times it was claimed. ``ack_outbox`` deletes rows; a row whose lease
+    expires is claimable again (so a crashed worker's rows resume).
+    """
 
     def claim_outbox(self, limit: int, lease_s: float) -> list[OutboxItem]:
         """Lease up to ``limit`` unclaimed outbox rows, oldest first."""
@@ -179,17 +242,16 @@ class GraphStore(Protocol):
         """Number of outbox rows not yet acknowledged (claimed or not)."""
         ...
 
-    def change_stamp(self) -> int:
-        """A value that changes after every commit by any process."""
-        ...
 
-    def erase_tenant(self, tenant: str) -> None:
-        """Really delete every record, edge, index row and outbox row of ``tenant``."""
-        ...
+@runtime_checkable
+class GraphStore(RecordStore, KeywordSearch, AuthorIndex, EdgeGraph, EmbeddingOutbox, Protocol):
+    """Every graph-store capability together: what the memory engine needs.
 
-    def close(self) -> None:
-        """Release connections and files."""
-        ...
+    Records (:class:`RecordStore`), keyword search (:class:`KeywordSearch`),
+    authors (:class:`AuthorIndex`), edges (:class:`EdgeGraph`) and the
+    embedding outbox (:class:`EmbeddingOutbox`), each with its own contract,
+    all written by one atomic ``commit``.
+    """
 
 
 @runtime_checkable

@@ -6,12 +6,34 @@ empty adapter. Test modules parametrize over adapters and checks::
     @pytest.mark.parametrize("check", GRAPH_STORE_CHECKS, ids=lambda c: c.__name__)
     def test_sqlite(check, tmp_path):
         check(lambda: SQLiteGraphStore(tmp_path / "db"))
+
+The graph store's suites are split by capability (records, keyword search,
+authors, edges, outbox); ``GRAPH_STORE_SUITES`` pairs each with its protocol so
+a back-end runs the suites of what it implements.
 """
 
 from __future__ import annotations
 
 from hive_middleware.testing.conformance.embedder import EMBEDDER_CHECKS
-from hive_middleware.testing.conformance.graph_store import GRAPH_STORE_CHECKS
+from hive_middleware.testing.conformance.graph_store import (
+    AUTHOR_INDEX_CHECKS,
+    EDGE_GRAPH_CHECKS,
+    GRAPH_STORE_CHECKS,
+    GRAPH_STORE_SUITES,
+    KEYWORD_SEARCH_CHECKS,
+    OUTBOX_CHECKS,
+    RECORD_STORE_CHECKS,
+)
 from hive_middleware.testing.conformance.vector_index import VECTOR_INDEX_CHECKS
 
-__all__ = ["EMBEDDER_CHECKS", "GRAPH_STORE_CHECKS", "VECTOR_INDEX_CHECKS"]
+__all__ = [
+    "AUTHOR_INDEX_CHECKS",
+    "EDGE_GRAPH_CHECKS",
+    "EMBEDDER_CHECKS",
+    "GRAPH_STORE_CHECKS",
+    "GRAPH_STORE_SUITES",
+    "KEYWORD_SEARCH_CHECKS",
+    "OUTBOX_CHECKS",
+    "RECORD_STORE_CHECKS",
+    "VECTOR_INDEX_CHECKS",
+]
