@@ -268,7 +268,8 @@ class PostgresGraphStore:
         self._owns_pool = owns_pool
         self._where = where or f"PostgreSQL pool {pool.name!r}"
         self._closed = False
-        self.migrate()
+        self.applied: list[int] = self.migrate()
+        """Schema versions this store applied when it opened (``[]``: already up to date)."""
 
     @classmethod
     def from_url(
@@ -353,11 +354,22 @@ class PostgresGraphStore:
                 f"cannot {what}: no connection to {self._where} (server down or pool exhausted): {exc}"
             ) from exc
         except psycopg.OperationalError as exc:
+            # Replace the pool's other idle connections the server may have dropped too.
+            with contextlib.suppress(Exception):
+                self.pool.check()
             raise HiveStorageError(f"cannot {what}: {self._where} is unreachable or failed: {exc}") from exc
         except psycopg.Error as exc:
             raise HiveStorageError(f"cannot {what} on {self._where}: {exc}") from exc
 
     def _query(self, what: str, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        try:
+            with self._connection(what) as conn:
+                return conn.execute(sql, params).fetchall()
+        except HiveStorageError as exc:
+            # A read on a connection the server dropped (a restart, a failover) is retried
+            # once on a fresh one; writes are not, as their outcome is unknown.
+            if not isinstance(exc.__cause__, psycopg.OperationalError):
+                raise
         with self._connection(what) as conn:
             return conn.execute(sql, params).fetchall()
 
