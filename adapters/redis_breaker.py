@@ -5,7 +5,8 @@ inside one Lua script per call, so the failure count, the open → half-open
 transition and the half-open probe slot are atomic across processes: however
 many processes hammer a half-open circuit, exactly one gets the probe. The
 probe slot is taken with a start time; a probe that has not reported after
-``probe_timeout_s`` is replaced, so a crashed prober never wedges the circuit.
+``probe_timeout_s`` is replaced, so a crashed prober never wedges the circuit
+(with ``probe_timeout_s=None`` it would, for every process: keep a timeout).
 By default the script reads Redis ``TIME`` (see :mod:`.redis_scripts`).
 
 Key layout (``P`` = prefix, breaker name percent-encoded)::

@@ -9,7 +9,12 @@ Pure policies (:mod:`.bucket`, :mod:`.breaker`, :class:`.retry.RetryPolicy`,
 :mod:`.classify`) do no I/O; sync and async drivers share them, with time and
 sleep injected through :class:`.clock.Clock`. Hooks that see a call in two
 halves use :func:`.admission.admit` / :func:`.admission.finish` (and their async
-twins). Names load lazily so importing this package stays cheap.
+twins). Limiter buckets and breaker states live in stores
+(:class:`.limiter_store.LimiterStore`, :class:`.breaker_store.BreakerStore`):
+in-process by default, shared by every process through Redis when
+``shared.redis`` is set (:mod:`.shared`, falling back to in-process state while
+Redis is down, :mod:`.failover`). Names load lazily so importing this package
+stays cheap.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ _LAZY: dict[str, str] = {
     "AttemptEvent": "hive_middleware.resilience.retry",
     "BreakerEvent": "hive_middleware.resilience.breaker",
     "BreakerState": "hive_middleware.resilience.breaker",
+    "BreakerStore": "hive_middleware.resilience.breaker_store",
     "CircuitBreaker": "hive_middleware.resilience.breaker",
     "Clock": "hive_middleware.resilience.clock",
     "Guard": "hive_middleware.resilience.guard",
+    "InMemoryBreakerStore": "hive_middleware.resilience.breaker_store",
     "InMemoryLimiterStore": "hive_middleware.resilience.limiter_store",
     "LimiterStore": "hive_middleware.resilience.limiter_store",
     "Permit": "hive_middleware.resilience.breaker",
