@@ -16,7 +16,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -123,6 +123,18 @@ class MemoryConfig(_Section):
     )
     conflict_candidates: int = Field(
         5, ge=0, description="Keyword matches compared per remember() (0: key only)."
+    )
+    conflict_scope: Literal["namespace", "agent", "tenant"] = Field(
+        "namespace",
+        description="Where remember() looks for records to confirm, update or contradict: 'namespace' "
+        "(the write's own namespace only), 'agent' (every thread of the writing agent, namespace[:2]) or "
+        "'tenant' (every agent of the tenant: one shared memory). Never wider than the tenant. In the two "
+        "shared scopes a confirmation counts agents, not writes (see hive_middleware.memory.resolve).",
+    )
+    agent_trust: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="Agent name (namespace[1]) -> trust weight in [0, 1]; agents not listed weigh 1.0. "
+        "Scales a record's fused search score and an agent's confirmations (see memory.retrieval).",
     )
     extractor_model: str | None = Field(None, description="litellm model of the fact extractor (None: off).")
     extractor_max_calls: int = Field(1, gt=0, description="Most extractor calls one write may make.")

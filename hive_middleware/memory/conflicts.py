@@ -44,10 +44,23 @@ a key, the same key — an explicit different key means a different memory):
 ``NOOP`` carries ``confidence_delta=`` :data:`DEFAULT_CONFIRM_DELTA`: the store
 adds a ``confirmed_by`` edge to the confirmed record and raises its confidence
 (capped at 1).
+
+**Between namespaces** (agents sharing a tenant). With a ``NewMemory.scope`` (a
+namespace prefix, from ``MemoryConfig.conflict_scope``), records of every
+namespace under the scope are comparable. The rules run first on the
+records of the memory's own namespace; only when they say ``ADD`` do they run
+on the whole scope. A decision about a record of another namespace names both
+writers in its reason (``agent 'b' ... agent 'a'``), and a changed value is a
+*contradiction*, never a silent overwrite: an ``UPDATE`` by rule 1 (same key,
+other content) or rule 5 (same slot, other value) becomes ``INVALIDATE`` (the
+other agent's record is closed, stays in history, and the new one
+``contradicts`` it). A refinement (rule 7) stays an ``UPDATE``; a ``NOOP`` is a
+confirmation by another agent (see :mod:`hive_middleware.memory.resolve`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +72,7 @@ from typing import Any, Protocol
 from rapidfuzz import fuzz
 
 from hive_middleware.memory.cues import Cue, normalize_text, positive_form, single_cue
+from hive_middleware.memory.records import namespace_agent, namespace_has_prefix
 from hive_middleware.types import MemoryKind
 
 __all__ = [
@@ -75,6 +89,7 @@ __all__ = [
     "WriteAction",
     "WriteDecision",
     "decide",
+    "writer_name",
 ]
 
 DEFAULT_DUPLICATE_RATIO = 95.0
@@ -165,6 +180,9 @@ class NewMemory:
         valid_from: World time it became true (events use it to tell repeats apart).
         metadata: Its metadata (``None``: not compared).
         tags: Its tags (``None``: not compared).
+        scope: Namespace prefix whose records (its own and those below it) are
+            comparable (``None``: exactly ``namespace``); e.g. ``namespace[:1]``
+            compares with every agent of the tenant.
     """
 
     content: str
@@ -174,6 +192,12 @@ class NewMemory:
     valid_from: datetime | None = None
     metadata: Mapping[str, Any] | None = None
     tags: tuple[str, ...] | None = None
+    scope: tuple[str, ...] | None = None
+
+    @property
+    def shared(self) -> bool:
+        """Whether records of other namespaces are comparable (a ``scope`` is set)."""
+        return self.scope is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +263,13 @@ def _comparable(new: NewMemory, record: Candidate) -> bool:
     if kind is not None and MemoryKind(kind) != new.kind:
         return False
     namespace = getattr(record, "namespace", None)
-    if new.namespace and namespace is not None and tuple(namespace) != new.namespace:
-        return False
+    if new.namespace and namespace is not None:
+        if new.shared:
+            assert new.scope is not None
+            if not namespace_has_prefix(namespace, new.scope):
+                return False
+        elif tuple(namespace) != new.namespace:
+            return False
     if getattr(record, "expired_at", None) is not None:
         return False
     return new.key is None or record.key == new.key
@@ -323,10 +352,49 @@ def decide(
         A :class:`WriteDecision`. Pure and deterministic; independent of the
         order of ``candidates``.
     """
+    comparable = [_prepare(c) for c in candidates if _comparable(new, c)]
+    if not new.shared:
+        return _decide(new, comparable, policy)
+    own = [p for p in comparable if tuple(getattr(p.record, "namespace", new.namespace)) == new.namespace]
+    decision = _decide(new, own, policy)
+    if decision.op is not WriteAction.ADD or len(own) == len(comparable):
+        return decision
+    decision = _decide(new, comparable, policy)
+    target = next((p.record for p in comparable if p.record.id == decision.target_id), None)
+    namespace = tuple(getattr(target, "namespace", new.namespace))
+    if target is None or namespace == new.namespace:
+        return decision
+    return _between_writers(decision, new.namespace, namespace)
+
+
+def writer_name(namespace: Sequence[str]) -> str:
+    """How a reason names who wrote in ``namespace``: ``agent 'x'``, or ``tenant 't'`` without an agent."""
+    agent = namespace_agent(namespace)
+    return f"agent {agent!r}" if agent is not None else f"tenant {namespace[0]!r}"
+
+
+def _between_writers(decision: WriteDecision, new_ns: tuple[str, ...], old_ns: tuple[str, ...]) -> WriteDecision:
+    # A decision about another writer's record names both; a changed value is a contradiction.
+    new_who, old_who = writer_name(new_ns), writer_name(old_ns)
+    if new_who == old_who:  # the same agent on another thread
+        new_who, old_who = f"{new_who} (thread {'/'.join(new_ns[2:])!r})", f"{old_who} (thread {'/'.join(old_ns[2:])!r})"
+    if decision.op is WriteAction.NOOP:
+        return dataclasses.replace(decision, reason=f"{new_who} confirms {old_who}: {decision.reason}")
+    if decision.op is WriteAction.UPDATE and decision.reason != _REFINE_REASON:
+        return dataclasses.replace(
+            decision, op=WriteAction.INVALIDATE, reason=f"{new_who} contradicts {old_who}: {decision.reason}"
+        )
+    verb = "contradicts" if decision.op is WriteAction.INVALIDATE else "refines"
+    return dataclasses.replace(decision, reason=f"{new_who} {verb} {old_who}: {decision.reason}")
+
+
+_REFINE_REASON = "refines an existing record with more detail: superseded"
+
+
+def _decide(new: NewMemory, comparable: Sequence[_Prepared], policy: ConflictPolicy) -> WriteDecision:
     norm = normalize_text(new.content)
     new_tokens = _tokens(norm)
     salient = _salient(new_tokens)
-    comparable = [_prepare(c) for c in candidates if _comparable(new, c)]
     positive = positive_form(new.content)
     new_cue = single_cue(new.content)
 
@@ -422,8 +490,7 @@ def decide(
     )
     if refine_hit is not None:
         return WriteDecision(
-            WriteAction.UPDATE, refine_hit[1].record.id, "refines an existing record with more detail: superseded",
-            0.0, 100.0 * refine_hit[0],
+            WriteAction.UPDATE, refine_hit[1].record.id, _REFINE_REASON, 0.0, 100.0 * refine_hit[0],
         )
 
     return WriteDecision(WriteAction.ADD, None, "no current record says the same thing")

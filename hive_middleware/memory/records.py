@@ -35,6 +35,7 @@ __all__ = [
     "check_weights",
     "context_text",
     "embedding_text",
+    "namespace_agent",
     "namespace_has_prefix",
     "new_record_id",
 ]
@@ -91,6 +92,12 @@ def check_namespace(namespace: object) -> tuple[str, ...]:
 def namespace_has_prefix(namespace: Sequence[str], prefix: Sequence[str]) -> bool:
     """Whether ``namespace`` equals ``prefix`` or lies under it."""
     return len(namespace) >= len(prefix) and tuple(namespace[: len(prefix)]) == tuple(prefix)
+
+
+def namespace_agent(namespace: Sequence[str]) -> str | None:
+    """The agent a namespace belongs to: its second element (``(tenant, agent, thread)``), or
+    ``None`` for a namespace that names only the tenant."""
+    return namespace[1] if len(namespace) > 1 else None
 
 
 def check_content(content: object, max_chars: int) -> str:

@@ -30,6 +30,12 @@ contains them.
 Candidates are then filtered by time (current versions only, or what was known
 and valid ``as_of``), namespace prefix, kind, tags and confidence, and fused:
 ``score(d) = sum_s w_s / (rrf_k + rank_s(d))`` with 1-based ranks.
+
+Per-agent trust (``MemoryConfig.agent_trust``) scales the fused score last:
+``final(d) = trust(agent(d)) * score(d)``, where ``agent(d)`` is the record's
+``namespace[1]`` and an agent not listed (or a record without an agent) weighs
+1.0 (:func:`agent_trust`). Of two equally relevant records, the one written by
+the less trusted agent ranks lower; with no weights set, ranking is unchanged.
 """
 
 from __future__ import annotations
@@ -43,13 +49,14 @@ from datetime import datetime
 from hive_middleware.config import MemoryConfig
 from hive_middleware.memory.clock import hlc_to_datetime
 from hive_middleware.memory.mentions import DateSpan, author_mentions, date_mentions
-from hive_middleware.memory.records import namespace_has_prefix
+from hive_middleware.memory.records import namespace_agent, namespace_has_prefix
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
 from hive_middleware.types import MemoryKind, MemoryRecord
 
 __all__ = [
     "AsOf",
     "SearchResult",
+    "agent_trust",
     "hybrid_search",
     "present_intent",
     "rrf_fuse",
@@ -156,6 +163,12 @@ def present_intent(query: str) -> tuple[bool, str]:
     if len(kept) == len(words):
         return False, query
     return True, " ".join(kept) if kept else query
+
+
+def agent_trust(config: MemoryConfig, namespace: Sequence[str]) -> float:
+    """The trust weight of the agent owning ``namespace`` (``MemoryConfig.agent_trust``; 1.0 when not listed)."""
+    agent = namespace_agent(namespace)
+    return 1.0 if agent is None else config.agent_trust.get(agent, 1.0)
 
 
 def _moment(record: MemoryRecord) -> datetime:
@@ -334,6 +347,12 @@ def hybrid_search(
             scored[rid] = (score + share, ranks | {"graph": rankings["graph"].index(rid) + 1})
         fused = sorted(((rid, sr[0], sr[1]) for rid, sr in scored.items()), key=lambda t: (-t[1], t[0]))
     fused = boosted(fused)
+    if config.agent_trust:
+        # A less trusted agent's record keeps its signals but contributes less.
+        fused = sorted(
+            ((rid, score * agent_trust(config, records[rid].namespace), ranks) for rid, score, ranks in fused),
+            key=lambda t: (-t[1], t[0]),
+        )
     return [
         SearchResult(record=records[rid], score=score, signals=tuple(sorted(ranks)), ranks=ranks)
         for rid, score, ranks in fused[:k]

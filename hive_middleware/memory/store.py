@@ -62,7 +62,7 @@ from hive_middleware.memory.records import (
     check_weights,
     new_record_id,
 )
-from hive_middleware.memory.resolve import PendingWrites, WritePlan, plan_write
+from hive_middleware.memory.resolve import PendingWrites, WritePlan, agent_step, plan_write
 from hive_middleware.memory.retrieval import AsOf, SearchResult, hybrid_search, visible
 from hive_middleware.memory.snapshot import SnapshotSummary
 from hive_middleware.memory.store_kinds import KindRulesMixin, SweepResult
@@ -566,7 +566,9 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
         self, key: str, *, namespace: Sequence[str] | None = None, depth: int = 8
     ) -> list[ProvenanceStep]:
         """Provenance of ``key`` (a key or record id): walk ``caused_by``, ``supersedes`` and
-        ``derived_from`` edges outwards, breadth first, up to ``depth`` hops."""
+        ``derived_from`` edges outwards, breadth first, up to ``depth`` hops, plus the
+        confirmations and contradictions between agents (see
+        :func:`~hive_middleware.memory.resolve.agent_step`)."""
         ns = self._ns(namespace)
         tenant = ns[0]
         start = self._resolve(key, ns)
@@ -577,9 +579,10 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
             following: list[tuple[Edge, str]] = []
             for rid in frontier:
                 for edge in self.graph.edges(tenant, rid):
-                    if edge.src == rid and edge.kind in _PROVENANCE_KINDS and edge.dst not in seen:
-                        seen.add(edge.dst)
-                        following.append((edge, edge.dst))
+                    step = edge.dst if edge.src == rid and edge.kind in _PROVENANCE_KINDS else agent_step(edge, rid)
+                    if step is not None and step not in seen:
+                        seen.add(step)
+                        following.append((edge, step))
             if not following:
                 break
             records = self.graph.get(tenant, [dst for _, dst in following])
