@@ -30,10 +30,10 @@ form a single chain.
 Keyword search: text is split into words the way the SQLite adapter's FTS5
 tokenizer does (runs of letters and digits) before PostgreSQL's ``english``
 configuration stems them and drops stopwords; a query matches any of its words
-and is ranked with ``ts_rank_cd`` (a context match weighs
-``KEYWORD_CONTEXT_WEIGHT`` of a content match, normalised by document length).
-Query text never reaches the ``tsquery`` parser as syntax: only its words do.
-A query made only of stopwords finds nothing.
+and is ranked by BM25 (see :mod:`hive_middleware.adapters.postgres_keyword`; a
+context match weighs ``KEYWORD_CONTEXT_WEIGHT`` of a content match). Query text
+never reaches the ``tsquery`` parser as syntax: only its stemmed words do. A
+query made only of stopwords finds nothing.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from hive_middleware.errors import (
     HiveValidationError,
 )
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
-from hive_middleware.memory.records import KEYWORD_CONTEXT_WEIGHT, context_text, embedding_text
+from hive_middleware.memory.records import context_text, embedding_text
 from hive_middleware.memory.writes import (
     AddEdges,
     CommitResult,
@@ -84,11 +84,12 @@ except ImportError as _exc:  # pragma: no cover - exercised only without the ext
         extra="postgres",
     ) from _exc
 
-__all__ = ["MIGRATIONS", "PostgresGraphStore", "tsquery_words"]
+from hive_middleware.adapters.postgres_keyword import TS_CONFIG, KeywordRanker
+
+__all__ = ["MIGRATIONS", "PostgresGraphStore"]
 
 _log = logging.getLogger(__name__)
 
-TS_CONFIG = "english"
 # pg_advisory_lock key serialising schema migrations ("hive" in ASCII, then a version tag).
 _MIGRATION_LOCK = 0x68697665_00000001
 
@@ -117,13 +118,16 @@ CREATE TABLE hive_records (
     reason text,
     expired_reason text,
     superseded_by text,
-    tsv tsvector NOT NULL
+    tsv tsvector NOT NULL,
+    content_words integer NOT NULL,
+    context_words integer NOT NULL
 );
 CREATE UNIQUE INDEX hive_records_current_key
     ON hive_records(tenant, namespace, key) WHERE key IS NOT NULL AND expired_at IS NULL;
 CREATE INDEX hive_records_key_versions ON hive_records(tenant, key, namespace, recorded_at);
 CREATE INDEX hive_records_tenant_time ON hive_records(tenant, recorded_at);
 CREATE INDEX hive_records_tsv ON hive_records USING gin(tsv);
+CREATE INDEX hive_records_tenant_words ON hive_records(tenant) INCLUDE (content_words, context_words);
 CREATE TABLE hive_edges (
     tenant text NOT NULL,
     src text NOT NULL,
@@ -157,34 +161,16 @@ _COLUMNS = (
     "valid_from, valid_to, recorded_at, expired_at"
 )
 _INSERT_RECORD = (
-    f"INSERT INTO hive_records ({_COLUMNS}, reason, expired_reason, superseded_by, tsv) VALUES "
-    "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
-    f"setweight(to_tsvector('{TS_CONFIG}', %s), 'A') || setweight(to_tsvector('{TS_CONFIG}', %s), 'B'))"
+    f"INSERT INTO hive_records ({_COLUMNS}, reason, expired_reason, superseded_by, tsv, content_words, "
+    "context_words) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
+    f"setweight(to_tsvector('{TS_CONFIG}', %s), 'A') || setweight(to_tsvector('{TS_CONFIG}', %s), 'B'), %s, %s)"
 )
 _INSERT_EDGE = (
     "INSERT INTO hive_edges(tenant, src, kind, dst, recorded_at, metadata) VALUES (%s,%s,%s,%s,%s,%s) "
     "ON CONFLICT DO NOTHING"
 )
 _INSERT_AUTHOR = "INSERT INTO hive_authors(tenant, name) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-# ts_rank_cd weights are {D, C, B, A}: the context (B) weighs KEYWORD_CONTEXT_WEIGHT of the content (A).
-_RANK_WEIGHTS = f"'{{0, 0, {KEYWORD_CONTEXT_WEIGHT}, 1}}'"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-def tsquery_words(text: str) -> str:
-    """Free text as a safe ``to_tsquery`` input: its distinct words (letters and digits), OR-ed.
-
-    Words hold no ``tsquery`` operator, quote or backslash, so any user text is
-    safe; ``""`` when the text has no words.
-    """
-    words = dict.fromkeys(w.lower() for w in _WORD.findall(text))
-    return " | ".join(words)
-
-
-def _index_text(text: str) -> str:
-    # The words only, so PostgreSQL's parser tokenises like FTS5's unicode61 (paths,
-    # hosts and identifiers split into their words instead of one opaque token).
-    return " ".join(_WORD.findall(text))
 
 
 def _esc(text: str | None) -> str | None:
@@ -268,6 +254,7 @@ class PostgresGraphStore:
         self._owns_pool = owns_pool
         self._where = where or f"PostgreSQL pool {pool.name!r}"
         self._closed = False
+        self._ranker = KeywordRanker(self._query)
         self.applied: list[int] = self.migrate()
         """Schema versions this store applied when it opened (``[]``: already up to date)."""
 
@@ -490,19 +477,10 @@ class PostgresGraphStore:
         return int(self._query("read the change stamp", "SELECT value FROM hive_meta WHERE name = 'hlc'")[0][0])
 
     def keyword_search(self, tenant: str, query: str, k: int) -> list[tuple[str, float]]:
-        """See :class:`~hive_middleware.ports.KeywordSearch` (any-word match, ``ts_rank_cd``)."""
-        words = tsquery_words(query)
-        if not words or k <= 0:
-            return []
-        rows = self._query(
-            "search keywords",
-            f"SELECT r.id, ts_rank_cd({_RANK_WEIGHTS}, r.tsv, q, 1) AS score "
-            f"FROM hive_records r, to_tsquery('{TS_CONFIG}', %s) q "
-            "WHERE r.tenant = %s AND r.tsv @@ q ORDER BY score DESC, r.seq LIMIT %s",
-            (words, tenant, k),
-        )
-        # ts_rank_cd can round to 0 for a very long document; a hit always scores above 0.
-        return [(r[0], max(float(r[1]), 1e-9)) for r in rows]
+        """See :class:`~hive_middleware.ports.KeywordSearch` (BM25 over the full-text index;
+        :mod:`hive_middleware.adapters.postgres_keyword`)."""
+        hits: list[tuple[str, float]] = self._ranker.search(tenant, query, k)
+        return hits
 
     def authors(self, tenant: str) -> frozenset[str]:
         """See :class:`~hive_middleware.ports.AuthorIndex`."""
@@ -620,6 +598,7 @@ class PostgresGraphStore:
                     conn.execute(f"DELETE FROM {table} WHERE tenant = %s", (tenant,))
                 conn.execute("UPDATE hive_meta SET value = value + 1 WHERE name = 'hlc'")
             self._end(conn)
+            self._ranker.forget(tenant)
             if conn.autocommit:
                 conn.execute("VACUUM hive_records, hive_edges, hive_outbox, hive_authors")
 
@@ -710,6 +689,8 @@ class _Commit:
     def _row(
         record: MemoryRecord, reason: str | None, expired_reason: str | None, superseded_by: str | None
     ) -> tuple[Any, ...]:
+        content_words = _WORD.findall(record.content)
+        context_words = _WORD.findall(context_text(record.metadata))
         return (
             record.id,
             record.tenant,
@@ -728,8 +709,10 @@ class _Commit:
             _esc(reason),
             _esc(expired_reason),
             superseded_by,
-            _index_text(record.content),
-            _index_text(context_text(record.metadata)),
+            " ".join(content_words),
+            " ".join(context_words),
+            len(content_words),
+            len(context_words),
         )
 
     def _flush(self) -> None:
@@ -844,11 +827,12 @@ class _Commit:
 
     def _set_metadata(self, op: SetMetadata) -> None:
         # The content's lexemes (weight A) stay; the context's (weight B) are rebuilt.
+        context_words = _WORD.findall(context_text(op.metadata))
         cur = self.conn.execute(
             "UPDATE hive_records SET metadata = %s, "
-            f"tsv = ts_filter(tsv, '{{a}}') || setweight(to_tsvector('{TS_CONFIG}', %s), 'B') "
+            f"tsv = ts_filter(tsv, '{{a}}') || setweight(to_tsvector('{TS_CONFIG}', %s), 'B'), context_words = %s "
             "WHERE tenant = %s AND id = %s",
-            (json.dumps(dict(op.metadata)), _index_text(context_text(op.metadata)), op.tenant, op.record_id),
+            (json.dumps(dict(op.metadata)), " ".join(context_words), len(context_words), op.tenant, op.record_id),
         )
         self._found(cur.rowcount, op.tenant, op.record_id)
         author = op.metadata.get("author")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from hive_middleware.adapters.postgres_graph import MIGRATIONS, PostgresGraphStore, tsquery_words
+from hive_middleware.adapters.postgres_graph import MIGRATIONS, PostgresGraphStore
+from hive_middleware.adapters.postgres_keyword import query_words
 
 from hive_middleware.errors import HiveConfigError, HiveStorageError, HiveUsageError
 from hive_middleware.memory.clock import HybridClock
@@ -241,9 +242,9 @@ def test_nul_characters_and_backslashes_round_trip(postgres_url: str, open_store
 
 
 def test_query_words_carry_no_tsquery_syntax() -> None:
-    assert tsquery_words("Why did the DB fail?") == "why | did | the | db | fail"
-    assert tsquery_words("a&b | !c (d) 'e' \\f:* <-> g_h") == "a | b | c | d | e | f | g | h"
-    assert tsquery_words("¿?!  ") == ""
+    assert query_words("Why did the DB fail? why") == ["why", "did", "the", "db", "fail"]
+    assert query_words("a&b | !c (d) 'e' \\f:* <-> g_h") == ["a", "b", "c", "d", "e", "f", "g", "h"]
+    assert query_words("¿?!  ") == []
 
 
 def test_erase_tenant_really_deletes_every_row(postgres_url: str, open_store: list[PostgresGraphStore]) -> None:
