@@ -4,13 +4,21 @@ Each port has the fewest required methods that make its contract complete; the
 contract lives in the docstrings. In-memory adapters live in
 ``hive_middleware.testing`` and every adapter passes the same conformance suite
 (``hive_middleware.testing.conformance``).
+
+Ports that live beside the code using them are re-exported here so this module
+lists every port: :class:`LimiterStore` and :class:`BreakerStore` (shared rate
+limits and breaker state), :class:`ChannelLog`, :class:`AgentRegistry`,
+:class:`LearningLog` and :class:`WakeSignal` (the hive mind's live layer).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from hive_middleware.hivemind.ports import AgentRegistry, ChannelLog, LearningLog, WakeSignal
+from hive_middleware.resilience.breaker_store import BreakerStore
+from hive_middleware.resilience.limiter_store import LimiterStore
 from hive_middleware.types import AgentState, Edge, EdgeKind, MemoryRecord, RouteDecision
 
 if TYPE_CHECKING:
@@ -19,17 +27,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionPolicy",
+    "AgentRegistry",
     "AuthorIndex",
+    "BreakerStore",
+    "ChannelLog",
     "EdgeGraph",
     "Embedder",
     "EmbeddingOutbox",
-    "EventBus",
     "GraphStore",
     "KeywordSearch",
+    "LearningLog",
+    "LimiterStore",
     "RecordStore",
     "TraverseDirection",
     "VectorHit",
     "VectorIndex",
+    "WakeSignal",
 ]
 
 
@@ -252,23 +265,6 @@ class GraphStore(RecordStore, KeywordSearch, AuthorIndex, EdgeGraph, EmbeddingOu
     embedding outbox (:class:`EmbeddingOutbox`), each with its own contract,
     all written by one atomic ``commit``.
     """
-
-
-@runtime_checkable
-class EventBus(Protocol):
-    """Publish/subscribe channel for events between agents.
-
-    Contract: ``publish`` delivers to every subscriber of the channel that was
-    subscribed before the call; delivery order per channel is publish order.
-    """
-
-    async def publish(self, channel: str, event: Mapping[str, Any]) -> None:
-        """Send ``event`` to the channel's subscribers."""
-        ...
-
-    def subscribe(self, channel: str) -> AsyncIterator[Mapping[str, Any]]:
-        """Iterate the channel's events from now on."""
-        ...
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.data",
     "hive_middleware.cli.demo",
     "hive_middleware.cli.proxy_bench",
+    "hive_middleware.cli.hivemind_bench",
     "hive_middleware.cli.guard",
     "hive_middleware.cli.memory",
     "hive_middleware.cli.compress",

@@ -51,6 +51,8 @@ too, and such references across layers are allowed only where
   in-memory index and the hashing embedder are configurable back-ends too);
 * ``hive_middleware.resilience.shared`` may name ``hive_middleware.adapters.*``
   (``shared.redis`` wires the shared limiter and breaker stores the same way);
+* ``hive_middleware.hivemind.wiring`` may name ``hive_middleware.adapters.*``
+  (``shared.redis`` wires channels, registry and learning stream the same way);
 * ``hive_middleware`` (the package facade) may name
   ``hive_middleware.integrations.decorator``: ``hive_middleware.agent`` is public
   API, resolved on first attribute access; no core module uses it.
@@ -100,6 +102,7 @@ ALLOWED_DYNAMIC: dict[str, tuple[str, ...]] = {
     "hive_middleware.memory.backends": ("hive_middleware.adapters", "hive_middleware.testing.memory"),
     "hive_middleware": ("hive_middleware.integrations.decorator",),
     "hive_middleware.resilience.shared": ("hive_middleware.adapters",),
+    "hive_middleware.hivemind.wiring": ("hive_middleware.adapters",),
 }
 """Module -> the module prefixes it may name in strings across layers (see the module docstring)."""
 

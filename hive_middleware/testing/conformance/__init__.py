@@ -14,6 +14,9 @@ a back-end runs the suites of what it implements.
 
 from __future__ import annotations
 
+from hive_middleware.testing.conformance.agent_registry import AGENT_REGISTRY_CHECKS
+from hive_middleware.testing.conformance.breaker_store import BREAKER_STORE_CHECKS
+from hive_middleware.testing.conformance.channel_log import CHANNEL_LOG_CHECKS
 from hive_middleware.testing.conformance.embedder import EMBEDDER_CHECKS
 from hive_middleware.testing.conformance.graph_store import (
     AUTHOR_INDEX_CHECKS,
@@ -24,15 +27,22 @@ from hive_middleware.testing.conformance.graph_store import (
     OUTBOX_CHECKS,
     RECORD_STORE_CHECKS,
 )
+from hive_middleware.testing.conformance.learning_log import LEARNING_LOG_CHECKS
+from hive_middleware.testing.conformance.limiter_store import LIMITER_STORE_CHECKS
 from hive_middleware.testing.conformance.vector_index import VECTOR_INDEX_CHECKS
 
 __all__ = [
+    "AGENT_REGISTRY_CHECKS",
     "AUTHOR_INDEX_CHECKS",
+    "BREAKER_STORE_CHECKS",
+    "CHANNEL_LOG_CHECKS",
     "EDGE_GRAPH_CHECKS",
     "EMBEDDER_CHECKS",
     "GRAPH_STORE_CHECKS",
     "GRAPH_STORE_SUITES",
     "KEYWORD_SEARCH_CHECKS",
+    "LEARNING_LOG_CHECKS",
+    "LIMITER_STORE_CHECKS",
     "OUTBOX_CHECKS",
     "RECORD_STORE_CHECKS",
     "VECTOR_INDEX_CHECKS",
