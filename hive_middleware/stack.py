@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from hive_middleware.config import HiveConfig
@@ -168,14 +167,12 @@ class HiveStack:
 
     @property
     def policy(self) -> ActionPolicy | None:
-        """The router, or ``None`` when no model is configured."""
+        """The router: the model, or with ``routing.shadow`` a shadow router over it; ``None`` when neither is set."""
         with self._lock:
             if not self._policy_loaded:
-                model_dir = self.config.routing.model_dir
-                if model_dir is not None:
-                    from hive_middleware.routing.policy import load_policy
+                from hive_middleware.routing.shadow import router_from_config
 
-                    self._policy = load_policy(Path(model_dir))
+                self._policy = router_from_config(self.config.routing, tenant=self.config.tenant)
                 self._policy_loaded = True
             return self._policy
 

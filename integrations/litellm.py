@@ -286,7 +286,7 @@ class HiveCallback(CustomLogger):
         # The breaker first: a request refused for an open circuit spends no rate budget.
         guard = self._guard
         breaker = guard.breaker(model)
-        permit = breaker.before_call()
+        permit = await breaker.abefore_call()  # a shared (Redis) breaker answers without blocking the loop
         reservation = None
         limiter = getattr(guard, "limiter", None)
         if limiter is not None and limiter.limit_for(model) is not None:
@@ -295,7 +295,7 @@ class HiveCallback(CustomLogger):
             try:
                 reservation = await limiter.aacquire(identity.tenant, model, estimate_call_tokens(data, model))
             except BaseException:
-                breaker.release(permit)
+                await breaker.arecord(permit, "none")
                 raise
         messages = data.get("messages")
         self._track(call_id, _Inflight(permit, breaker, reservation, time.time(), identity,
@@ -407,23 +407,22 @@ class HiveCallback(CustomLogger):
 
     # -- outcomes: breaker, limiter, memory -------------------------------------------
 
-    def _finish(self, kwargs: Mapping[str, Any], response: Any, exc: BaseException | None) -> _Inflight | None:
+    async def _finish(
+        self, kwargs: Mapping[str, Any], response: Any, exc: BaseException | None
+    ) -> _Inflight | None:
         entry = self._inflight.pop(str(kwargs.get("litellm_call_id")), None)
         if entry is None:
             return None
         try:
             if exc is None:
-                entry.breaker.record_success(entry.permit)
+                await entry.breaker.arecord(entry.permit, "success")
             else:
                 from hive_middleware.resilience.classify import classify
 
                 verdict = classify(exc).verdict
-                if verdict == "failure":
-                    entry.breaker.record_failure(entry.permit)
-                elif verdict == "success":
-                    entry.breaker.record_success(entry.permit)
-                else:
-                    entry.breaker.release(entry.permit)
+                await entry.breaker.arecord(
+                    entry.permit, verdict if verdict in ("failure", "success") else "none"
+                )
         except Exception as err:  # reporting must never break the caller
             if self._pipeline is not None:
                 self._pipeline.stats.add("hook_error.breaker")
@@ -452,7 +451,7 @@ class HiveCallback(CustomLogger):
         """Close the breaker's permit, correct the token bucket, remember the exchange (committed on return)."""
         self._remembering += 1  # before the entry leaves ``_inflight``: adrain() sees one or the other
         try:
-            entry = self._finish(kwargs, response_obj, None)
+            entry = await self._finish(kwargs, response_obj, None)
             if entry is None or self._pipeline is None:
                 return
             try:
@@ -470,7 +469,7 @@ class HiveCallback(CustomLogger):
                                       end_time: Any) -> None:
         """Report the failure to the breaker (a model failure counts; a bad request does not)."""
         exc = kwargs.get("exception")
-        self._finish(kwargs, response_obj, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+        await self._finish(kwargs, response_obj, exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
 
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         """A sync ``litellm.completion`` finished: Hive could not prepare it; warn once, naming the wrapper."""

@@ -93,3 +93,19 @@ async def test_async_twin_shares_the_parts(memory: MemoryStore) -> None:
     assert (await stack.recall("api-host")) == rec
     decision = await stack.route(AgentState(goal="g"))
     assert decision.escalated
+
+
+def test_shadow_routing_setting_gives_the_stack_a_shadow_router(tmp_path: Path) -> None:
+    from hive_middleware.routing.shadow import ShadowRouter
+
+    config = HiveConfig.load(environ={}, data_dir=str(tmp_path), routing={"shadow": True})
+    stack = HiveStack(config=config)
+    try:
+        assert isinstance(stack.policy, ShadowRouter)
+    finally:
+        stack.close()
+    plain = HiveStack(config=HiveConfig.load(environ={}, data_dir=str(tmp_path / "b")))
+    try:
+        assert plain.policy is None
+    finally:
+        plain.close()
