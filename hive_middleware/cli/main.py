@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.compress",
     "hive_middleware.cli.bench_conflicts",
     "hive_middleware.cli.classify",
+    "hive_middleware.cli.mcp",
 )
 
 for _name in _COMMAND_MODULES:

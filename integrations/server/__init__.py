@@ -1,0 +1,1 @@
+"""Hive as a network service: HTTP app and MCP server."""
