@@ -14,7 +14,9 @@ from hive_middleware.cli.app import app
 
 @app.command("mcp")
 def mcp_stdio(
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default: from the config).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default: from the config).")
+    ] = None,
 ) -> None:
     """Serve the memory, graph, channel and expand tools over MCP stdio (tenant: config.tenant)."""
     from hive_middleware.config import HiveConfig

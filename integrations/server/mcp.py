@@ -53,7 +53,9 @@ def build_mcp(
     Returns:
         The server; ``run_stdio_async()`` or :func:`mount_mcp` serves it.
     """
-    server: MCPServer = MCPServer(name="hive", instructions="Hive causal memory, channels and compression handles.")
+    server: MCPServer = MCPServer(
+        name="hive", instructions="Hive causal memory, channels and compression handles."
+    )
     default_tenant = stack.config.tenant
 
     def tenant(ctx: Context) -> str:
@@ -84,15 +86,21 @@ def build_mcp(
     def memory_add(
         content: Annotated[str, Field(description="Text to remember.")],
         ctx: Context,
-        key: Annotated[str | None, Field(description="Stable key; a new value supersedes the old one.")] = None,
-        caused_by: Annotated[list[str] | None, Field(description="Ids of records that caused this one.")] = None,
+        key: Annotated[
+            str | None, Field(description="Stable key; a new value supersedes the old one.")
+        ] = None,
+        caused_by: Annotated[
+            list[str] | None, Field(description="Ids of records that caused this one.")
+        ] = None,
         metadata: Annotated[dict[str, Any] | None, Field(description="JSON extra fields.")] = None,
     ) -> dict[str, Any]:
         """Store a memory in the caller's tenant; returns the durable record."""
         ns = (tenant(ctx),)
         added: dict[str, Any] = guarded(
             lambda: record(
-                stack.memory.remember(content, key=key, caused_by=caused_by or (), metadata=metadata, namespace=ns)
+                stack.memory.remember(
+                    content, key=key, caused_by=caused_by or (), metadata=metadata, namespace=ns
+                )
             )
         )
         return added
@@ -153,7 +161,9 @@ def build_mcp(
     ) -> dict[str, Any]:
         """Share a memory with the channel's subscribers."""
         t = tenant(ctx)
-        event: dict[str, Any] = guarded(lambda: _plain(stack.channels.for_tenant(t).publish(channel, record_id)))
+        event: dict[str, Any] = guarded(
+            lambda: _plain(stack.channels.for_tenant(t).publish(channel, record_id))
+        )
         return event
 
     @server.tool()

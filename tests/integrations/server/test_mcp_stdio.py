@@ -34,13 +34,17 @@ def _data(result: Any) -> Any:
 async def _session_run(data_dir: Path) -> None:
     env = dict(os.environ, HIVE_MEMORY__EMBEDDER="hashing", HIVE_DATA_DIR=str(data_dir))
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "hive_middleware.cli.main", "mcp", "--data-dir", str(data_dir)], env=env
+        command=sys.executable,
+        args=["-m", "hive_middleware.cli.main", "mcp", "--data-dir", str(data_dir)],
+        env=env,
     )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         names = {t.name for t in (await session.list_tools()).tools}
         assert names >= TOOLS
-        added = _data(await session.call_tool("memory_add", {"content": "the deploy uses blue-green", "key": "deploy"}))
+        added = _data(
+            await session.call_tool("memory_add", {"content": "the deploy uses blue-green", "key": "deploy"})
+        )
         assert added["key"] == "deploy"
         _data(await session.call_tool("memory_add", {"content": "the deploy uses canary", "key": "deploy"}))
         recalled = _data(await session.call_tool("memory_recall", {"key": "deploy"}))
@@ -53,7 +57,7 @@ async def _session_run(data_dir: Path) -> None:
         assert _data(await session.call_tool("memory_recall", {"key": "deploy"}))["record"] is None
         bad = await session.call_tool("memory_add", {"content": "   "})
         assert bad.is_error
-        text = bad.content[0].text
+        text = str(getattr(bad.content[0], "text", ""))
         assert "Traceback" not in text and text.strip()
 
 
