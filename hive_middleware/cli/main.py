@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.bench_conflicts",
     "hive_middleware.cli.classify",
     "hive_middleware.cli.mcp",
+    "hive_middleware.cli.serve",
 )
 
 for _name in _COMMAND_MODULES:

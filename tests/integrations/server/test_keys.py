@@ -52,3 +52,26 @@ def test_audit_lines_appended(tmp_path: Path) -> None:
     entries = AuditLog(tmp_path / "audit.jsonl").entries()
     assert [e["operation"] for e in entries] == ["memory.add", "memory.forget"]
     assert entries[0]["tenant"] == "t1" and entries[0]["ids"] == ["m1"] and entries[0]["when"] == 5.0
+
+
+def test_hive_keys_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hive_middleware.cli.main import app
+
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["keys", "create", "--tenant", "t9", "--scopes", "read", "--data-dir", str(tmp_path)]
+    )
+    assert out.exit_code == 0, out.output
+    key = out.stdout.strip().splitlines()[0]
+    store = KeyStore(tmp_path / "server" / "keys.sqlite")
+    principal = store.authenticate(key)
+    assert principal.tenant == "t9"
+    listed = runner.invoke(app, ["keys", "list", "--data-dir", str(tmp_path)])
+    assert principal.key_id in listed.stdout and key not in listed.stdout
+    assert (
+        runner.invoke(app, ["keys", "revoke", principal.key_id, "--data-dir", str(tmp_path)]).exit_code == 0
+    )
+    with pytest.raises(HiveAuthError):
+        store.authenticate(key)
