@@ -63,3 +63,31 @@ async def _session_run(data_dir: Path) -> None:
 
 def test_stdio_round_trip(tmp_path: Path) -> None:
     anyio.run(_session_run, tmp_path)
+
+
+async def _expand_run(data_dir: Path, handle: str) -> str:
+    env = dict(os.environ, HIVE_MEMORY__EMBEDDER="hashing")
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "hive_middleware.cli.main", "mcp", "--data-dir", str(data_dir)],
+        env=env,
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        missing = await session.call_tool("hive_expand", {"handle": "no-such-handle"})
+        assert missing.is_error
+        return str(_data(await session.call_tool("hive_expand", {"handle": handle}))["content"])
+
+
+def test_stdio_expands_a_stored_handle(tmp_path: Path) -> None:
+    from hive_middleware.compression.artifacts import make_handle
+    from hive_middleware.config import HiveConfig
+    from hive_middleware.stack import HiveStack
+
+    original = "line of a long tool output\n" * 200
+    handle = make_handle(original)
+    config = HiveConfig.load(environ={"HIVE_MEMORY__EMBEDDER": "hashing"}, data_dir=str(tmp_path))
+    with HiveStack.from_config(config) as stack:
+        stack.artifacts.put(handle, original, {"source": "test"})
+        assert stack.expand(handle) == original
+    assert anyio.run(_expand_run, tmp_path, handle) == original
