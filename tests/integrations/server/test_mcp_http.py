@@ -109,3 +109,28 @@ def test_tools_and_tenant_isolation(base_url: str) -> None:
         assert [h["key"] for h in hits["results"]][:1] == ["plan"]
 
     anyio.run(scenario)
+
+
+def test_channels_graph_and_errors(base_url: str) -> None:
+    async def scenario() -> None:
+        cause = _data(
+            await _call(base_url, "key-a", "memory_add", {"content": "disk is full", "key": "disk"})
+        )
+        effect = _data(
+            await _call(
+                base_url, "key-a", "memory_add", {"content": "deploy failed", "caused_by": [cause["id"]]}
+            )
+        )
+        linked = _data(await _call(base_url, "key-a", "graph_traverse", {"key": effect["id"], "depth": 1}))
+        assert cause["id"] in [r["id"] for r in linked["records"]]
+        _data(await _call(base_url, "key-a", "channel_publish", {"channel": "ops", "record_id": cause["id"]}))
+        feed = _data(await _call(base_url, "key-a", "channel_feed", {"channel": "ops"}))
+        assert len(feed["events"]) == 1
+        assert _data(await _call(base_url, "key-b", "channel_feed", {"channel": "ops"}))["events"] == []
+        stolen = await _call(
+            base_url, "key-b", "channel_publish", {"channel": "ops", "record_id": cause["id"]}
+        )
+        assert stolen.is_error
+        assert "Traceback" not in str(getattr(stolen.content[0], "text", ""))
+
+    anyio.run(scenario)
