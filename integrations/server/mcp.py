@@ -182,9 +182,15 @@ def build_mcp(
     def hive_expand(
         handle: Annotated[str, Field(description="A compression handle.")], ctx: Context
     ) -> dict[str, Any]:
-        """The original text behind a compression handle."""
-        tenant(ctx)
-        return {"content": guarded(lambda: stack.expand(handle))}
+        """The original text behind a compression handle of the caller's tenant."""
+        t = tenant(ctx)
+        if t == default_tenant:
+            return {"content": guarded(lambda: stack.expand(handle))}
+        from hive_middleware.compression.artifacts import expand
+        from hive_middleware.compression.memory_artifacts import MemoryArtifactStore
+
+        scoped = MemoryArtifactStore(stack.memory, namespace=(t,))
+        return {"content": guarded(lambda: expand(handle, artifacts=scoped))}
 
     return server
 
