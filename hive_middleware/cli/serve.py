@@ -1,4 +1,4 @@
-"""``hive keys``: per-tenant API keys of the Hive HTTP service."""
+"""``hive serve`` and ``hive keys``: the Hive HTTP service and its per-tenant API keys."""
 
 from __future__ import annotations
 
@@ -80,3 +80,37 @@ def keys_revoke(
     finally:
         store.close()
     typer.echo(f"revoked {key_id}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+    data_dir: _DataDir = None,
+) -> None:
+    """Serve the Hive REST API (and /mcp when available) over the configured stack."""
+    import uvicorn
+
+    from hive_middleware.config import HiveConfig
+    from hive_middleware.stack import HiveStack
+
+    config = HiveConfig.load()
+    if data_dir is not None:
+        config = config.model_copy(update={"data_dir": str(data_dir)})
+    root = Path(config.data_dir).expanduser() / "server"
+    keys_mod = import_module("hive_middleware.integrations.server.keys")
+    app_mod = import_module("hive_middleware.integrations.server.app")
+    stack = HiveStack.from_config(config)
+    api = app_mod.create_app(
+        lambda: stack,
+        keys=keys_mod.KeyStore(root / "keys.sqlite"),
+        audit=keys_mod.AuditLog(root / "audit.jsonl"),
+    )
+    try:
+        mcp_mod = import_module("hive_middleware.integrations.server.mcp")
+    except ImportError:
+        mcp_mod = None
+    if mcp_mod is not None and hasattr(mcp_mod, "mount_mcp"):
+        store = keys_mod.KeyStore(root / "keys.sqlite")
+        mcp_mod.mount_mcp(api, stack, store.authenticate)
+    uvicorn.run(api, host=host, port=port, log_level="warning")
