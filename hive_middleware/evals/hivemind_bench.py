@@ -79,7 +79,7 @@ TENANTS = ("acme", "globex")
 
 
 def _summary(values: list[float], *qs: int) -> dict[str, float | None]:
-    return {f"p{q}": (round(percentile(values, q / 100), 3) if values else None) for q in qs}
+    return {f"p{q}": (round(percentile(values, q), 3) if values else None) for q in qs}
 
 
 def _seed_memories(stack: Any, count: int, seed: int, progress: Progress) -> float:
