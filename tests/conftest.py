@@ -48,6 +48,17 @@ def anyio_backend() -> str:
 # that needs one skips (with the install hint) only when the program is not installed.
 
 
+@pytest.fixture
+def server_programs() -> None:
+    """Skips the test (with the install hint) unless PostgreSQL, redis-server and chroma are all installed."""
+    try:
+        postgres_bin_dir()
+        redis_binary()
+        chroma_binary()
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL (Debian ``postgresql``) for the whole session."""

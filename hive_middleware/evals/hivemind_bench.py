@@ -230,6 +230,19 @@ def _spawn(spec: AgentSpec, config: dict[str, Any], workdir: Path, name: str) ->
     return proc, out
 
 
+def _agent_specs(settings: HivemindBenchSettings, workdir: Path, prefix: str = "") -> list[AgentSpec]:
+    """The agents of a run: alternating tenants, the same agent names in each tenant."""
+    specs = []
+    for i in range(settings.agents):
+        tenant = TENANTS[i % len(TENANTS)]
+        name = f"agent-{i // len(TENANTS)}"
+        specs.append(AgentSpec(tenant=tenant, agent=name, thread=f"run-{i}", duration_s=settings.duration_s,
+                               think_s=settings.think_s,
+                               ack_path=str(workdir / f"{prefix}{tenant}-{name}.acks.jsonl"),
+                               seed=settings.seed * 1000 + i))
+    return specs
+
+
 def _wait_ready(paths: list[Path], procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not all(p.exists() for p in paths):
@@ -253,15 +266,11 @@ def run_shared(settings: HivemindBenchSettings, workdir: Path, progress: Progres
         try:
             progress(f"seeding {settings.memories} memories on the shared back-ends")
             seed_s = _seed_memories(stack, settings.memories, settings.seed, progress)
-            agents: list[tuple[AgentSpec, dict[str, Any]]] = []
-            for i in range(settings.agents):
-                tenant = TENANTS[i % len(TENANTS)]
-                name = f"agent-{i // len(TENANTS)}"
-                spec = AgentSpec(tenant=tenant, agent=name, thread=f"run-{i}", duration_s=settings.duration_s,
-                                 think_s=settings.think_s, ack_path=str(workdir / f"{tenant}-{name}.acks.jsonl"),
-                                 seed=settings.seed * 1000 + i)
-                agents.append((spec, _shared_config(urls, workdir / f"data-{tenant}-{name}", tenant,
-                                                    settings.embedder)))
+            agents = [
+                (spec, _shared_config(urls, workdir / f"data-{spec.tenant}-{spec.agent}", spec.tenant,
+                                      settings.embedder))
+                for spec in _agent_specs(settings, workdir)
+            ]
             progress(f"starting {settings.agents} agent processes")
             running = [_spawn(spec, config, workdir, f"{spec.tenant}-{spec.agent}") for spec, config in agents]
             _wait_ready([workdir / f"{s.tenant}-{s.agent}.ready" for s, _ in agents], [p for p, _ in running], 300)
@@ -399,14 +408,7 @@ def run_embedded(settings: HivemindBenchSettings, workdir: Path, progress: Progr
         progress(f"seeding {settings.memories} memories on the embedded default")
         seed_s = _seed_memories(stack, settings.memories, settings.seed, progress)
         stack.memory.search("warm up", k=1, namespace=(TENANTS[0],))
-        specs = []
-        for i in range(settings.agents):
-            tenant = TENANTS[i % len(TENANTS)]
-            name = f"agent-{i // len(TENANTS)}"
-            specs.append(AgentSpec(tenant=tenant, agent=name, thread=f"run-{i}", duration_s=settings.duration_s,
-                                   think_s=settings.think_s,
-                                   ack_path=str(workdir / f"embedded-{tenant}-{name}.acks.jsonl"),
-                                   seed=settings.seed * 1000 + i))
+        specs = _agent_specs(settings, workdir, prefix="embedded-")
         tallies: list[AgentTally] = []
         lock = threading.Lock()
 

@@ -9,22 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from hive_middleware.cli.main import app
-from hive_middleware.testing.servers import ServerUnavailable, chroma_binary, postgres_bin_dir, redis_binary
 
 pytestmark = pytest.mark.slow
 
 
-def _servers_or_skip() -> None:
-    try:
-        postgres_bin_dir()
-        redis_binary()
-        chroma_binary()
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
-
-
+@pytest.mark.usefixtures("server_programs")
 def test_bench_hivemind_small_run(tmp_path: Path) -> None:
-    _servers_or_skip()
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [
         "bench", "hivemind", "--out", str(out), "--agents", "4", "--duration", "12", "--memories", "200",

@@ -22,15 +22,7 @@ import pytest
 from hive_middleware.config import HiveConfig
 from hive_middleware.evals.hivemind_agent import CHANNEL, AgentSpec, marker
 from hive_middleware.stack import HiveStack
-from hive_middleware.testing.servers import (
-    ServerUnavailable,
-    chroma_binary,
-    postgres_bin_dir,
-    redis_binary,
-    start_chroma,
-    start_postgres,
-    start_redis,
-)
+from hive_middleware.testing.servers import start_chroma, start_postgres, start_redis
 
 pytestmark = pytest.mark.slow
 
@@ -68,13 +60,8 @@ def hosts() -> Iterator[list[tuple[str, str, str]]]:
             _ip("link", "del", f"hv{tag}a{i}", check=False)
 
 
+@pytest.mark.usefixtures("server_programs")
 def test_agents_on_two_hosts_share_memory_and_channels(hosts: list[tuple[str, str, str]], tmp_path: Path) -> None:
-    try:
-        postgres_bin_dir()
-        redis_binary()
-        chroma_binary()
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
     ours = tuple(address for _, _, address in hosts)
     with start_postgres(tmp_path / "pg", listen=("127.0.0.1", *ours)) as pg, \
             start_redis(tmp_path / "redis", listen=("127.0.0.1", *ours)) as redis, \
