@@ -36,7 +36,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["ROUTE_MODULES", "create_app", "error_body", "status_for"]
 
 # Route groups, installed in this order.
-ROUTE_MODULES: tuple[str, ...] = ("routes_memory",)
+ROUTE_MODULES: tuple[str, ...] = (
+    "observability",
+    "routes_memory",
+    "routes_pipeline",
+    "routes_hivemind",
+    "explorer",
+)
 
 _STATUS: tuple[tuple[type[HiveError], int], ...] = (
     (HiveAuthError, 401),

@@ -1,0 +1,11 @@
+"""Compress, expand and route over HTTP, plus the readiness probe."""
+
+from typing import Any
+
+from hive_middleware.integrations.server.context import ServerContext
+
+__all__ = ["install"]
+
+
+def install(app: Any, ctx: ServerContext) -> None:
+    """Add this module's routes to ``app``."""
