@@ -101,16 +101,9 @@ def serve(
     keys_mod = import_module("hive_middleware.integrations.server.keys")
     app_mod = import_module("hive_middleware.integrations.server.app")
     stack = HiveStack.from_config(config)
-    api = app_mod.create_app(
-        lambda: stack,
-        keys=keys_mod.KeyStore(root / "keys.sqlite"),
-        audit=keys_mod.AuditLog(root / "audit.jsonl"),
-    )
-    try:
-        mcp_mod = import_module("hive_middleware.integrations.server.mcp")
-    except ImportError:
-        mcp_mod = None
-    if mcp_mod is not None and hasattr(mcp_mod, "mount_mcp"):
-        store = keys_mod.KeyStore(root / "keys.sqlite")
-        mcp_mod.mount_mcp(api, stack, store.authenticate)
+    keys = keys_mod.KeyStore(root / "keys.sqlite")
+    audit = keys_mod.AuditLog(root / "audit.jsonl")
+    api = app_mod.create_app(lambda: stack, keys=keys, audit=audit)
+    mcp_mod = import_module("hive_middleware.integrations.server.mcp")
+    mcp_mod.mount_mcp(api, stack, keys.authenticate, audit=audit)
     uvicorn.run(api, host=host, port=port, log_level="warning")

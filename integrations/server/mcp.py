@@ -37,18 +37,30 @@ def _bearer(request: Any) -> str | None:
     return key.strip() if scheme.lower() == "bearer" and key.strip() else None
 
 
+class AuditLike(Protocol):
+    """Where writes are recorded: any object with ``record(principal, operation, ids)``."""
+
+    def record(self, principal: Any, operation: str, ids: Any = ()) -> None: ...
+
+
 def build_mcp(
     stack: HiveStack,
     *,
     principal_for: Callable[[Any], PrincipalLike] | None = None,
+    audit: AuditLike | None = None,
 ) -> MCPServer:
     """The MCP server with Hive's memory, graph, channel and expand tools.
+
+    Over HTTP every tool checks the key's scopes: reading tools need ``read``;
+    ``memory_add``, ``memory_forget`` and ``channel_publish`` need ``write`` and
+    are recorded in ``audit``.
 
     Args:
         stack: The stack whose memory and channels the tools use.
         principal_for: Maps the HTTP request of a tool call to its principal
             (raises a ``HiveError`` when the key is bad); ``None`` uses
-            ``config.tenant`` of the stack (stdio).
+            ``config.tenant`` of the stack (stdio, the local user's own process).
+        audit: Where writes and forgets are recorded (who, what, which ids).
 
     Returns:
         The server; ``run_stdio_async()`` or :func:`mount_mcp` serves it.
@@ -58,14 +70,26 @@ def build_mcp(
     )
     default_tenant = stack.config.tenant
 
-    def tenant(ctx: Context) -> str:
+    def principal(ctx: Context, scope: str) -> PrincipalLike | None:
         if principal_for is None:
-            return default_tenant
+            return None
         request = ctx.request_context.request
         try:
-            return str(principal_for(request).tenant)
+            who = principal_for(request)
         except HiveError as exc:
             raise ToolError(str(exc)) from None
+        if scope not in who.scopes:
+            raise ToolError(f"HiveTenantError: this key lacks the {scope!r} scope")
+        return who
+
+    def tenant(ctx: Context, scope: str = "read") -> str:
+        who = principal(ctx, scope)
+        return default_tenant if who is None else str(who.tenant)
+
+    def audited(ctx: Context, operation: str, ids: list[str]) -> None:
+        who = principal(ctx, "write")
+        if audit is not None and who is not None:
+            audit.record(who, operation, ids)
 
     def guarded(fn: Callable[[], Any]) -> Any:
         try:
@@ -95,7 +119,7 @@ def build_mcp(
         metadata: Annotated[dict[str, Any] | None, Field(description="JSON extra fields.")] = None,
     ) -> dict[str, Any]:
         """Store a memory in the caller's tenant; returns the durable record."""
-        ns = (tenant(ctx),)
+        ns = (tenant(ctx, "write"),)
         added: dict[str, Any] = guarded(
             lambda: record(
                 stack.memory.remember(
@@ -103,6 +127,7 @@ def build_mcp(
                 )
             )
         )
+        audited(ctx, "memory.add", [added["id"]])
         return added
 
     @server.tool()
@@ -130,8 +155,9 @@ def build_mcp(
         ctx: Context,
     ) -> dict[str, Any]:
         """Forget ``key`` (its history stays readable)."""
-        ns = (tenant(ctx),)
+        ns = (tenant(ctx, "write"),)
         guarded(lambda: stack.memory.forget(key, reason, namespace=ns))
+        audited(ctx, "memory.forget", [key])
         return {"forgotten": key}
 
     @server.tool()
@@ -160,10 +186,11 @@ def build_mcp(
         ctx: Context,
     ) -> dict[str, Any]:
         """Share a memory with the channel's subscribers."""
-        t = tenant(ctx)
+        t = tenant(ctx, "write")
         event: dict[str, Any] = guarded(
             lambda: _plain(stack.channels.for_tenant(t).publish(channel, record_id))
         )
+        audited(ctx, "channel.publish", [record_id])
         return event
 
     @server.tool()
@@ -207,7 +234,13 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def mount_mcp(app: Any, stack: HiveStack, authenticate: Callable[[str], PrincipalLike] | None) -> None:
+def mount_mcp(
+    app: Any,
+    stack: HiveStack,
+    authenticate: Callable[[str], PrincipalLike] | None,
+    *,
+    audit: AuditLike | None = None,
+) -> None:
     """Serve the MCP tools over streamable HTTP at ``/mcp`` inside a FastAPI app.
 
     Args:
@@ -215,6 +248,7 @@ def mount_mcp(app: Any, stack: HiveStack, authenticate: Callable[[str], Principa
         stack: The stack the tools use.
         authenticate: Maps a bearer key to its principal (raises ``HiveError``
             on a bad key); ``None`` serves ``config.tenant`` without keys.
+        audit: Where writes and forgets are recorded.
     """
     from starlette.responses import JSONResponse
 
@@ -225,7 +259,7 @@ def mount_mcp(app: Any, stack: HiveStack, authenticate: Callable[[str], Principa
             raise HiveError("missing 'Authorization: Bearer KEY' header")
         return authenticate(key)
 
-    server = build_mcp(stack, principal_for=principal_for if authenticate is not None else None)
+    server = build_mcp(stack, principal_for=principal_for if authenticate is not None else None, audit=audit)
     inner = server.streamable_http_app(streamable_http_path="/")
 
     async def guarded_app(scope: Any, receive: Any, send: Any) -> None:

@@ -134,3 +134,45 @@ def test_channels_graph_and_errors(base_url: str) -> None:
         assert "Traceback" not in str(getattr(stolen.content[0], "text", ""))
 
     anyio.run(scenario)
+
+
+def test_scopes_and_audit(tmp_path: Path) -> None:
+    from hive_middleware.integrations.server.keys import AuditLog, KeyStore
+
+    keys = KeyStore(tmp_path / "keys.sqlite")
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    writer, _ = keys.create("gamma", scopes=["read", "write"])
+    reader, _ = keys.create("gamma", scopes=["read"])
+    config = HiveConfig.load(environ={"HIVE_MEMORY__EMBEDDER": "hashing"}, data_dir=str(tmp_path / "d"))
+    with HiveStack.from_config(config) as stack:
+        app = FastAPI()
+        mount_mcp(app, stack, keys.authenticate, audit=audit)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+
+        async def scenario() -> None:
+            added = _data(await _call(url, writer, "memory_add", {"content": "gamma fact", "key": "g"}))
+            denied = await _call(url, reader, "memory_add", {"content": "nope", "key": "n"})
+            assert denied.is_error and "scope" in denied.content[0].text
+            assert _data(await _call(url, reader, "memory_recall", {"key": "g"}))["record"]["id"] == added["id"]
+            refused = await _call(url, reader, "memory_forget", {"key": "g", "reason": "x"})
+            assert refused.is_error
+            _data(await _call(url, writer, "memory_forget", {"key": "g", "reason": "obsolete"}))
+            assert _data(await _call(url, reader, "memory_recall", {"key": "g"}))["record"] is None
+
+        try:
+            anyio.run(scenario)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    ops = [(e["operation"], len(e["ids"])) for e in audit.entries()]
+    assert ops == [("memory.add", 1), ("memory.forget", 1)]
+    assert audit.entries()[1]["ids"] == ["g"]
+    assert all(e["tenant"] == "gamma" for e in audit.entries())
