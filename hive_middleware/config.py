@@ -289,6 +289,11 @@ class HiveConfig(_Section):
     tenant: str = Field("default", min_length=1, description="Tenant used when none is given.")
     model: str = Field(DEFAULT_MODEL, description="Model name used for token counting.")
     max_message_chars: int = Field(DEFAULT_MAX_MESSAGE_CHARS, gt=0, description="Largest message accepted.")
+    otel: bool = Field(
+        False,
+        description="Trace pipeline steps and HTTP requests as OpenTelemetry spans through the global tracer "
+        "provider (set HIVE_OTEL=1 or `otel = true`; needs hive-middleware[otel]).",
+    )
     memory: MemoryConfig = Field(default_factory=MemoryConfig)  # type: ignore[arg-type]
     compression: CompressionConfig = Field(default_factory=CompressionConfig)  # type: ignore[arg-type]
     routing: RoutingConfig = Field(default_factory=RoutingConfig)  # type: ignore[arg-type]
