@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "hive_middleware.cli.classify",
     "hive_middleware.cli.mcp",
     "hive_middleware.cli.serve",
+    "hive_middleware.cli.serve_bench",
 )
 
 for _name in _COMMAND_MODULES:
