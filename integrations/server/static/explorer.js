@@ -10,6 +10,7 @@
 
   const STORAGE_KEY = 'hive.explorer.key';
   const SEARCH_K = 20;
+  const REQUEST_TIMEOUT_MS = 30000;
   const $ = (id) => document.getElementById(id);
 
   const state = {
@@ -54,7 +55,7 @@
       else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === undefined || child === null || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -63,7 +64,9 @@
 
   function formatTime(ms) {
     if (typeof ms !== 'number' || !Number.isFinite(ms)) return '—';
-    return new Date(ms).toISOString();
+    const date = new Date(ms);
+    // Out of Date's range: show the number rather than failing the whole view.
+    return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
   }
 
   function showError(error) {
@@ -85,7 +88,7 @@
 
   // ---- API -------------------------------------------------------------------------------
 
-  function problemOf(status, statusText, data) {
+  function problemOf(where, status, statusText, data) {
     if (data && typeof data.message === 'string') {
       return new ApiError(status, data.error || 'Error', data.message, data.fields);
     }
@@ -95,8 +98,8 @@
         .join('; ');
       return new ApiError(status, 'ValidationError', `The request was refused: ${text}`);
     }
-    if (data && typeof data.detail === 'string') return new ApiError(status, 'HTTPError', data.detail);
-    return new ApiError(status, 'HTTPError', `${status} ${statusText}`.trim());
+    const said = data && typeof data.detail === 'string' ? data.detail : statusText || 'no reason given';
+    return new ApiError(status, 'HTTPError', `${where} answered: ${said}`);
   }
 
   async function api(method, path, { query, body } = {}) {
@@ -108,7 +111,7 @@
       if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, String(value));
     }
     const headers = { Authorization: `Bearer ${state.key}`, Accept: 'application/json' };
-    const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+    const init = { method, headers, cache: 'no-store', credentials: 'omit', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -119,7 +122,8 @@
       try {
         response = await fetch(url, init);
       } catch (err) {
-        throw new ApiError(0, 'NetworkError', `Could not reach the Hive server: ${err.message}`);
+        const why = err && err.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : err.message;
+        throw new ApiError(0, 'NetworkError', `Could not reach the Hive server (${method} ${url.pathname}): ${why}`);
       }
       const text = await response.text();
       let data = null;
@@ -128,7 +132,7 @@
       } catch (_) {
         data = null;
       }
-      if (!response.ok) throw problemOf(response.status, response.statusText, data);
+      if (!response.ok) throw problemOf(`${method} ${url.pathname}`, response.status, response.statusText, data);
       if (data === null) {
         throw new ApiError(response.status, 'BadResponse', `${method} ${url.pathname} answered without a JSON body`);
       }
