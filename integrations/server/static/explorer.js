@@ -183,6 +183,9 @@
           el('span', { className: 'score' }, score),
           ' ',
           memoryLine(memory),
+          Array.isArray(hit.signals) && hit.signals.length
+            ? el('span', { className: 'signals muted' }, ` found by ${hit.signals.join(', ')}`)
+            : null,
         ),
       );
     }
@@ -256,11 +259,13 @@
     }
     for (const version of state.versions) {
       const memory = recordOf(version);
-      const ended = version.invalidated_at ?? version.valid_to ?? memory.valid_to ?? null;
+      const believedUntil = version.invalidated_at ?? memory.invalidated_at ?? null;
+      const validTo = version.valid_to ?? memory.valid_to ?? null;
       const notes = [
         version.reason ? `written because: ${version.reason}` : null,
-        ended !== null ? `ended ${formatTime(ended)}` : 'not ended',
-        version.expired_reason ? `expired because: ${version.expired_reason}` : null,
+        believedUntil !== null ? `believed until ${formatTime(believedUntil)}` : 'still believed',
+        validTo !== null ? `true in the world until ${formatTime(validTo)}` : null,
+        version.expired_reason ? `ended because: ${version.expired_reason}` : null,
         version.superseded_by ? `superseded by ${version.superseded_by}` : null,
       ].filter(Boolean);
       const shown = shownId !== null && (memory.id || version.id) === shownId;
