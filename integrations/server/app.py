@@ -29,11 +29,12 @@ from hive_middleware.stack import HiveStack
 
 try:
     from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise HiveDependencyError("the HTTP server needs FastAPI: install hive-middleware[server]") from exc
 
-__all__ = ["ROUTE_MODULES", "create_app", "error_body", "status_for"]
+__all__ = ["ROUTE_MODULES", "create_app", "error_body", "invalid_request", "status_for"]
 
 # Route groups, installed in this order.
 ROUTE_MODULES: tuple[str, ...] = (
@@ -72,6 +73,21 @@ def error_body(exc: HiveError) -> dict[str, object]:
     return {"error": type(exc).__name__, "message": exc.message, "fields": fields}
 
 
+def invalid_request(exc: RequestValidationError) -> HiveValidationError:
+    """The ``HiveValidationError`` of a request FastAPI could not validate (missing or bad fields)."""
+    problems = list(exc.errors())
+    where = [".".join(str(part) for part in p.get("loc", ())) for p in problems]
+    said = "; ".join(f"{w}: {p.get('msg', 'invalid')}" for w, p in zip(where, problems, strict=True))
+    first = problems[0].get("loc", ()) if problems else ()
+    # loc starts with where the value came from (body, query, path); the field follows.
+    field = ".".join(str(part) for part in first[1:]) or ".".join(str(part) for part in first)
+    return HiveValidationError(
+        f"invalid request: {said or 'unreadable input'}; fix it as /openapi.json describes",
+        field=field,
+        location=where[0] if where else "",
+    )
+
+
 def create_app(stack_factory: Callable[[], HiveStack], *, keys: KeyStore, audit: AuditLog) -> FastAPI:
     """Build the FastAPI app over one stack.
 
@@ -101,6 +117,11 @@ def create_app(stack_factory: Callable[[], HiveStack], *, keys: KeyStore, audit:
         if isinstance(exc, HiveRateLimited):
             headers["Retry-After"] = str(max(1, int(float(exc.fields.get("retry_after", 1)) + 0.999)))
         return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The same body as every other error, not FastAPI's {"detail": [...]}.
+        return JSONResponse(error_body(invalid_request(exc)), status_code=422)
 
     @app.get("/healthz", tags=["probes"])
     async def healthz() -> dict[str, str]:
