@@ -53,6 +53,7 @@ from hive_middleware.errors import (
     HiveValidationError,
 )
 from hive_middleware.memory.clock import HybridClock, hlc_to_datetime
+from hive_middleware.memory.keyword_terms import STOPWORDS
 from hive_middleware.memory.records import EMBEDDED_CONTEXT_CHARS, KEYWORD_CONTEXT_WEIGHT, context_text
 from hive_middleware.memory.writes import (
     AddEdges,
@@ -167,77 +168,6 @@ _COLUMNS = (
     "valid_from, valid_to, recorded_at, expired_at"
 )
 
-# Words so common that OR-ing them into a BM25 query only adds cost: they match
-# most rows and carry almost no idf weight.
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "did",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
-)
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
@@ -251,7 +181,7 @@ def fts_query(text: str) -> str:
     for word in _TOKEN.findall(text.lower()):
         if word not in words:
             words.append(word)
-    kept = [w for w in words if w not in _STOPWORDS] or words
+    kept = [w for w in words if w not in STOPWORDS] or words
     return " OR ".join(f'"{w}"' for w in kept)
 
 

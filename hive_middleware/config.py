@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hive_middleware.errors import HiveConfigError
 
@@ -111,6 +111,15 @@ class MemoryConfig(_Section):
         pattern="^(NORMAL|FULL)$",
         description="'NORMAL': an ack survives a killed process; 'FULL': also a power cut (one fsync per write).",
     )
+    encryption_key_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the key that seals memory at rest (None: off). "
+        "The variable holds 32 random bytes as base64 or hex. Content, metadata, reasons and edge metadata "
+        "are stored AES-256-GCM sealed, keyword search indexes keyed hashes of the words, and a store sealed "
+        "once refuses to open without its key (README: Encryption at rest). Not a HIVE_* name: those are "
+        "read as settings.",
+    )
     recall_cache_size: int = Field(100_000, ge=0, description="Current versions cached per process (0: off).")
     sensory_ttl_s: float = Field(300.0, gt=0, description="Seconds a sensory memory lives.")
     working_slots: int = Field(32, gt=0, description="Working-memory slots per task.")
@@ -140,6 +149,16 @@ class MemoryConfig(_Section):
     extractor_max_calls: int = Field(1, gt=0, description="Most extractor calls one write may make.")
     extractor_max_chars: int = Field(12_000, gt=0, description="Conversation characters per extractor call.")
     extractor_timeout_s: float = Field(20.0, gt=0, description="Timeout of one extractor call.")
+
+    @field_validator("encryption_key_env")
+    @classmethod
+    def _key_env_outside_settings(cls, name: str | None) -> str | None:
+        if name is not None and name.upper().startswith(ENV_PREFIX):
+            raise ValueError(
+                f"the key variable must not start with {ENV_PREFIX} (those variables are read as settings); "
+                "name it e.g. MEMORY_SEALING_KEY"
+            )
+        return name
 
 
 class CompressionConfig(_Section):

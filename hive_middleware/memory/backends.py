@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from hive_middleware.config import MemoryConfig
 from hive_middleware.errors import HiveConfigError, HiveDependencyError
+from hive_middleware.memory.sealed_graph import seal_graph
 from hive_middleware.ports import Embedder, GraphStore, VectorIndex
 
 __all__ = [
@@ -289,6 +290,9 @@ def open_backends(directory: Path, config: MemoryConfig, *, embedder: Embedder |
     (``graph.sqlite3``, ``chroma/``, ``embedder.lock``); with ``sqlite:///dir``
     the embedded vectors live beside that graph in ``dir`` (one index per graph,
     whichever data directory opened it); with Postgres they live in ``directory``.
+    With ``memory.encryption_key_env`` set, the graph store is wrapped in a
+    :class:`~hive_middleware.memory.sealed_graph.SealedGraphStore` (memory text
+    sealed at rest; see :func:`~hive_middleware.memory.sealed_graph.seal_graph`).
 
     Args:
         directory: The data directory.
@@ -296,7 +300,8 @@ def open_backends(directory: Path, config: MemoryConfig, *, embedder: Embedder |
         embedder: Use this embedder instead of ``config.embedder``.
 
     Raises:
-        HiveConfigError: ``memory.graph`` or ``memory.vectors`` is malformed or contradictory.
+        HiveConfigError: ``memory.graph`` or ``memory.vectors`` is malformed or contradictory;
+            or the sealing key is missing, malformed or not the store's (``memory.encryption_key_env``).
         HiveDependencyError: a back-end's driver is not installed.
         HiveStorageError: a back-end cannot be opened or reached.
     """
@@ -304,6 +309,7 @@ def open_backends(directory: Path, config: MemoryConfig, *, embedder: Embedder |
     url = vectors_url(config)  # checked before anything is opened
     graph = open_graph(location, config)
     try:
+        graph = seal_graph(graph, config, where=location.describe())
         vectors: VectorIndex | None = None
         lock: Path | None = None
         if config.vector_index != "none":
