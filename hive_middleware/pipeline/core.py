@@ -40,6 +40,7 @@ from hive_middleware.pipeline.messages import (
     state_from_messages,
 )
 from hive_middleware.pipeline.prefetch import RecallPrefetcher, conversation_key
+from hive_middleware.telemetry import StageSpan, Tracing, tracing_for
 from hive_middleware.types import Action, MemoryKind, Message, RouteDecision, message_text
 
 __all__ = ["CallOptions", "HiveEvent", "Pipeline", "PreparedCall"]
@@ -159,6 +160,8 @@ class Pipeline:
         self.prefetcher: RecallPrefetcher | None = (
             RecallPrefetcher(self._search_for_prefetch) if recall_prefetch else None
         )
+        # Spans around each stage (hive_middleware.telemetry); a shared no-op unless the config asks.
+        self.tracing: Tracing = tracing_for(getattr(self.stack, "config", None))
 
     @property
     def writer(self) -> Any:
@@ -175,6 +178,8 @@ class Pipeline:
         """Record an event in ``events`` and tell the listener."""
         event = HiveEvent(kind, detail)
         events.append(event)
+        self.stats.add(f"pipeline.{kind}")
+        self.tracing.event(kind, detail)
         if self.on_event is not None:
             try:
                 self.on_event(event)
@@ -203,12 +208,14 @@ class Pipeline:
     ) -> Job[int]:
         if not options.remember or not items:
             return 0
-        try:
-            writer = self.writer
-            records = yield Io(functools.partial(writer.write, items), functools.partial(writer.awrite, items))
-        except Exception as exc:
-            self.failed(events, "remember", exc, keys=[i.key for i in items[:4]])
-            return 0
+        with self.tracing.span("remember", items[0].identity, items=len(items)) as span:
+            try:
+                writer = self.writer
+                records = yield Io(functools.partial(writer.write, items), functools.partial(writer.awrite, items))
+            except Exception as exc:
+                self.failed(events, "remember", exc, keys=[i.key for i in items[:4]])
+                return 0
+            span.set(remembered=len(records))
         self.emit(events, "remembered", count=len(records), keys=[i.key for i in items[:8]],
                   thread=items[0].identity.thread)
         return len(records)
@@ -251,15 +258,18 @@ class Pipeline:
     ) -> Job[RouteDecision | None]:
         if not options.route:
             return None
-        try:
-            state = state_from_messages(messages, agent_id=identity.agent)
-            if not state.goal:
+        with self.tracing.span("route", identity) as span:
+            try:
+                state = state_from_messages(messages, agent_id=identity.agent)
+                if not state.goal:
+                    return None
+                decision = yield Io(functools.partial(self.stack.route, state))
+                accepted = self._accept(decision, tools, events)
+                span.set(escalated=accepted is None, template=decision.template, confidence=decision.confidence)
+                return accepted
+            except Exception as exc:
+                self.failed(events, "route", exc, thread=identity.thread)
                 return None
-            decision = yield Io(functools.partial(self.stack.route, state))
-            return self._accept(decision, tools, events)
-        except Exception as exc:
-            self.failed(events, "route", exc, thread=identity.thread)
-            return None
 
     def route(
         self, messages: Sequence[Mapping[str, Any]], identity: Identity, *, tools: Iterable[str] | None = None,
@@ -284,17 +294,24 @@ class Pipeline:
 
     # -- prepare: compress + recall -------------------------------------------------------
 
-    def _compressed(self, messages: list[Message], events: list[HiveEvent], result: Any) -> list[Message]:
+    def _compressed(
+        self, messages: list[Message], events: list[HiveEvent], result: Any, span: StageSpan
+    ) -> list[Message]:
         out = list(getattr(result, "messages", None) or messages)
         stats = getattr(result, "stats", None)
         detail: dict[str, Any] = {"messages_before": len(messages), "messages_after": len(out)}
         for name in ("tokens_before", "tokens_after", "budget_met"):
-            value = getattr(stats, name, None)
+            # CompressionResult.stats is a dict; budget_met is an attribute of the result.
+            value = stats.get(name) if isinstance(stats, Mapping) else getattr(stats, name, None)
+            value = getattr(result, name, None) if value is None else value
             if isinstance(value, int | float | bool):
                 detail[name] = value
         handles = getattr(result, "handles", None)
         if handles is not None:
             detail["handles"] = len(handles)
+        if isinstance(detail.get("tokens_before"), int) and isinstance(detail.get("tokens_after"), int):
+            self.stats.add("pipeline.tokens_saved", max(0, detail["tokens_before"] - detail["tokens_after"]))
+        span.set(**detail)
         self.emit(events, "compressed", **detail)
         return out
 
@@ -355,14 +372,18 @@ class Pipeline:
         current = [m for m in messages if not is_memory_message(m)]
         compressed = False
         if options.compress:
-            try:
-                run = functools.partial(self.stack.compress, current, budget=options.budget, model=options.model)
-                result = yield Io(run, _inline(run) if self.compress_inline else None)
-                current = self._compressed(current, events, result)
-                compressed = True
-            except Exception as exc:
-                self.failed(events, "compress", exc, thread=identity.thread)
-        memory, recalled = yield from self._recall(current, identity, events, options)
+            with self.tracing.span("compress", identity) as span:
+                try:
+                    run = functools.partial(self.stack.compress, current, budget=options.budget, model=options.model)
+                    result = yield Io(run, _inline(run) if self.compress_inline else None)
+                    current = self._compressed(current, events, result, span)
+                    compressed = True
+                except Exception as exc:
+                    self.failed(events, "compress", exc, thread=identity.thread)
+        with self.tracing.span("recall", identity, recall_k=options.recall_k,
+                               recall_scope=options.recall_scope) as span:
+            memory, recalled = yield from self._recall(current, identity, events, options)
+            span.set(recalled=recalled)
         return PreparedCall(inject_memory(current, memory), events, compressed, recalled, memory)
 
     def prepare(
@@ -387,15 +408,20 @@ class Pipeline:
         acall: Callable[[list[Message]], Awaitable[Any]] | None, tools: Iterable[str] | None,
         events: list[HiveEvent], options: CallOptions, start: int, local_ids: Sequence[str | None] | None,
     ) -> Job[StepOutcome]:
-        yield from self.remember_job(self.items(messages, identity, start=start, local_ids=local_ids), events, options)
-        decision = yield from self.route_job(messages, identity, tools, events, options)
-        if decision is not None:
-            return StepOutcome(decision=decision, response=None, prepared=None, events=events)
-        prepared = yield from self.prepare_job(messages, identity, events, options)
-        view = prepared.messages
-        response = yield Io(functools.partial(call, view),
-                             None if acall is None else functools.partial(acall, view))
-        return StepOutcome(decision=None, response=response, prepared=prepared, events=events)
+        with self.tracing.span("step", identity) as step:
+            yield from self.remember_job(self.items(messages, identity, start=start, local_ids=local_ids), events,
+                                         options)
+            seen = len(events)
+            decision = yield from self.route_job(messages, identity, tools, events, options)
+            step.set(routed=decision is not None, escalated=any(e.kind == "escalated" for e in events[seen:]))
+            if decision is not None:
+                return StepOutcome(decision=decision, response=None, prepared=None, events=events)
+            prepared = yield from self.prepare_job(messages, identity, events, options)
+            view = prepared.messages
+            with self.tracing.span("llm", identity, messages=len(view)):
+                response = yield Io(functools.partial(call, view),
+                                     None if acall is None else functools.partial(acall, view))
+            return StepOutcome(decision=None, response=response, prepared=prepared, events=events)
 
     def step(
         self, messages: Sequence[Message], identity: Identity, call: Callable[[list[Message]], Any], *,
