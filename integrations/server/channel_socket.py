@@ -89,7 +89,10 @@ def _credentials(websocket: WebSocket, key: str | None) -> dict[str, str]:
 
 async def _close(websocket: WebSocket, error: HiveError) -> None:
     if websocket.application_state is WebSocketState.CONNECTED:
-        await websocket.close(code=close_code(error), reason=_reason(error.message))
+        try:
+            await websocket.close(code=close_code(error), reason=_reason(error.message))
+        except WebSocketDisconnect:
+            _log.debug("client left before hearing why its socket closed: %s", error.message)
 
 
 async def _until_disconnect(websocket: WebSocket) -> None:
@@ -158,6 +161,7 @@ async def _stream(ctx: ServerContext, websocket: WebSocket, subscription: Subscr
             # Wait for the reader thread's last read, so no thread outlives the socket.
             await asyncio.wait({t for t in (pending, gone) if t is not None})
         _settle(pending)
+        _settle(gone)
 
 
 def _records(ctx: ServerContext, tenant: str, event: ChannelEvent) -> dict[str, MemoryRecord]:
@@ -168,10 +172,10 @@ def _records(ctx: ServerContext, tenant: str, event: ChannelEvent) -> dict[str, 
     return found
 
 
-def _settle(pending: "asyncio.Future[Any] | None") -> None:
-    """Collect the outcome of a read the departed client no longer needs."""
-    if pending is None or pending.cancelled():
+def _settle(task: "asyncio.Future[Any] | None") -> None:
+    """Collect the outcome of a task whose result nobody needs once the socket is done."""
+    if task is None or task.cancelled():
         return
-    error = pending.exception()
+    error = task.exception()
     if error is not None:
-        _log.debug("channel read after the client left failed: %s", error)
+        _log.debug("channel socket task failed after the socket was done: %r", error)

@@ -1,17 +1,20 @@
 """Request and response bodies of the channel and agent routes, and how core values map to them.
 
-Times are epoch milliseconds (integers), like ``recorded_at`` of a memory. A
-channel event travels as ``{"cursor", "event"}`` both in a feed page and on the
-WebSocket, with the shared memory record inlined (``null`` when it is gone).
+Times are epoch milliseconds (see
+:mod:`~hive_middleware.integrations.server.wire_time`). A channel event travels
+as ``{"cursor", "event"}`` both in a feed page and on the WebSocket, with the
+shared memory record inlined as the memory routes show it (``null`` when it is
+gone).
 """
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
+
+from hive_middleware.integrations.server.memory_models import MemoryOut, memory_out
+from hive_middleware.integrations.server.wire_time import instant_ms
 
 from hive_middleware.errors import HiveDependencyError
 from hive_middleware.hivemind.model import AgentInfo, ChannelEvent, ChannelInfo
-from hive_middleware.memory.clock import hlc_physical_ms
 from hive_middleware.types import MemoryRecord
 
 try:
@@ -32,17 +35,10 @@ __all__ = [
     "FeedOut",
     "HeartbeatIn",
     "PublishIn",
-    "SharedMemory",
     "agent_out",
     "channel_out",
-    "epoch_ms",
     "event_out",
 ]
-
-
-def epoch_ms(moment: datetime | None) -> int | None:
-    """Milliseconds since the epoch of an aware datetime (``None`` stays ``None``)."""
-    return None if moment is None else round(moment.timestamp() * 1000)
 
 
 class ChannelIn(BaseModel):
@@ -79,20 +75,6 @@ class PublishIn(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="JSON extra fields of the event.")
 
 
-class SharedMemory(BaseModel):
-    """The memory record a channel event shares."""
-
-    id: str
-    namespace: list[str]
-    kind: str
-    content: str
-    key: str | None
-    metadata: dict[str, Any]
-    confidence: float
-    recorded_at: int = Field(description="When the store learned it, epoch milliseconds.")
-    valid_from: int | None = Field(description="Since when it is true in the world, epoch milliseconds.")
-
-
 class EventBody(BaseModel):
     """One published event."""
 
@@ -103,7 +85,7 @@ class EventBody(BaseModel):
     agent: str | None = Field(description="Who published it.")
     published_at: int = Field(description="When it was published, epoch milliseconds.")
     metadata: dict[str, Any]
-    record: SharedMemory | None = Field(description="The shared record (null when it no longer exists).")
+    record: MemoryOut | None = Field(description="The shared record (null when it no longer exists).")
 
 
 class EventOut(BaseModel):
@@ -164,20 +146,8 @@ class AgentsOut(BaseModel):
 
 def channel_out(info: ChannelInfo) -> ChannelOut:
     """The response body of a channel."""
-    return ChannelOut(name=info.name, description=info.description, created_at=epoch_ms(info.created_at) or 0)
-
-
-def _shared(record: MemoryRecord) -> SharedMemory:
-    return SharedMemory(
-        id=record.id,
-        namespace=list(record.namespace),
-        kind=str(getattr(record.kind, "value", record.kind)),
-        content=record.content,
-        key=record.key,
-        metadata=dict(record.metadata),
-        confidence=record.confidence,
-        recorded_at=hlc_physical_ms(record.recorded_at),
-        valid_from=epoch_ms(record.valid_from),
+    return ChannelOut(
+        name=info.name, description=info.description, created_at=instant_ms(info.created_at) or 0
     )
 
 
@@ -192,9 +162,9 @@ def event_out(event: ChannelEvent, records: Mapping[str, MemoryRecord]) -> Event
             record_id=event.record_id,
             content=event.content,
             agent=event.agent,
-            published_at=epoch_ms(event.published_at) or 0,
+            published_at=instant_ms(event.published_at) or 0,
             metadata=dict(event.metadata),
-            record=None if record is None else _shared(record),
+            record=None if record is None else memory_out(record),
         ),
     )
 
@@ -205,7 +175,7 @@ def agent_out(info: AgentInfo) -> AgentOut:
         agent=info.agent,
         status=info.status,
         meta=dict(info.meta),
-        last_seen=epoch_ms(info.last_seen) or 0,
-        first_seen=epoch_ms(info.first_seen) or 0,
+        last_seen=instant_ms(info.last_seen) or 0,
+        first_seen=instant_ms(info.first_seen) or 0,
         alive=info.alive,
     )

@@ -12,6 +12,7 @@ from typing import Annotated, TypeAlias
 
 from hive_middleware.integrations.server.channel_socket import existing_channel, serve_channel_socket
 from hive_middleware.integrations.server.context import ServerContext
+from hive_middleware.integrations.server.error_model import error_responses
 from hive_middleware.integrations.server.hivemind_models import (
     AgentIn,
     AgentsOut,
@@ -46,7 +47,9 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
     Reader: TypeAlias = Annotated[Principal, Depends(ctx.need("read"))]
     Writer: TypeAlias = Annotated[Principal, Depends(ctx.need("write"))]
 
-    @app.post("/v1/channels", status_code=201, tags=["channels"])
+    @app.post(
+        "/v1/channels", status_code=201, tags=["channels"], responses=error_responses(401, 403, 422, 503)
+    )
     async def create_channel(body: ChannelIn, who: Writer) -> ChannelOut:
         """Create a channel (idempotent; a non-empty description replaces the old one)."""
         info = await ctx.run(
@@ -55,13 +58,18 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "channel.create", [body.name]))
         return channel_out(info)
 
-    @app.get("/v1/channels", tags=["channels"])
+    @app.get("/v1/channels", tags=["channels"], responses=error_responses(401, 403, 503))
     async def list_channels(who: Reader) -> ChannelsOut:
         """Every channel of the caller's tenant, by name."""
         infos = await ctx.run(lambda: ctx.stack().channels.for_tenant(who.tenant).list())
         return ChannelsOut(channels=[channel_out(i) for i in infos])
 
-    @app.post("/v1/channels/{name}/publish", status_code=201, tags=["channels"])
+    @app.post(
+        "/v1/channels/{name}/publish",
+        status_code=201,
+        tags=["channels"],
+        responses=error_responses(401, 403, 404, 422, 503),
+    )
     async def publish(name: str, body: PublishIn, who: Writer) -> EventOut:
         """Share a memory of the caller's tenant with the channel (creating the channel if needed).
 
@@ -83,7 +91,9 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "channel.publish", [body.record_id]))
         return out
 
-    @app.get("/v1/channels/{name}/feed", tags=["channels"])
+    @app.get(
+        "/v1/channels/{name}/feed", tags=["channels"], responses=error_responses(401, 403, 404, 422, 503)
+    )
     async def feed(
         name: str, who: Reader, after: str | None = None, limit: int = DEFAULT_FEED_LIMIT
     ) -> FeedOut:
@@ -107,7 +117,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         """Events of the channel after ``after``, then each new one as it is published."""
         await serve_channel_socket(ctx, websocket, name, after=after, key=key)
 
-    @app.post("/v1/agents", status_code=201, tags=["agents"])
+    @app.post("/v1/agents", status_code=201, tags=["agents"], responses=error_responses(401, 403, 422, 503))
     async def register_agent(body: AgentIn, who: Writer) -> BeatOut:
         """Announce an agent with its status and meta."""
         await ctx.run(
@@ -116,14 +126,14 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "agent.register", [body.agent]))
         return BeatOut(agent=body.agent, status=body.status)
 
-    @app.post("/v1/agents/{agent}/heartbeat", tags=["agents"])
+    @app.post("/v1/agents/{agent}/heartbeat", tags=["agents"], responses=error_responses(401, 403, 422, 503))
     async def heartbeat(agent: str, who: Writer, body: HeartbeatIn | None = None) -> BeatOut:
         """Say the agent is alive, with its current status (its meta is kept)."""
         status = body.status if body is not None else HeartbeatIn().status
         await ctx.run(lambda: ctx.stack().agents.for_tenant(who.tenant).heartbeat(agent, status))
         return BeatOut(agent=agent, status=status)
 
-    @app.get("/v1/agents", tags=["agents"])
+    @app.get("/v1/agents", tags=["agents"], responses=error_responses(401, 403, 503))
     async def list_agents(who: Reader) -> AgentsOut:
         """Every agent of the caller's tenant, most recently seen first, with ``alive`` computed now."""
         infos = await ctx.run(lambda: ctx.stack().agents.for_tenant(who.tenant).list())

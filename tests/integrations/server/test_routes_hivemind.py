@@ -74,7 +74,9 @@ def test_create_list_publish_and_feed_in_order(service: Service) -> None:
     page = c.get("/v1/channels/news/feed", headers=service.a_read).json()
     assert [e["cursor"] for e in page["events"]] == cursors
     assert [e["event"]["content"] for e in page["events"]] == [f"finding number {i}" for i in range(7)]
-    assert [e["event"]["record"]["content"] for e in page["events"]] == [f"finding number {i}" for i in range(7)]
+    assert [e["event"]["record"]["content"] for e in page["events"]] == [
+        f"finding number {i}" for i in range(7)
+    ]
     assert page["next"] == cursors[-1]
 
     # Paging with after/limit walks the same order without gaps or repeats.
@@ -96,8 +98,12 @@ def test_create_list_publish_and_feed_in_order(service: Service) -> None:
 
 def test_publishing_a_record_twice_stores_one_event(service: Service) -> None:
     rid = service.remember("ta", "the build is green")
-    first = service.client.post("/v1/channels/news/publish", json={"record_id": rid}, headers=service.a).json()
-    second = service.client.post("/v1/channels/news/publish", json={"record_id": rid}, headers=service.a).json()
+    first = service.client.post(
+        "/v1/channels/news/publish", json={"record_id": rid}, headers=service.a
+    ).json()
+    second = service.client.post(
+        "/v1/channels/news/publish", json={"record_id": rid}, headers=service.a
+    ).json()
     assert first["cursor"] == second["cursor"]
     assert len(service.client.get("/v1/channels/news/feed", headers=service.a).json()["events"]) == 1
 
@@ -105,7 +111,9 @@ def test_publishing_a_record_twice_stores_one_event(service: Service) -> None:
 def test_other_tenants_channels_events_and_records_are_invisible(service: Service) -> None:
     c = service.client
     rid_a = service.remember("ta", "secret of tenant a")
-    assert c.post("/v1/channels/news/publish", json={"record_id": rid_a}, headers=service.a).status_code == 201
+    assert (
+        c.post("/v1/channels/news/publish", json={"record_id": rid_a}, headers=service.a).status_code == 201
+    )
 
     assert c.get("/v1/channels", headers=service.b).json()["channels"] == []
     hidden = c.get("/v1/channels/news/feed", headers=service.b)
@@ -119,7 +127,9 @@ def test_other_tenants_channels_events_and_records_are_invisible(service: Servic
 
     # Tenant b's own channel of the same name is separate.
     rid_b = service.remember("tb", "news of tenant b")
-    assert c.post("/v1/channels/news/publish", json={"record_id": rid_b}, headers=service.b).status_code == 201
+    assert (
+        c.post("/v1/channels/news/publish", json={"record_id": rid_b}, headers=service.b).status_code == 201
+    )
     feed_a = c.get("/v1/channels/news/feed", headers=service.a).json()["events"]
     feed_b = c.get("/v1/channels/news/feed", headers=service.b).json()["events"]
     assert [e["event"]["record_id"] for e in feed_a] == [rid_a]
