@@ -31,10 +31,11 @@ try:
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise HiveDependencyError("the HTTP server needs FastAPI: install hive-middleware[server]") from exc
 
-__all__ = ["ROUTE_MODULES", "create_app", "error_body", "invalid_request", "status_for"]
+__all__ = ["ROUTE_MODULES", "create_app", "error_body", "http_error", "invalid_request", "status_for"]
 
 # Route groups, installed in this order.
 ROUTE_MODULES: tuple[str, ...] = (
@@ -88,6 +89,16 @@ def invalid_request(exc: RequestValidationError) -> HiveValidationError:
     )
 
 
+def http_error(exc: HTTPException) -> HiveError:
+    """The ``HiveError`` of an HTTP error the framework raised (unreadable body, unknown path...)."""
+    message = f"{exc.detail}; the routes and their bodies are described in /openapi.json"
+    if exc.status_code == 404:
+        return HiveNotFoundError(message, status=exc.status_code)
+    if exc.status_code < 500:
+        return HiveUsageError(message, status=exc.status_code)
+    return HiveError(message, status=exc.status_code)
+
+
 def create_app(stack_factory: Callable[[], HiveStack], *, keys: KeyStore, audit: AuditLog) -> FastAPI:
     """Build the FastAPI app over one stack.
 
@@ -122,6 +133,10 @@ def create_app(stack_factory: Callable[[], HiveStack], *, keys: KeyStore, audit:
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # The same body as every other error, not FastAPI's {"detail": [...]}.
         return JSONResponse(error_body(invalid_request(exc)), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(error_body(http_error(exc)), status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/healthz", tags=["probes"])
     async def healthz() -> dict[str, str]:

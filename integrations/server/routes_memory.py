@@ -62,8 +62,8 @@ AsOf: TypeAlias = Annotated[
     ),
 ]
 
-_READ_ERRORS = error_responses(401, 403, 404, 422)
-_WRITE_ERRORS = error_responses(401, 403, 404, 422, 503)
+# Every memory route may answer these (400: an unreadable body or a usage error; 503: storage failed).
+_ERRORS = error_responses(400, 401, 403, 404, 422, 503)
 
 
 @contextmanager
@@ -89,7 +89,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
     Reader: TypeAlias = Annotated[Principal, Depends(ctx.need("read"))]
     Writer: TypeAlias = Annotated[Principal, Depends(ctx.need("write"))]
 
-    @app.post("/v1/memories", status_code=201, tags=["memories"], responses=_WRITE_ERRORS)
+    @app.post("/v1/memories", status_code=201, tags=["memories"], responses=_ERRORS)
     async def add_memory(body: MemoryIn, who: Writer) -> MemoryOut:
         """Add a memory (superseding the key's current version, if any); audited as ``memory.add``."""
         ns = namespace_for(who, body.agent, body.thread)
@@ -110,7 +110,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "memory.add", [record.id]))
         return memory_out(record)
 
-    @app.post("/v1/memories/search", tags=["memories"], responses=_READ_ERRORS)
+    @app.post("/v1/memories/search", tags=["memories"], responses=_ERRORS)
     async def search(body: SearchIn, who: Reader) -> SearchOut:
         """Hybrid search over the caller's tenant (or one agent's / thread's namespace of it)."""
         ns = namespace_for(who, body.agent, body.thread)
@@ -122,7 +122,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         )
         return search_out(hits)
 
-    @app.get("/v1/memories/{key}", tags=["memories"], responses=_READ_ERRORS)
+    @app.get("/v1/memories/{key}", tags=["memories"], responses=_ERRORS)
     async def get_memory(
         key: Key, who: Reader, as_of: AsOf = None, agent: Agent = None, thread: Thread = None
     ) -> MemoryOut:
@@ -150,7 +150,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
             )
         return memory_out(record)
 
-    @app.get("/v1/memories/{key}/history", tags=["memories"], responses=_READ_ERRORS)
+    @app.get("/v1/memories/{key}/history", tags=["memories"], responses=_ERRORS)
     async def history(key: Key, who: Reader, agent: Agent = None, thread: Thread = None) -> HistoryOut:
         """Every version of a key, oldest first, forgotten ones included."""
         ns = namespace_for(who, agent, thread)
@@ -159,7 +159,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
             raise HiveNotFoundError(f"key {key!r} was never stored in namespace {list(ns)}", key=key)
         return HistoryOut(versions=[version_out(v) for v in versions])
 
-    @app.get("/v1/memories/{key}/why", tags=["memories"], responses=_READ_ERRORS)
+    @app.get("/v1/memories/{key}/why", tags=["memories"], responses=_ERRORS)
     async def why(
         key: Key,
         who: Reader,
@@ -172,7 +172,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         steps = await ctx.run(lambda: ctx.stack().memory.why(key, namespace=ns, depth=depth))
         return WhyOut(steps=[step_out(s) for s in steps])
 
-    @app.post("/v1/memories/{key}/supersede", tags=["memories"], responses=_WRITE_ERRORS)
+    @app.post("/v1/memories/{key}/supersede", tags=["memories"], responses=_ERRORS)
     async def supersede(key: Key, body: SupersedeIn, who: Writer) -> MemoryOut:
         """Replace the current version of a key; audited as ``memory.supersede``."""
         ns = namespace_for(who, body.agent, body.thread)
@@ -193,7 +193,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "memory.supersede", [record.id]))
         return memory_out(record)
 
-    @app.delete("/v1/memories/{key}", tags=["memories"], responses=_WRITE_ERRORS)
+    @app.delete("/v1/memories/{key}", tags=["memories"], responses=_ERRORS)
     async def forget(
         key: Key,
         who: Writer,
@@ -214,7 +214,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "memory.forget", [forgotten] if forgotten else []))
         return ForgetOut(forgotten=key, id=forgotten)
 
-    @app.get("/v1/graph/{key}", tags=["graph"], responses=_READ_ERRORS)
+    @app.get("/v1/graph/{key}", tags=["graph"], responses=_ERRORS)
     async def graph(
         key: Key,
         who: Reader,

@@ -56,7 +56,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
     Reader: TypeAlias = Annotated[Principal, Depends(ctx.need("read"))]
     Writer: TypeAlias = Annotated[Principal, Depends(ctx.need("write"))]
 
-    @app.post("/v1/compress", tags=["compression"], responses=error_responses(401, 403, 422, 503))
+    @app.post("/v1/compress", tags=["compression"], responses=error_responses(400, 401, 403, 422, 503))
     async def compress_messages(body: CompressIn, who: Writer) -> CompressOut:
         """Compress a message list reversibly; each replaced original is kept under its handle."""
 
@@ -75,7 +75,9 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
             await ctx.run(lambda: ctx.audit.record(who, "compress", list(result.handles)))
         return compress_out(result)
 
-    @app.get("/v1/handles/{handle}", tags=["compression"], responses=error_responses(401, 403, 404, 422))
+    @app.get(
+        "/v1/handles/{handle}", tags=["compression"], responses=error_responses(400, 401, 403, 404, 422, 503)
+    )
     async def expand_handle(
         handle: Annotated[str, Path(description="A handle named in a compressed message (h-...).")],
         who: Reader,
@@ -93,7 +95,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
             ) from exc
         return ExpandOut(handle=handle, content=content)
 
-    @app.post("/v1/route", tags=["routing"], responses=error_responses(401, 403, 422))
+    @app.post("/v1/route", tags=["routing"], responses=error_responses(400, 401, 403, 422, 503))
     async def route(body: RouteIn, who: Reader) -> RouteOut:
         """Answer a mechanical step with an action, or escalate it to the LLM."""
         agent = body.agent or who.agent or "default"

@@ -313,3 +313,11 @@ def test_openapi_documents_the_memory_models(service: Service) -> None:
         assert "get" in spec["paths"][path]
     forget = spec["paths"]["/v1/memories/{key}"]["delete"]
     assert forget["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+
+
+def test_an_unreadable_body_is_a_400_with_the_error_body(service: Service, tenant: str) -> None:
+    h = {**service.headers(tenant), "Content-Type": "application/json"}
+    response = service.client.post("/v1/memories", content=b"\xc6\xb3v\xff\xfeg6", headers=h)
+    assert_error(response, 400, "HiveUsageError")
+    truncated = service.client.post("/v1/memories", content=b'{"content": "x"', headers=h)
+    assert_error(truncated, 422, "HiveValidationError")
