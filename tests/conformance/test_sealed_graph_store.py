@@ -1,4 +1,4 @@
-"""A SealedGraphStore over each embedded back-end passes every graph-store conformance suite.
+"""A SealedGraphStore over each graph back-end (in-memory, SQLite, PostgreSQL) passes every conformance suite.
 
 The suites read back what they wrote (contents, metadata, reasons, outbox texts)
 and rank keyword hits, so passing them shows that sealing changes nothing a
@@ -26,7 +26,7 @@ SUITE_CHECKS = [
 ]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SealedGraphStore]]:
     """Builds fresh, empty sealed stores over one back-end (one key per test) and closes them."""
     sealer = Sealer(os.urandom(32), source="TEST_KEY")
@@ -35,10 +35,16 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
     def make() -> SealedGraphStore:
         if request.param == "memory":
             inner: Any = InMemoryGraphStore()
-        else:
+        elif request.param == "sqlite":
             from hive_middleware.adapters.sqlite_graph import SQLiteGraphStore
 
             inner = SQLiteGraphStore(tmp_path / f"db{len(opened)}")
+        else:
+            from hive_middleware.adapters.postgres_graph import PostgresGraphStore
+
+            if opened:
+                raise AssertionError("a check builds one PostgreSQL store per test (one fresh database)")
+            inner = PostgresGraphStore.from_url(request.getfixturevalue("postgres_url"))
         store = SealedGraphStore(inner, sealer)
         opened.append(store)
         return store
