@@ -120,7 +120,22 @@ class SealedGraphStore:
         if sealed is None:
             return record
         payload = json.loads(self.sealer.unseal(sealed, ("record", record.tenant, record.id)))
-        return dataclasses.replace(record, content=payload["content"], metadata=payload["metadata"])
+        # Built directly: searches open dozens of records, and dataclasses.replace costs several times more.
+        return MemoryRecord(
+            id=record.id,
+            namespace=record.namespace,
+            kind=record.kind,
+            content=payload["content"],
+            recorded_at=record.recorded_at,
+            key=record.key,
+            metadata=payload["metadata"],
+            confidence=record.confidence,
+            trust=record.trust,
+            tags=record.tags,
+            valid_from=record.valid_from,
+            valid_to=record.valid_to,
+            expired_at=record.expired_at,
+        )
 
     def _seal_reason(self, tenant: str, reason: str | None) -> str | None:
         return None if reason is None else self.sealer.seal(reason, ("reason", tenant))

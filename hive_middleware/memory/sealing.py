@@ -62,6 +62,7 @@ BLIND_TOKEN_DIGITS = 20
 """Length of a blind token: 64 bits of HMAC-SHA256 in decimal."""
 
 _NONCE_BYTES = 12
+_BLIND_CACHE = 65_536
 _TAG_BYTES = 16
 _FORMAT = "hive-sealed:v1"
 _ANY_VERSION = re.compile(r"hive-sealed:v(\d+):")
@@ -181,6 +182,8 @@ class Sealer:
         self.source = source
         self._aead = _aead(_derive(secret, b"hive-middleware memory sealing v1"))
         self._blinding = hmac.new(_derive(secret, b"hive-middleware keyword blinding v1"), digestmod=hashlib.sha256)
+        # Words repeat across records and queries; their tokens are kept (in memory only).
+        self._tokens: dict[tuple[str, str], str] = {}
 
     @classmethod
     def from_env(cls, name: str, environ: Mapping[str, str] | None = None) -> Sealer:
@@ -242,9 +245,15 @@ class Sealer:
 
     def blind(self, tenant: str, term: str) -> str:
         """The blind token of a normalised keyword ``term`` in ``tenant``: 20 decimal digits."""
-        mac = self._blinding.copy()
-        mac.update(tenant.encode("utf-8", "surrogatepass") + b"\0" + term.encode("utf-8", "surrogatepass"))
-        return f"{int.from_bytes(mac.digest()[:8], 'big'):0{BLIND_TOKEN_DIGITS}d}"
+        token = self._tokens.get((tenant, term))
+        if token is None:
+            mac = self._blinding.copy()
+            mac.update(tenant.encode("utf-8", "surrogatepass") + b"\0" + term.encode("utf-8", "surrogatepass"))
+            token = f"{int.from_bytes(mac.digest()[:8], 'big'):0{BLIND_TOKEN_DIGITS}d}"
+            if len(self._tokens) >= _BLIND_CACHE:
+                self._tokens.clear()
+            self._tokens[(tenant, term)] = token
+        return token
 
 
 def _describe(context: Sequence[str]) -> str:
