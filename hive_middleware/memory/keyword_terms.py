@@ -29,11 +29,11 @@ TOKENIZER = "porter unicode61"
 
 STOPWORDS = frozenset(
     [
-        "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "did", "do", "does", "for", "from", "had",
-        "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no",
-        "not", "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them", "then", "there",
-        "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why",
-        "will", "with", "would", "you", "your",
+        "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "did", "do", "does", "for", "from",
+        "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me",
+        "my", "no", "not", "of", "on", "or", "our", "she", "so", "than", "that", "the", "their", "them",
+        "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where",
+        "which", "who", "whom", "why", "will", "with", "would", "you", "your",
     ]
 )
 """Words so common that indexing or matching them only adds cost."""

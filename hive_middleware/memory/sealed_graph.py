@@ -103,7 +103,9 @@ class SealedGraphStore:
             metadata=self._sealed_metadata(record.tenant, record.id, record.content, metadata),
         )
 
-    def _sealed_metadata(self, tenant: str, record_id: str, content: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    def _sealed_metadata(
+        self, tenant: str, record_id: str, content: str, metadata: Mapping[str, Any]
+    ) -> dict[str, Any]:
         clear: dict[str, Any] = {}
         author = metadata.get("author")
         if isinstance(author, str):
@@ -145,10 +147,13 @@ class SealedGraphStore:
             return reason
         return self.sealer.unseal(reason, ("reason", tenant))
 
-    def _seal_edge_metadata(self, tenant: str, src: str, kind: EdgeKind, dst: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    def _seal_edge_metadata(
+        self, tenant: str, src: str, kind: EdgeKind, dst: str, metadata: Mapping[str, Any]
+    ) -> dict[str, Any]:
         if not metadata:
             return {}
-        sealed = self.sealer.seal(json.dumps(dict(metadata), ensure_ascii=False), ("edge", tenant, src, kind.value, dst))
+        text = json.dumps(dict(metadata), ensure_ascii=False)
+        sealed = self.sealer.seal(text, ("edge", tenant, src, kind.value, dst))
         return {SEALED_METADATA_KEY: sealed}
 
     def _open_edge(self, tenant: str, edge: Edge) -> Edge:
@@ -164,13 +169,11 @@ class SealedGraphStore:
         for op in ops:
             if isinstance(op, PutRecord):
                 plain[op.record.id] = op.record
-                sealed.append(
-                    dataclasses.replace(
-                        op, record=self._seal_record(op.record), reason=self._seal_reason(op.record.tenant, op.reason)
-                    )
-                )
+                reason = self._seal_reason(op.record.tenant, op.reason)
+                sealed.append(dataclasses.replace(op, record=self._seal_record(op.record), reason=reason))
             elif isinstance(op, Expire):
-                sealed.append(dataclasses.replace(op, reason=self.sealer.seal(op.reason, ("reason", op.tenant))))
+                expire_reason = self.sealer.seal(op.reason, ("reason", op.tenant))
+                sealed.append(dataclasses.replace(op, reason=expire_reason))
             elif isinstance(op, AddEdges) and op.metadata:
                 # One op per edge: each edge's metadata is sealed to that edge.
                 for src, kind, dst in op.edges:
@@ -207,7 +210,8 @@ class SealedGraphStore:
             tenant = tenant_of.get(edge.src) or tenant_of.get(edge.dst)
             if tenant is None:
                 raise HiveValidationError(
-                    f"cannot restore edge {edge.src} --{edge.kind.value}--> {edge.dst}: neither end is restored",
+                    f"cannot restore edge {edge.src} --{edge.kind.value}--> {edge.dst}: "
+                    "neither end is restored",
                 )
             metadata = self._seal_edge_metadata(tenant, edge.src, edge.kind, edge.dst, edge.metadata)
             edges.append(dataclasses.replace(edge, metadata=metadata))
@@ -304,7 +308,9 @@ class SealedGraphStore:
         by_tenant: dict[str, list[str]] = {}
         for item in items:
             by_tenant.setdefault(item.tenant, []).append(item.record_id)
-        records = {(tenant, rid): r for tenant, ids in by_tenant.items() for rid, r in self.get(tenant, ids).items()}
+        records: dict[tuple[str, str], MemoryRecord] = {}
+        for tenant, ids in by_tenant.items():
+            records.update(((tenant, rid), record) for rid, record in self.get(tenant, ids).items())
         opened = []
         for item in items:
             record = records.get((item.tenant, item.record_id))
@@ -352,8 +358,8 @@ class SealedGraphStore:
                 raise HiveCorruptionError("the key-check record does not hold the expected text")
         except HiveCorruptionError as exc:
             raise HiveConfigError(
-                f"the key in {self.sealer.source} does not open the sealed memory in {where}: it was sealed with "
-                f"another key. Set {self.sealer.source} to the key it was sealed with",
+                f"the key in {self.sealer.source} does not open the sealed memory in {where}: it was sealed "
+                f"with another key. Set {self.sealer.source} to the key it was sealed with",
                 key="memory.encryption_key_env",
                 variable=self.sealer.source,
             ) from exc
@@ -382,8 +388,9 @@ def seal_graph(
     if name is None:
         if graph.current((KEY_CHECK_TENANT,), KEY_CHECK_KEY) is not None:
             raise HiveConfigError(
-                f"the memory in {where} is sealed; set memory.encryption_key_env to the name of the environment "
-                "variable holding its key (e.g. HIVE_MEMORY__ENCRYPTION_KEY_ENV=HIVE_MEMORY_KEY)",
+                f"the memory in {where} is sealed; set memory.encryption_key_env to the name of the "
+                "environment variable holding its key "
+                "(e.g. HIVE_MEMORY__ENCRYPTION_KEY_ENV=MEMORY_SEALING_KEY)",
                 key="memory.encryption_key_env",
             )
         return graph

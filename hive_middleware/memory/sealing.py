@@ -181,7 +181,8 @@ class Sealer:
             )
         self.source = source
         self._aead = _aead(_derive(secret, b"hive-middleware memory sealing v1"))
-        self._blinding = hmac.new(_derive(secret, b"hive-middleware keyword blinding v1"), digestmod=hashlib.sha256)
+        blinding_key = _derive(secret, b"hive-middleware keyword blinding v1")
+        self._blinding = hmac.new(blinding_key, digestmod=hashlib.sha256)
         # Words repeat across records and queries; their tokens are kept (in memory only).
         self._tokens: dict[tuple[str, str], str] = {}
 
@@ -201,7 +202,8 @@ class Sealer:
             ``SEALED_PREFIX`` followed by base64url of nonce, ciphertext and tag.
         """
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8", "surrogatepass"), self._associated(context))
+        data = plaintext.encode("utf-8", "surrogatepass")
+        sealed = self._aead.encrypt(nonce, data, self._associated(context))
         return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def unseal(self, sealed: str, context: Sequence[str]) -> str:
@@ -215,16 +217,18 @@ class Sealer:
         found = _ANY_VERSION.match(sealed) if isinstance(sealed, str) else None
         if found is None:
             raise HiveCorruptionError(
-                f"{_describe(context)} is not a sealed value (no {SEALED_PREFIX!r} prefix)", context=tuple(context)
+                f"{_describe(context)} is not a sealed value (no {SEALED_PREFIX!r} prefix)",
+                context=tuple(context),
             )
         if not sealed.startswith(SEALED_PREFIX):
             raise HiveCorruptionError(
-                f"{_describe(context)} was sealed in format v{found.group(1)}; this version of hive-middleware "
-                "reads v1: upgrade it",
+                f"{_describe(context)} was sealed in format v{found.group(1)}; this version of "
+                "hive-middleware reads v1: upgrade it",
                 context=tuple(context),
             )
         try:
-            raw = base64.b64decode(sealed[len(SEALED_PREFIX) :].encode("ascii"), altchars=b"-_", validate=True)
+            body = sealed[len(SEALED_PREFIX) :].encode("ascii")
+            raw = base64.b64decode(body, altchars=b"-_", validate=True)
         except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
             raise HiveCorruptionError(
                 f"{_describe(context)} is damaged (its sealed text is not base64)", context=tuple(context)
@@ -237,8 +241,8 @@ class Sealer:
             plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], self._associated(context))
         except InvalidTag as exc:
             raise HiveCorruptionError(
-                f"{_describe(context)} does not open with the key in {self.source}: it was sealed with another "
-                "key, copied from another record or tenant, or altered",
+                f"{_describe(context)} does not open with the key in {self.source}: it was sealed with "
+                "another key, copied from another record or tenant, or altered",
                 context=tuple(context),
             ) from exc
         return plain.decode("utf-8", "surrogatepass")
@@ -248,7 +252,8 @@ class Sealer:
         token = self._tokens.get((tenant, term))
         if token is None:
             mac = self._blinding.copy()
-            mac.update(tenant.encode("utf-8", "surrogatepass") + b"\0" + term.encode("utf-8", "surrogatepass"))
+            mac.update(tenant.encode("utf-8", "surrogatepass"))
+            mac.update(b"\0" + term.encode("utf-8", "surrogatepass"))
             token = f"{int.from_bytes(mac.digest()[:8], 'big'):0{BLIND_TOKEN_DIGITS}d}"
             if len(self._tokens) >= _BLIND_CACHE:
                 self._tokens.clear()
