@@ -1,10 +1,12 @@
 """Habits learned in shadow mode: shadow records, graduation, demotion (pure logic, no I/O).
 
 A *habit* is one way of answering a kind of state, for one agent: the key is
-``(agent, signature, template)`` where the *signature* is a coarse description
-of the state built from the state only (:func:`state_signature`: the previous
+``(agent, signature, template)`` where the *signature* describes the state
+from the state only, on one rung of a coarse-to-fine ladder
+(:func:`~hive_middleware.routing.signature.state_signatures`: the previous
 action's kind, what its observation showed, whether the edited file is the
-agent's own script, how the agent runs Python) and the *template* names the
+agent's own script, how the agent runs Python, whether it is repeating
+itself...) and the *template* names the
 rule that fills the answer from the state (an action template such as
 ``runs:cmd:1``, a recurring command ``const:submit``, or ``prior`` for the
 trained model's own proposal). The next action never enters the key.
@@ -13,12 +15,15 @@ Every habit keeps a :class:`ShadowRecord`: how often it applied (``n``) and
 how often the action it would have taken equals the one the LLM actually chose
 (``hits``, exact match after whitespace normalisation). A habit goes *live*
 (:class:`GraduationRule`) only when its current proof window has at least
-``min_observations`` observations from at least ``min_sources`` distinct runs
-and the Wilson lower bound of ``hits / n`` is at least ``min_lower_bound``. A
-live habit whose answer is contradicted (the LLM or the recorded run chose
-something else, the agent undid the routed action, or the routed command
-failed) is *demoted*: it goes back to shadow and its proof window restarts, so
-it must earn its answers again. The lifetime counts are kept for reporting.
+``min_observations`` observations (and at least the rule's ``floor``: the
+fewest that can clear the bound at all) from at least ``min_sources`` distinct
+runs, and the Wilson lower bound of ``hits / n`` is at least
+``min_lower_bound``. A live habit whose answer is contradicted (the LLM or the
+recorded run chose something else, the agent undid the routed action, or the
+routed command failed), or whose answer would have been wrong at a step another
+habit answered or none did, is *demoted*: it goes back to shadow and its proof
+window restarts, so it must earn its answers again. The lifetime counts are
+kept for reporting.
 
 :class:`HabitBook` holds the records of one tenant, per agent. Observations of
 one agent never count for another agent's habits, a record seen twice (same
@@ -35,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hive_middleware.errors import HiveValidationError
-from hive_middleware.routing.facts import StateFacts
+from hive_middleware.routing.signature import state_signature, state_signatures
 from hive_middleware.types import Action, AgentState
 
 if TYPE_CHECKING:
@@ -52,6 +57,7 @@ __all__ = [
     "LearningRecord",
     "ShadowRecord",
     "state_signature",
+    "state_signatures",
     "wilson_lower_bound",
 ]
 
@@ -155,7 +161,7 @@ class ShadowRecord:
         total_n: Observations over the habit's whole life.
         total_hits: Hits over its whole life.
         answered: Times it answered live.
-        contradicted: Live answers that were contradicted.
+        contradicted: Times it was live and its answer was (or would have been) wrong.
         demotions: Times it was demoted.
         graduations: Times it went live.
         example: The last action it would have taken (for people reading the record).
@@ -233,56 +239,6 @@ class LearningRecord:
 
 CONTRADICTIONS = frozenset({"undone", "failed", "overridden"})
 """Outcomes that demote the live habit that answered."""
-
-_OBS_PRIORITY = (
-    "edit_failed",
-    "command_not_found",
-    "traceback",
-    "syntax_error",
-    "tests_failed",
-    "tests_passed",
-    "error",
-    "file_created",
-    "file_edited",
-    "no_matches",
-    "has_line_hits",
-    "has_hits",
-    "view_listing",
-    "empty",
-)
-_RUN_KINDS = frozenset({"create", "edit", "run", "test", "build"})
-
-
-def _python_style(runs: tuple[str, ...]) -> str:
-    """How the agent last ran a program: ``cd`` (cd D && ...), ``abs``, ``rel`` or ``none``."""
-    if not runs:
-        return "none"
-    last = runs[0]
-    if last.startswith("cd "):
-        return "cd"
-    parts = last.split(None, 2)
-    return "abs" if len(parts) > 1 and parts[1].startswith("/") else "rel"
-
-
-def state_signature(facts: StateFacts) -> str:
-    """The coarse, state-only part of a habit key.
-
-    ``kind/observation/scope/edits/style``: the previous action's kind, the
-    first of a fixed priority list of observation signals (an edit that failed,
-    a traceback, failing or passing tests, a created or edited file, search
-    hits, a file view...), for edits and creations whether the file is the
-    agent's own script, edits since the last run (0, 1, 2+), and for steps
-    around running code how the agent last ran a program.
-    """
-    if not facts.steps:
-        return "start"
-    last = facts.steps[0]
-    signals = last.signals
-    obs = next((s for s in _OBS_PRIORITY if s in signals), "other")
-    kind = last.kind
-    scope = ("own" if facts.edited_own_script else "repo") if kind in ("edit", "create") else "-"
-    style = _python_style(facts.runs) if kind in _RUN_KINDS else "-"
-    return f"{kind}/{obs}/{scope}/{min(facts.edits_since_run, 2)}/{style}"
 
 
 class HabitBook:
@@ -390,12 +346,15 @@ class HabitBook:
 
         Args:
             agent: Whose step it was.
-            signature: :func:`state_signature` of the state.
+            signature: One of :func:`state_signatures` of the state.
             fills: Each applicable template's command, in exact-match form.
             actual: The LLM's action, in exact-match form.
             source: The run it belongs to.
-            answered: The live habit that answered this step, if one did: a
-                miss demotes it.
+            answered: The live habit that answered this step, if one did
+                (counted in its record's ``answered``).
+
+        A live habit whose command differs from ``actual`` is demoted, whether
+        it answered or not: its answer would have been wrong.
         """
         by_template = self._records.setdefault((agent, signature), {})
         rule = self.rule
@@ -416,14 +375,12 @@ class HabitBook:
                         del record.sources[0]
             if template == answered:
                 record.answered += 1
-                if not hit:
-                    self._demote(agent, signature, template, record)
-                    continue
-            if record.live != rule.proven(record):
-                if record.live:
-                    self._demote(agent, signature, template, record)
-                else:
-                    self._graduate(agent, signature, template, record)
+            if record.live and not hit:
+                # Answered or not, its answer here would have been wrong: the same evidence as a
+                # contradicted answer (several rungs and templates often propose one command).
+                self._demote(agent, signature, template, record)
+            elif not record.live and rule.proven(record):
+                self._graduate(agent, signature, template, record)
             else:
                 # Misses are saved too: a stored record without them would overstate its habit.
                 self._dirty.add((agent, signature, template))

@@ -1,8 +1,9 @@
 """Shadow-mode routing: watch every step, answer only with habits that proved themselves.
 
 :class:`ShadowRouter` implements :class:`~hive_middleware.ports.ActionPolicy`.
-For a state it derives the habit signature (:func:`~hive_middleware.routing.habits.state_signature`)
-and the action every applicable rule would take: each action template
+For a state it derives the habit signatures, coarse to fine
+(:func:`~hive_middleware.routing.signature.state_signatures`), and the action
+every applicable rule would take: each action template
 (:mod:`~hive_middleware.routing.templates`), each command this agent keeps
 repeating across runs (learned online), and, when a trained model is given as
 the *prior*, the model's own best proposal (as the habit ``prior`` of a
@@ -31,7 +32,7 @@ import itertools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,10 +44,10 @@ from hive_middleware.routing.habits import (
     GraduationRule,
     HabitBook,
     LearningRecord,
-    state_signature,
 )
 from hive_middleware.routing.normalize import whitespace_form
 from hive_middleware.routing.policy import RouterPolicy
+from hive_middleware.routing.signature import state_signatures
 from hive_middleware.routing.templates import Template, TemplateSet, _base_candidates
 from hive_middleware.types import Action, AgentState, RouteDecision, Step
 
@@ -95,7 +96,7 @@ class _View:
     """What the router derived from one state."""
 
     agent: str
-    signature: str
+    signatures: tuple[str, ...]  # coarse to fine
     fills: dict[str, str]  # template -> exact-match form
     raw: dict[str, str]  # template -> command as rendered
     prior_signature: str | None
@@ -136,6 +137,9 @@ class ShadowRouter:
             plus the prior's mined ones).
         max_consts: Recurring commands tried as constant answers per agent.
         const_min_sources: Runs a command must recur in to be tried.
+        signatures: The state's habit signatures, coarse to fine (default
+            :func:`~hive_middleware.routing.signature.state_signatures`); it
+            must read only the state.
     """
 
     def __init__(
@@ -147,8 +151,10 @@ class ShadowRouter:
         templates: TemplateSet | None = None,
         max_consts: int = 24,
         const_min_sources: int = 3,
+        signatures: Callable[[StateFacts], tuple[str, ...]] = state_signatures,
     ) -> None:
         self.prior = prior
+        self.signatures = signatures
         self._prior_sweep = prior.with_threshold(0.0) if prior is not None else None
         self.book = book if book is not None else HabitBook(rule)
         if templates is None:
@@ -165,7 +171,7 @@ class ShadowRouter:
         self.const_min_sources = const_min_sources
         self._commands: dict[str, _Commands] = {}
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        self._routed: dict[str, tuple[str, str, str, int]] = {}
+        self._routed: dict[str, tuple[_View, str, str, str, int]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -202,7 +208,7 @@ class ShadowRouter:
                 prior_signature = prior_band(decision.confidence)
                 prior_raw = decision.action.command
                 prior_fill = whitespace_form(prior_raw)
-        return _View(agent, state_signature(facts), fills, raw, prior_signature, prior_fill, prior_raw, prior_type)
+        return _View(agent, self.signatures(facts), fills, raw, prior_signature, prior_fill, prior_raw, prior_type)
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -211,10 +217,11 @@ class ShadowRouter:
         self._learn_from_continuation(state)
         view = self._view(state)
         book = self.book
-        choice = book.propose(view.agent, view.signature, view.fills)
         answer: tuple[str, str, float, str] | None = None  # template, raw command, bound, signature
-        if choice is not None:
-            answer = (choice[0], view.raw[choice[0]], choice[1], view.signature)
+        for signature in view.signatures:
+            choice = book.propose(view.agent, signature, view.fills)
+            if choice is not None and (answer is None or choice[1] > answer[2]):
+                answer = (choice[0], view.raw[choice[0]], choice[1], signature)
         if view.prior_signature is not None and view.prior_raw is not None:
             prior_choice = book.propose(view.agent, view.prior_signature, {PRIOR_TEMPLATE: view.prior_raw})
             if prior_choice is not None and (answer is None or prior_choice[1] > answer[2]):
@@ -228,11 +235,15 @@ class ShadowRouter:
             )
             guessed = cached_action_type(command)
         else:
-            guess = book.best_shadow(view.agent, view.signature, view.fills)
+            guess = None
+            for signature in view.signatures:
+                candidate = book.best_shadow(view.agent, signature, view.fills)
+                if candidate is not None and (guess is None or candidate[1] > guess[1]):
+                    guess = candidate
             best = guess[0] if guess else None
             decision = RouteDecision(
                 None, best, guess[1] if guess else 0.0, True,
-                f"shadow: no live habit for {view.signature}", decision_id,
+                f"shadow: no live habit for {view.signatures[-1]}", decision_id,
             )
             if view.prior_type:
                 guessed = view.prior_type
@@ -321,34 +332,37 @@ class ShadowRouter:
             return
         actual = whitespace_form(action)
         if pending.answered is None or pending.answered_signature is None:
-            self._observe(view, actual, source, answered=None)
+            self._observe(view, actual, source, None, None)
             return
         if actual != pending.routed:
             # Something other than the routed answer ran: the LLM (or the run) overrode it.
-            self._observe(view, actual, source, answered=pending.answered)
+            self._observe(view, actual, source, pending.answered, pending.answered_signature)
         elif _FAILED_SIGNALS & step_facts(Step(action, observation)).signals:
-            book.contradict(view.agent, pending.answered_signature, pending.answered)
+            self._contradict(view, pending.answered_signature, pending.answered)
         else:
             # Executed as routed: no evidence for the habit, but the next action may undo it.
             with self._lock:
                 if len(self._routed) >= _MAX_AGENTS:
                     self._routed.clear()
-                self._routed[view.agent] = (pending.answered_signature, pending.answered, action, step + 1)
+                self._routed[view.agent] = (view, pending.answered_signature, pending.answered, action, step + 1)
 
     def _check_undo(self, state: AgentState) -> None:
         with self._lock:
             routed = self._routed.pop(state.agent_id, None)
         if routed is None:
             return
-        signature, template, command, length = routed
+        view, signature, template, command, length = routed
         history = state.history
         if len(history) == length + 1 and undoes(command, history[-1].action):
-            self.book.contradict(state.agent_id, signature, template)
+            self._contradict(view, signature, template)
 
-    def _observe(self, view: _View, actual: str, source: str, answered: str | None) -> None:
+    def _observe(
+        self, view: _View, actual: str, source: str, answered: str | None, answered_signature: str | None
+    ) -> None:
         book = self.book
-        book.observe(view.agent, view.signature, view.fills, actual, source=source,
-                     answered=answered if answered != PRIOR_TEMPLATE else None)
+        for signature in view.signatures:
+            book.observe(view.agent, signature, view.fills, actual, source=source,
+                         answered=answered if signature == answered_signature else None)
         if view.prior_signature is not None and view.prior_fill is not None:
             book.observe(view.agent, view.prior_signature, {PRIOR_TEMPLATE: view.prior_fill}, actual, source=source,
                          answered=PRIOR_TEMPLATE if answered == PRIOR_TEMPLATE else None)
@@ -403,16 +417,47 @@ class ShadowRouter:
         template = record.template if record.predicted is not None else None
         if template is None and pending is not None and record.predicted is not None:
             template = pending.answered
-        signature = view.prior_signature if template == PRIOR_TEMPLATE else view.signature
+        signature: str | None
+        if template == PRIOR_TEMPLATE:
+            signature = view.prior_signature
+        elif pending is not None and template is not None and template == pending.answered:
+            signature = pending.answered_signature
+        else:
+            signature = self._answering_signature(view, template)
         if record.actual is None:
             if template is not None and signature is not None and record.outcome in CONTRADICTIONS:
-                self.book.contradict(view.agent, signature, template)
+                self._contradict(view, signature, template)
             return
         if self.book.seen_before(view.agent, source, step):
             return
-        self._observe(view, whitespace_form(record.actual), source, answered=template)
+        self._observe(view, whitespace_form(record.actual), source, template, signature)
         if template is not None and signature is not None and record.outcome in CONTRADICTIONS:
-            self.book.contradict(view.agent, signature, template)
+            self._contradict(view, signature, template)
+
+    def _contradict(self, view: _View, signature: str, template: str) -> None:
+        """Demote the habit that answered and every live habit of the state that gave the same command."""
+        book = self.book
+        book.contradict(view.agent, signature, template)
+        command = view.prior_fill if template == PRIOR_TEMPLATE else view.fills.get(template)
+        if command is None:
+            return
+        for rung in view.signatures:
+            for twin, filled in view.fills.items():
+                if filled == command:
+                    book.contradict(view.agent, rung, twin)
+        if view.prior_signature is not None and view.prior_fill == command:
+            book.contradict(view.agent, view.prior_signature, PRIOR_TEMPLATE)
+
+    def _answering_signature(self, view: _View, template: str | None) -> str | None:
+        """The rung whose live habit answers with ``template`` in this view (the best bound), if any."""
+        if template is None:
+            return None
+        best: tuple[float, str] | None = None
+        for signature in view.signatures:
+            choice = self.book.propose(view.agent, signature, {template: view.fills.get(template, "")})
+            if choice is not None and (best is None or choice[1] > best[0]):
+                best = (choice[1], signature)
+        return best[1] if best is not None else None
 
     def learn_many(self, records: Iterable[LearningRecord]) -> int:
         """Learn from every record of a stream; returns how many were read."""

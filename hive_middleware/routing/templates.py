@@ -151,6 +151,30 @@ def _python_prefix_of(runs: tuple[str, ...]) -> str:
     return "python"
 
 
+_OWN_PYTHON = re.compile(r"^(?:cd (\S+) && )?(python3?) (\S+)")
+
+
+@lru_cache(maxsize=8_192)
+def _own_python_of(runs: tuple[str, ...]) -> tuple[str, str, bool] | None:
+    """How the agent last ran a Python script: ``(cd dir or "", interpreter, absolute path)``."""
+    for r in runs:
+        m = _OWN_PYTHON.match(r)
+        if m and m.group(3).endswith(".py"):
+            return m.group(1) or "", m.group(2), m.group(3).startswith("/")
+    return None
+
+
+def _render_own_python(path: str, f: StateFacts) -> str | None:
+    """Run ``path`` exactly the way the agent last ran a script (``cd D && python rel``, ``python /abs``...)."""
+    style = _own_python_of(f.runs)
+    if style is None:
+        return None  # no script run yet: the agent's style is unknown
+    cd, python, absolute = style
+    if cd:
+        return f"cd {cd} && {python} {_rel(_abs(path, f.cwd), cd)}"
+    return f"{python} {_abs(path, f.cwd) if absolute else _rel(path, f.cwd)}"
+
+
 def _render(fmt: str, nums: tuple[int, ...], arg: Arg, f: StateFacts) -> str | None:
     text, n1, n2 = arg
     cwd = f.cwd
@@ -160,6 +184,8 @@ def _render(fmt: str, nums: tuple[int, ...], arg: Arg, f: StateFacts) -> str | N
         return f"{_python_prefix(f)} {_rel(text, cwd)}"
     if fmt == "python_abs":
         return f"python {_abs(text, cwd)}"
+    if fmt == "python_own":
+        return _render_own_python(text, f)
     if fmt == "python_cd":
         return f"cd {cwd.rstrip('/')} && python {_rel(text, cwd)}" if cwd else None
     if fmt == "javac":
@@ -199,7 +225,7 @@ def _render(fmt: str, nums: tuple[int, ...], arg: Arg, f: StateFacts) -> str | N
 _PAIRS: dict[str, tuple[str, ...]] = {
     "last": ("cmd",),
     "runs": ("cmd",),
-    "created_py": ("python", "python_abs", "python_cd"),
+    "created_py": ("python", "python_abs", "python_cd", "python_own"),
     "created_java": ("javac", "java"),
     "created_sh": ("bash",),
     "created": ("sre_view", "aci_open", "rm", "rm_abs"),
@@ -305,7 +331,7 @@ class TemplateSet:
                 self.const_index.setdefault(c, i)
         self.const_set = frozenset(self.const_index)
         self.other_indices = np.array([i for i, c in enumerate(self.const_norms) if c is None], dtype=np.intp)
-        self._fills: dict[tuple[int, Arg, str | None, str], tuple[str, str]] = {}
+        self._fills: dict[tuple[int, Arg, str | None, object], tuple[str, str]] = {}
 
     def __len__(self) -> int:
         return len(self.templates)
@@ -345,7 +371,7 @@ class TemplateSet:
         if options is None or len(options) < t.k:
             return None
         cwd = facts.cwd
-        key = (index, options[t.k - 1], cwd, _python_prefix(facts) if t.fmt == "python" else "")
+        key = (index, options[t.k - 1], cwd, _style_key(t.fmt, facts))
         hit = self._fills.get(key)
         if hit is None:
             rendered = t.fill(facts, options)
@@ -355,6 +381,15 @@ class TemplateSet:
                 self._fills.clear()
             hit = self._fills[key] = (rendered, self.match(rendered, cwd))
         return hit
+
+
+def _style_key(fmt: str, facts: StateFacts) -> object:
+    """What besides the argument and cwd a renderer's output depends on (the cache key part)."""
+    if fmt == "python":
+        return _python_prefix(facts)
+    if fmt == "python_own":
+        return _own_python_of(facts.runs)
+    return ""
 
 
 def _view_range(action: str) -> tuple[str, int, int] | None:

@@ -109,7 +109,7 @@ def test_learns_by_itself_from_the_next_state() -> None:
 def test_an_executed_live_answer_is_no_evidence_but_an_override_demotes() -> None:
     router = ShadowRouter(rule=RULE)
     _teach(router, range(20))
-    record = router.book.record("lm", router._view(_created(0)).signature, "created_py:python_abs:1")
+    record = router.book.record("lm", router._view(_created(0)).signatures[1], "created_py:python_abs:1")
     assert record is not None
     n = record.n
     state = _created(60)
