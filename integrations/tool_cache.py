@@ -5,7 +5,10 @@ real SWE-agent runs re-open a file already viewed). :class:`ToolOutputCache`
 answers such a call from cache when the same tool was called with the same
 *normalised* arguments, the files it read did not change (size, mtime and a
 content hash), and the entry is younger than its TTL. A write to a file
-invalidates every entry that read it.
+invalidates every entry that read it. Speculative pre-execution
+(:mod:`hive_middleware.pipeline.speculation`) stores its results here under the
+same :meth:`ToolOutputCache.key` as the real call, so a matching call is served
+from this cache.
 
 :func:`hive_expand_tool` gives any agent the ``hive_expand(handle)`` tool that
 returns compressed-away content byte for byte (the compression stubs name it).
@@ -220,6 +223,20 @@ class ToolOutputCache:
     def cacheable(self, tool: str) -> bool:
         """Whether calls of ``tool`` may be answered from cache."""
         return self.read_only_tools is None or tool in self.read_only_tools
+
+    def allow(self, tools: Iterable[str]) -> None:
+        """Add tools to ``read_only_tools`` (e.g. tools found marked ``metadata["read_only"]``)."""
+        if self.read_only_tools is not None:
+            self.read_only_tools = self.read_only_tools | frozenset(tools)
+
+    def key(self, tool: str, arguments: Mapping[str, Any] | str | None) -> tuple[str, str]:
+        """The key this call is cached under (speculative results are stored under it too)."""
+        return tool, normalise_arguments(arguments)
+
+    def discard(self, tool: str, arguments: Mapping[str, Any] | str | None) -> bool:
+        """Forget this call's entry (a speculative result made doubtful by a write); True if there was one."""
+        with self._lock:
+            return self._entries.pop(self.key(tool, arguments), None) is not None
 
     def lookup(self, tool: str, arguments: Mapping[str, Any] | str | None) -> Any | None:
         """The cached output of this call, or ``None`` (miss, expired, or an input changed)."""

@@ -103,6 +103,7 @@ _GOAL_DIR = re.compile(r"(?<![\w:/.])(/[\w.@+-]+(?:/[\w.@+-]+)*)/?(?=[\s<\"'`),.
 _CALL_SHAPE = re.compile(r"^([\w.-]+) (\{.*\})$", re.DOTALL)
 _ACI_TOOLS = frozenset({"open", "goto", "scroll_up", "scroll_down", "search_file", "search_dir", "find_file"})
 _LISTING_TYPES = frozenset({"search", "find", "list"})
+_WRITE_TYPES = frozenset({"edit", "create"})
 _EDIT_KINDS = frozenset({"edit", "create"})
 
 
@@ -306,7 +307,9 @@ def _listing(
     history = state.history
     listed: tuple[str, ...] = ()
     for back in range(1, min(_LISTING_LOOKBACK, len(history)) + 1):
-        if back > 1 and _cached_type(actions[-back]) not in _LISTING_TYPES:
+        kind = _cached_type(actions[-back])
+        # An edit's output names the file it changed: that is no listing.
+        if kind in _WRITE_TYPES or (back > 1 and kind not in _LISTING_TYPES):
             continue
         listed = _listed_paths(history[-back].observation, facts.cwd)
         if listed:
