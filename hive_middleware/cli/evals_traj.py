@@ -539,6 +539,38 @@ def route_online_markdown(result: dict[str, Any]) -> str:
             ["group", "habits watched", "live at the end", "graduations", "demotions"],
             [[g, h["habits"], h["live"], h["graduations"], h["demotions"]] for g, h in habits.items()],
         ))
+        parts.append(_route_online_ceiling_markdown(result, habits))
+    return "".join(parts)
+
+
+def _route_online_ceiling_markdown(result: dict[str, Any], habits: dict[str, Any]) -> str:
+    """Why the coverage is what it is: reproducible steps, hindsight coverage per rung, near misses."""
+    from hive_middleware.markdown import markdown_table
+
+    rungs = list(dict.fromkeys(r for h in habits.values() for r in (h.get("hindsight_coverage") or {})))
+    ceiling = result.get("ceiling") or {}
+    rows = [[g, _fmt(result["per_group"][g]["coverage"]), _fmt(h.get("reproducible_share")),
+             *(_fmt((h.get("hindsight_coverage") or {}).get(r)) for r in rungs)] for g, h in habits.items()]
+    if ceiling:
+        rows.append(["all", _fmt(result.get("coverage")), _fmt(ceiling.get("reproducible_share")),
+                     *(_fmt((ceiling.get("hindsight_coverage") or {}).get(r)) for r in rungs)])
+    parts = [
+        "\n## Ceiling\n\n",
+        "reproducible: steps whose action some candidate (template, recurring command, prior) reproduced "
+        "exactly, the most any habit could answer; hindsight: steps the best template of each signature "
+        "answers correctly had every habit's lifetime exact-match rate been known from the start (rate at "
+        "least the bound; the distinct-run requirement is not applied).\n\n",
+        markdown_table(["group", "coverage", "reproducible", *(f"hindsight {r}" for r in rungs)], rows),
+    ]
+    misses = [(g, m) for g, h in habits.items() for m in h.get("near_misses") or []]
+    if misses:
+        parts.append("\n## Near misses (nearly exact habits not live at the end)\n\n")
+        parts.append(markdown_table(
+            ["group", "signature", "template", "lifetime", "window", "runs in window", "demotions", "reason"],
+            [[g, m["signature"], m["template"], f"{m['lifetime_hits']}/{m['lifetime_n']}",
+              f"{m['window_hits']}/{m['window_n']}", m["window_runs"], m["demotions"], m["reason"]]
+             for g, m in misses],
+        ))
     return "".join(parts)
 
 

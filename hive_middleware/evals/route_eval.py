@@ -477,8 +477,13 @@ def run_online_route_eval(
         is one decision plus its learning update) plus ``answered`` (count),
         ``learning_curve`` (``{"steps_seen", "window", "coverage", "precision",
         "answered"}`` per ``window`` steps of the whole replay), the same curve
-        in each ``per_group`` entry, ``habits`` (live habits, graduations and
-        demotions per group) and ``excluded_runs``.
+        in each ``per_group`` entry with ``escalated_types`` (the real action
+        types of the steps it escalated, most frequent first), ``habits`` (per
+        group: live habits, graduations, demotions, ``near_misses`` (nearly
+        exact habits not live at the end, with the reason), ``reproducible_share``
+        (steps some candidate reproduced exactly) and ``hindsight_coverage`` per
+        signature rung (:func:`~hive_middleware.routing.habit_report.hindsight_hits`)),
+        ``ceiling`` (the last two over all groups) and ``excluded_runs``.
 
     Raises:
         HiveDataError: a path is missing, or no file is a usable run.
@@ -488,6 +493,7 @@ def run_online_route_eval(
     runs = {name: _PolicyRun() for name in policies}
     curve = _Window(window)
     group_curves: dict[str, _Window] = {}
+    escalated_types: dict[str, Counter[str]] = defaultdict(Counter)
     n_runs = n_steps = excluded = 0
     all_files: list[Path] = []
     for raw in data:
@@ -532,6 +538,8 @@ def run_online_route_eval(
                 if name == "hive":
                     curve.add(answered, exact)
                     group_curve.add(answered, exact)
+                    if not answered:
+                        escalated_types[traj.group][true_type] += 1
         n_runs += 1
         n_steps += len(traj.steps)
         if on_run is not None:
@@ -565,7 +573,9 @@ def run_online_route_eval(
     result["latency_note"] = "one decision plus its learning update"
     for group, c in group_curves.items():
         result["per_group"][group]["learning_curve"] = c.points
-    result["habits"] = _habit_summary(router)
+        result["per_group"][group]["escalated_types"] = dict(escalated_types[group].most_common())
+    result["habits"] = _habit_summary(router, {g: t.steps for g, t in runs["hive"].groups.items()})
+    result["ceiling"] = _ceiling(result["habits"], runs["hive"].total.steps)
     result["baselines"] = {name: entry(name) for name in policies if name != "hive"}
     result["n_runs"] = n_runs
     result["n_steps"] = n_steps
@@ -574,9 +584,14 @@ def run_online_route_eval(
     return result
 
 
-def _habit_summary(router: Any) -> dict[str, Any]:
+def _habit_summary(router: Any, steps: Mapping[str, int]) -> dict[str, Any]:
+    """Per group: habits watched and live, graduations, demotions, live examples, and why the
+    coverage is what it is (near misses, hindsight ceiling, steps any candidate reproduced)."""
+    from hive_middleware.routing.habit_report import hindsight_hits, near_misses
+    from hive_middleware.routing.habits import HabitBook
+
     book = getattr(router, "book", None)
-    if book is None:
+    if not isinstance(book, HabitBook):
         return {}
     out: dict[str, dict[str, Any]] = {}
     for (agent, signature, template), record in book.items():
@@ -591,4 +606,31 @@ def _habit_summary(router: Any) -> dict[str, Any]:
                     {"signature": signature, "template": template, "n": record.n, "hits": record.hits,
                      "answered": record.answered}
                 )
+    reproducible = getattr(router, "reproducible_steps", None)
+    reproduced = reproducible() if callable(reproducible) else {}
+    for agent, g in out.items():
+        n = steps.get(agent, 0)
+        hindsight = hindsight_hits(book, agent)
+        g["hindsight_hits"] = hindsight
+        g["hindsight_coverage"] = {rung: hits / n if n else None for rung, hits in hindsight.items()}
+        learned, hits = reproduced.get(agent, (0, 0))
+        g["reproducible_steps"] = hits
+        g["reproducible_share"] = hits / learned if learned else None
+        g["near_misses"] = [m.as_dict() for m in near_misses(book, agent=agent)]
     return out
+
+
+def _ceiling(habits: Mapping[str, Mapping[str, Any]], n_steps: int) -> dict[str, Any]:
+    """Over all groups: the share of steps some candidate reproduced, and the hindsight coverage per rung."""
+    if not habits or not n_steps:
+        return {}
+    rungs: Counter[str] = Counter()
+    for g in habits.values():
+        rungs.update(g.get("hindsight_hits") or {})
+    return {
+        "reproducible_share": sum(g.get("reproducible_steps") or 0 for g in habits.values()) / n_steps,
+        "hindsight_coverage": {rung: hits / n_steps for rung, hits in rungs.items()},
+        "note": "reproducible_share: steps whose action some candidate (template, recurring command, prior) "
+        "reproduced exactly; hindsight_coverage: steps the best template of each signature answers correctly "
+        "if every habit's lifetime exact-match rate were known in advance (rate >= the rule's bound)",
+    }

@@ -164,6 +164,10 @@ class StepFacts:
         stripped: The action without surrounding whitespace.
         dialect: ``"sre"``, ``"aci"`` or ``""``: which tool dialect the action shows.
         rm_targets: Arguments of an ``rm`` action.
+        shown: For a file view, what the observation showed (:func:`_shown`):
+            ``"dir"``, ``"abridged"``, ``"file"``, ``"range"``, ``"window"``
+            (an editor window with more lines below), ``"window_end"``, or
+            ``""`` (not a view, or nothing recognisable).
     """
 
     kind: str
@@ -181,6 +185,27 @@ class StepFacts:
     stripped: str
     dialect: str
     rm_targets: tuple[str, ...]
+    shown: str = ""
+
+
+_READ_KINDS = frozenset({"view", "open", "goto", "scroll"})
+
+
+def _shown(kind: str, viewed: tuple[str, int, int] | None, head: str, obs: str) -> str:
+    """What a file view showed: a folder listing, an abridged large file, a whole file, a line range,
+    or an editor window that has (``window``) or has not (``window_end``) more lines below."""
+    if kind not in _READ_KINDS:
+        return ""
+    start = head[:300]
+    if "files and directories" in start:
+        return "dir"
+    if "too large to display" in start:
+        return "abridged"
+    if start.startswith("[File:"):
+        return "window" if "more lines below)" in obs[-300:] else "window_end"
+    if viewed is not None and viewed[1] > 0:
+        return "range"
+    return "file" if "result of running `cat -n`" in start else ""
 
 
 def _dedup(items: list[str]) -> tuple[str, ...]:
@@ -323,6 +348,7 @@ def _parse(action: str, obs: str) -> StepFacts:
         stripped=a,
         dialect=_dialect(a),
         rm_targets=tuple(a.split()[1:]) if kind == "rm" else (),
+        shown=_shown(kind, viewed, head, obs),
     )
 
 

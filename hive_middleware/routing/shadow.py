@@ -172,8 +172,18 @@ class ShadowRouter:
         self._commands: dict[str, _Commands] = {}
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._routed: dict[str, tuple[_View, str, str, str, int]] = {}
+        self._reproducible: dict[str, list[int]] = {}  # agent -> [steps learned, reproduced by a candidate]
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+
+    def reproducible_steps(self) -> dict[str, tuple[int, int]]:
+        """Per agent: steps learned from, and of those how many some candidate reproduced exactly.
+
+        The second count is the most any habit could ever answer correctly: a
+        step no template, recurring command or prior proposal reproduces
+        (an edit's new text, a search for a new word) is beyond every habit.
+        """
+        return {agent: (steps, hits) for agent, (steps, hits) in self._reproducible.items()}
 
     @property
     def training_runs(self) -> frozenset[str]:
@@ -360,6 +370,13 @@ class ShadowRouter:
         self, view: _View, actual: str, source: str, answered: str | None, answered_signature: str | None
     ) -> None:
         book = self.book
+        counts = self._reproducible.get(view.agent)
+        if counts is None:
+            if len(self._reproducible) >= _MAX_AGENTS:
+                self._reproducible.clear()
+            counts = self._reproducible[view.agent] = [0, 0]
+        counts[0] += 1
+        counts[1] += actual in view.fills.values() or actual == view.prior_fill
         for signature in view.signatures:
             book.observe(view.agent, signature, view.fills, actual, source=source,
                          answered=answered if signature == answered_signature else None)

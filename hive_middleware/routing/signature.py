@@ -18,12 +18,15 @@ enters.
 
 from __future__ import annotations
 
-from hive_middleware.routing.facts import StateFacts, StepFacts
+from hive_middleware.routing.facts import ACTION_KINDS, StateFacts, StepFacts
 
-__all__ = ["START_SIGNATURE", "state_signature", "state_signatures"]
+__all__ = ["RUNGS", "START_SIGNATURE", "signature_rung", "state_signature", "state_signatures"]
 
 START_SIGNATURE = "start"
 """The signature of a state with no earlier step."""
+RUNGS = ("coarse", "middle", "fine")
+"""Names of the ladder's rungs, coarse to fine."""
+_PARTS_PER_RUNG = (2, 5, 8)  # '/'-separated parts of a signature on each rung
 
 # The first of these the observation shows is its outcome (most telling first).
 _OBS_PRIORITY = (
@@ -51,17 +54,15 @@ def _outcome(step: StepFacts) -> str:
 
     The output of a file view is the file's text, so words such as ``error``
     or ``passed`` in it say nothing about the step: a view's outcome is the
-    shape of what was shown instead (a listing, a whole file, a line range,
-    nothing).
+    shape of what was shown instead (:attr:`~hive_middleware.routing.facts.StepFacts.shown`:
+    a folder, an abridged large file, a whole file, a line range, an editor
+    window with more below or at the end; or nothing).
     """
     signals = step.signals
     if step.kind in _READ_KINDS:
         if "not_found" in signals or "empty" in signals:
             return "nothing"
-        viewed = step.viewed
-        if viewed is not None and viewed[1] > 0:
-            return "range"
-        return "listing" if "view_listing" in signals else "text"
+        return step.shown or "text"
     return next((s for s in _OBS_PRIORITY if s in signals), "other")
 
 
@@ -125,3 +126,17 @@ def state_signature(facts: StateFacts) -> str:
     """The middle rung of :func:`state_signatures` (one signature where a single one is wanted)."""
     ladder = state_signatures(facts)
     return ladder[1] if len(ladder) > 1 else ladder[0]
+
+
+def signature_rung(signature: str) -> int | None:
+    """The rung (index into :data:`RUNGS`) of a signature made by :func:`state_signatures`.
+
+    :data:`START_SIGNATURE` is on every rung and reads as the coarse one;
+    ``None`` for a string of another shape (a prior band, a foreign signature).
+    """
+    if signature == START_SIGNATURE:
+        return 0
+    if signature.split("/", 1)[0] not in ACTION_KINDS:
+        return None
+    parts = signature.count("/") + 1
+    return _PARTS_PER_RUNG.index(parts) if parts in _PARTS_PER_RUNG else None

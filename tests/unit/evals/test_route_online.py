@@ -73,6 +73,24 @@ def test_habits_graduate_during_the_replay_and_the_curve_adds_up(tmp_path: Path)
     assert result["baselines"]["repeat_last"]["n_steps"] == 60
 
 
+def test_the_report_explains_its_coverage(tmp_path: Path) -> None:
+    folder = _habitual_folder(tmp_path / "agent", 20)
+    result = run_online_route_eval([folder], ShadowRouter(rule=RULE), window=10)
+    group = result["per_group"]["agent"]
+    # Escalated steps by the real action's type: every grep and every early watched step.
+    assert sum(group["escalated_types"].values()) == 60 - result["answered"]
+    assert group["escalated_types"]["search"] == 20
+    habits = result["habits"]["agent"]
+    # "ls" and "submit" recur (a recurring-command candidate reproduces them once seen in 3 runs); no grep does.
+    assert 0 < habits["reproducible_share"] <= 40 / 60
+    assert result["ceiling"]["reproducible_share"] == habits["reproducible_steps"] / 60
+    # In hindsight grep -> ls and ls -> submit answer every step once the commands recur (17 runs of 20 each),
+    # more than the replay, which first had to prove them.
+    assert result["answered"] < max(habits["hindsight_hits"].values()) == 34
+    assert set(habits["hindsight_coverage"]) == {"coarse", "middle", "fine"}
+    assert isinstance(habits["near_misses"], list)
+
+
 def test_folders_are_separate_agents(tmp_path: Path) -> None:
     a = _habitual_folder(tmp_path / "a", 20)
     b = tmp_path / "b"
@@ -101,5 +119,7 @@ def test_cli_online_writes_the_report(tmp_path: Path, shared_data: Path) -> None
     assert report["online"] is True and report["prior"] is None
     assert set(report) >= {"coverage", "precision", "type_top1", "baselines", "per_group", "learning_curve", "answered"}
     assert report["n_runs"] == 3
-    assert (out / "route.md").read_text().startswith("# Routing evaluation (prequential")
+    markdown = (out / "route.md").read_text()
+    assert markdown.startswith("# Routing evaluation (prequential") and "## Ceiling" in markdown
+    assert set(report["ceiling"]) >= {"reproducible_share", "hindsight_coverage"}
     assert (out / "route.png").stat().st_size > 0

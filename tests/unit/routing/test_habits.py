@@ -100,6 +100,18 @@ def test_shadow_misses_of_a_live_habit_demote_it_when_the_bound_drops() -> None:
     assert _live(book) == []
 
 
+def test_a_live_habit_that_would_have_answered_wrongly_is_demoted_even_unasked() -> None:
+    book = HabitBook(RULE)
+    _feed(book, ["python t.py"] * 80)
+    record = book.record("a", "edit/file_edited/own/1/abs", "runs:cmd:1")
+    assert record is not None and record.live
+    # 80 hits and one miss would still clear the bound, but its answer here would have been wrong.
+    assert wilson_lower_bound(80, 81, RULE.z) >= RULE.min_lower_bound
+    _feed(book, ["ls"])  # nobody answered: watched only
+    assert not record.live and record.n == 0 and record.demotions == 1 and record.contradicted == 1
+    assert record.total_n == 81 and record.total_hits == 80
+
+
 def test_another_agents_steps_never_count() -> None:
     book = HabitBook(RULE)
     _feed(book, ["python t.py"] * 100, agent="b")

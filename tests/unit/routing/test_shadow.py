@@ -83,6 +83,29 @@ def test_outcome_only_records_demote(outcome: str) -> None:
     assert router.decide(_created(51)).escalated
 
 
+def test_a_contradiction_demotes_every_live_habit_that_gave_the_same_command() -> None:
+    router = ShadowRouter(rule=RULE)
+    _teach(router, range(20))
+    view = router._view(_created(50))
+    command = view.fills["created_py:python_abs:1"]
+    twins = [(s, t) for s in view.signatures for t, c in view.fills.items() if c == command]
+    assert len({s for s, _ in twins}) == 3 and len({t for _, t in twins}) >= 1  # one per rung at least
+    assert all((r := router.book.record("lm", s, t)) is not None and r.live for s, t in twins)
+    state = _created(50)
+    decision = router.decide(state)
+    router.learn(LearningRecord(state, decision.action, None, outcome="undone", template=decision.template))
+    assert not any((r := router.book.record("lm", s, t)) is not None and r.live for s, t in twins)
+
+
+def test_habits_on_several_rungs_answer_with_the_highest_bound() -> None:
+    router = ShadowRouter(rule=RULE)
+    _teach(router, range(30))
+    decision = router.decide(_created(99))
+    view = router._view(_created(99))
+    bounds = [b for s in view.signatures if (b := router.book.propose("lm", s, view.fills)) is not None]
+    assert decision.confidence == max(bound for _, bound in bounds)
+
+
 def test_ok_outcome_keeps_the_habit() -> None:
     router = ShadowRouter(rule=RULE)
     _teach(router, range(20))
@@ -180,3 +203,13 @@ def test_router_from_config(tiny_model: object) -> None:
     assert shadow.book.rule.min_observations == 30 and shadow.book.tenant == "acme"
     bare = router_from_config(RoutingConfig(shadow=True))
     assert isinstance(bare, ShadowRouter) and bare.prior is None
+
+
+def test_reproducible_steps_count_what_some_candidate_reproduced() -> None:
+    router = ShadowRouter(rule=RULE)
+    _teach(router, range(4))
+    for run in range(4, 6):  # the agent edited instead: no candidate could have produced that
+        state = _created(run)
+        router.learn(LearningRecord(state, None, f"str_replace_editor str_replace /testbed/repro_{run}.py "
+                                    "--old_str a --new_str b", source=f"run{run}", step=2))
+    assert router.reproducible_steps() == {"lm": (6, 4)}

@@ -30,6 +30,33 @@ def test_run_the_file_just_created_follows_the_agents_style() -> None:
     assert normalize_command(_fill("created_py:python:1", s) or "", "/testbed") == "python reproduce.py"
 
 
+@pytest.mark.parametrize(
+    ("earlier_run", "expected"),
+    [
+        ("cd /testbed && python old.py", "cd /testbed && python reproduce.py"),
+        ("python /testbed/old.py", "python /testbed/reproduce.py"),
+        ("python3 old.py", "python3 reproduce.py"),
+        # `python -m pytest` runs no script: the script run before it sets the style.
+        ("cd /testbed && python -m pytest tests", "python /testbed/reproduce.py"),
+    ],
+)
+def test_python_own_runs_a_new_script_the_way_the_agent_last_ran_one(earlier_run: str, expected: str) -> None:
+    s = _state(
+        ("python /testbed/first.py", "ok"),
+        (earlier_run, "ok"),
+        ("str_replace_editor create /testbed/reproduce.py --file_text 'print(1)'",
+         "File created successfully at: /testbed/reproduce.py"),
+    )
+    assert _fill("created_py:python_own:1", s) == expected
+
+
+def test_python_own_is_unfillable_before_any_script_ran() -> None:
+    s = _state(("str_replace_editor create /testbed/reproduce.py --file_text 'print(1)'",
+                "File created successfully at: /testbed/reproduce.py"))
+    assert _fill("created_py:python_own:1", s) is None
+    assert _fill("created_py:python_abs:1", s) == "python /testbed/reproduce.py"
+
+
 def test_rerun_the_last_run_command() -> None:
     s = _state(
         ("cd /testbed && python -m pytest tests/test_x.py", "1 failed"),
