@@ -371,7 +371,10 @@ def route_command(
     Writes OUT/route.json (keys of DESIGN §3), route.md and route.png. With --model the router
     engine is loaded and reported at the top level; without it the top-level figures are null.
     With --online the replay is prequential (shadow mode: habits graduate per folder, which is one
-    agent) and route.json adds answered and learning_curve (coverage and precision per 500 steps).
+    agent) and route.json adds answered, learning_curve (coverage and precision per 500 steps) and
+    ceiling (steps any candidate reproduced, hindsight coverage per signature rung); habits lists near
+    misses with the reason. The graduation rule comes from routing.habit_* (e.g.
+    HIVE_ROUTING__HABIT_MIN_LOWER_BOUND=0.97).
     """
     from dataclasses import replace
 
@@ -598,3 +601,48 @@ def route_online_plot(result: dict[str, Any]) -> Callable[[Any], None]:
         ax2.set_xlabel("steps seen (per folder)")
 
     return draw
+
+
+# --------------------------------------------------------------------------- speculate
+
+
+@eval_app.command("speculate")
+def speculate_command(
+    data: DataOption,
+    out: OutOption,
+    k: Annotated[
+        int, typer.Option("--k", min=1, max=5, help="Read-only calls pre-executed per step (headline figures).")
+    ] = 3,
+    habits: Annotated[
+        bool,
+        typer.Option(
+            "--habits/--no-habits",
+            help="Replay the router's shadow habits per folder beside the predictor; live proposals rank first.",
+        ),
+    ] = False,
+    max_runs: MaxRunsOption = None,
+) -> None:
+    """Speculative pre-execution on every step of real runs: hit_rate, tool_seconds_saved_ratio, waste.
+
+    Writes OUT/speculate.json (read_only_steps, hit_rate, k, tool_seconds_saved_ratio,
+    wasted_executions_per_step, their *_by_k curves for k=1..5, per_group per folder), speculate.md
+    and speculate.png (hit rate vs k).
+    """
+    from hive_middleware.evals.report import write_report
+    from hive_middleware.evals.speculate_eval import SPECULATE_KEYS, run_speculate_eval
+    from hive_middleware.evals.speculate_report import speculate_markdown, speculate_plot
+    from hive_middleware.skipped import recording_skips
+    from hive_middleware.trajectories import trajectory_files
+
+    _require_paths(data, "--data")
+    trajectory_files(data)  # fail fast on a bad path, before any work
+    with recording_skips(print_warning) as skips, trajectory_progress(data, "speculate", max_runs) as advance:
+        result = run_speculate_eval(data, k=k, habits=habits, max_runs=max_runs, on_run=advance, skips=skips)
+    paths = write_report(out, "speculate", result, speculate_markdown(result), speculate_plot(result))
+    print_table(
+        f"speculation: {result['n_runs']} runs, {result['n_steps']} steps, k={k}",
+        ["folder", *SPECULATE_KEYS],
+        [[name, *(e[key] for key in SPECULATE_KEYS)]
+         for name, e in [("all", result), *result["per_group"].items()]],
+    )
+    Console(stderr=True).print(f"wrote {', '.join(str(p) for p in paths.values())}")

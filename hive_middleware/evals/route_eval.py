@@ -632,5 +632,6 @@ def _ceiling(habits: Mapping[str, Mapping[str, Any]], n_steps: int) -> dict[str,
         "hindsight_coverage": {rung: hits / n_steps for rung, hits in rungs.items()},
         "note": "reproducible_share: steps whose action some candidate (template, recurring command, prior) "
         "reproduced exactly; hindsight_coverage: steps the best template of each signature answers correctly "
-        "if every habit's lifetime exact-match rate were known in advance (rate >= the rule's bound)",
+        "if every habit's lifetime exact-match rate were known in advance (rate >= the rule's bound, at least "
+        "the rule's smallest proof; the distinct-run requirement is not applied)",
     }
