@@ -25,6 +25,15 @@ coroutine function gets an async wrapper. Two shapes are supported:
   memory apply to each call. A routed step comes back as a litellm response
   whose message carries the tool call.
 
+Read-only tools: give ``read_only_tools={"read_file": read_file, ...}`` (the
+functions, called with the call's arguments as keywords) and run tools through
+``hive.run_tool(name, arguments)`` (a step function: ``wrapper.hive().run_tool``).
+A repeated read-only call is answered from the tool-output cache; with
+``speculate=k`` the ``k`` read-only calls the agent is likely to make next run in
+the background while the model thinks and a matching ``run_tool`` is served from
+them. A tool not in ``read_only_tools`` is never run speculatively, and running
+one (``run_tool(name, arguments, run=...)``) drops the round's unclaimed results.
+
 Memories are written under ``(tenant, agent, thread)``: every call of a loop is a
 new run with a fresh thread (or a new run within the ``thread`` it is given), and
 a step function starts a new run when its message list no longer extends the
@@ -39,9 +48,13 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
+from hive_middleware.integrations.tool_cache import ToolOutputCache
+
+from hive_middleware.errors import HiveUsageError, HiveValidationError
 from hive_middleware.pipeline import CallOptions, HiveEvent, Identity, MemoryItem, Pipeline, new_thread_id
 from hive_middleware.pipeline.identity import RecallScope
 from hive_middleware.pipeline.messages import is_memory_message
+from hive_middleware.pipeline.speculation import SpeculationOptions, Speculator, plan_calls
 from hive_middleware.types import Message, RouteDecision, message_text
 
 __all__ = ["HiveStep", "agent"]
@@ -109,6 +122,11 @@ class HiveStep:
         recall_scope: Where recall reads: ``thread``, ``agent`` or ``tenant`` (default).
         shell_tool: Tool that runs a routed shell command.
         tools: Names of the tools the agent has (a routed call to another tool escalates).
+        read_only_tools: Tools without side effects, by name, with the function that
+            runs each (called with the arguments as keywords); cached, and
+            pre-executed with ``speculate``.
+        speculate: Pre-execute up to this many predicted read-only calls while the
+            model thinks (an int k, or :class:`SpeculationOptions`); ``None``: off.
     """
 
     def __init__(
@@ -126,6 +144,8 @@ class HiveStep:
         recall_scope: RecallScope = "tenant",
         shell_tool: str = "bash",
         tools: Sequence[str] | None = None,
+        read_only_tools: Mapping[str, Callable[..., Any]] | None = None,
+        speculate: int | SpeculationOptions | None = None,
     ) -> None:
         self.stack = stack
         self.model = model
@@ -146,6 +166,7 @@ class HiveStep:
         self.events: list[HiveEvent] = []
         self.llm_calls = 0
         self.routed = 0
+        self.tool_functions, self.tool_cache, self.speculator = _read_only_setup(read_only_tools, speculate)
 
     # -- runs ------------------------------------------------------------------------
 
@@ -199,12 +220,117 @@ class HiveStep:
         self._seen = len(convo)
         return self.pipeline.items(convo, self.identity, start=len(messages), local_ids=self._local_ids(len(convo)))
 
+    # -- tools: cache and speculation -----------------------------------------------------
+
+    def _speculate(self, messages: Sequence[Message]) -> None:
+        speculator = self.speculator
+        if speculator is None:
+            return
+        try:
+            calls = plan_calls(list(messages), self.tool_functions, k=speculator.options.k,
+                               shell_tool=self.pipeline.shell_tool)
+            started = speculator.begin(calls, self._run_read_only, conversation=self.identity.thread)
+        except Exception as exc:
+            self.pipeline.failed(self.events, "speculate", exc, thread=self.identity.thread)
+            return
+        if started:
+            self.pipeline.emit(self.events, "speculated", count=started, tools=[c.name for c in calls[:started]])
+
+    def _answered(self) -> None:
+        if self.speculator is not None:
+            self.speculator.answered(conversation=self.identity.thread)
+
+    def _run_read_only(self, name: str, arguments: Mapping[str, Any]) -> Any:
+        return self.tool_functions[name](**dict(arguments))
+
+    def _tool_runner(self, name: str, arguments: Mapping[str, Any], run: Callable[[], Any] | None) -> Callable[[], Any]:
+        if run is not None:
+            return run
+        if name not in self.tool_functions:
+            raise HiveUsageError(
+                f"run_tool({name!r}) has no function to run: pass run=... or give the tool in read_only_tools",
+                tool=name,
+            )
+        return lambda: self._run_read_only(name, arguments)
+
+    def run_tool(self, name: str, arguments: Mapping[str, Any], run: Callable[[], Any] | None = None) -> Any:
+        """Run a tool call through Hive: from speculation or the cache when it is read-only.
+
+        Args:
+            name: The tool.
+            arguments: Its arguments.
+            run: Runs the call (default: the function given in ``read_only_tools``).
+
+        Returns:
+            The tool's output.
+
+        Raises:
+            HiveUsageError: no ``run`` and the tool is not in ``read_only_tools``.
+        """
+        runner = self._tool_runner(name, arguments, run)
+        if name not in self.tool_functions:
+            if self.speculator is not None:
+                self.speculator.discard(conversation=self.identity.thread)
+            return runner()
+        if self.speculator is not None:
+            hit, output = self.speculator.claim(name, arguments, conversation=self.identity.thread)
+            if hit:
+                self.pipeline.emit(self.events, "speculation_hit", tool=name)
+                return output
+        assert self.tool_cache is not None
+        output, cached = self.tool_cache.call(name, dict(arguments), runner)
+        if cached:
+            self.pipeline.emit(self.events, "cache_hit", tool=name)
+        return output
+
+    async def arun_tool(
+        self, name: str, arguments: Mapping[str, Any], run: Callable[[], Any] | None = None
+    ) -> Any:
+        """Async :meth:`run_tool`: waits for a matching speculative call without blocking the loop.
+
+        ``run`` (or the registered function) may return an awaitable; it is awaited.
+        """
+        runner = self._tool_runner(name, arguments, run)
+
+        async def execute() -> Any:
+            output = runner()
+            return await output if inspect.isawaitable(output) else output
+
+        if name not in self.tool_functions:
+            if self.speculator is not None:
+                self.speculator.discard(conversation=self.identity.thread)
+            return await execute()
+        if self.speculator is not None:
+            hit, output = await self.speculator.aclaim(name, arguments, conversation=self.identity.thread)
+            if hit:
+                self.pipeline.emit(self.events, "speculation_hit", tool=name)
+                return output
+        assert self.tool_cache is not None
+        cached = self.tool_cache.lookup(name, dict(arguments))
+        if cached is not None:
+            self.pipeline.emit(self.events, "cache_hit", tool=name)
+            return cached
+        output = await execute()
+        self.tool_cache.store(name, dict(arguments), output)
+        return output
+
+    def close(self) -> None:
+        """Stop the speculation threads (a no-op without ``speculate``)."""
+        if self.speculator is not None:
+            self.speculator.close()
+
+    # -- a step ---------------------------------------------------------------------------
+
     def call(self, messages: Sequence[Message], call: Callable[[list[Message]], Any],
              tools: Sequence[str] | None = None, routed: Callable[[RouteDecision], Any] | None = None) -> Any:
         """One step around ``call(view)`` (the guarded model call); returns its result or the routed one."""
         self._follow(messages)
-        outcome = self.pipeline.step(list(messages), self.identity, call, tools=tools, events=self.events,
-                                     start=self._seen, local_ids=self._local_ids(len(messages)))
+        self._speculate(messages)
+        try:
+            outcome = self.pipeline.step(list(messages), self.identity, call, tools=tools, events=self.events,
+                                         start=self._seen, local_ids=self._local_ids(len(messages)))
+        finally:
+            self._answered()
         if outcome.decision is not None:
             self.routed += 1
             response = (routed or (lambda d: _routed_message(self.pipeline, d)))(outcome.decision)
@@ -219,8 +345,13 @@ class HiveStep:
                     routed: Callable[[RouteDecision], Any] | None = None) -> Any:
         """Async :meth:`call` (``call`` is a coroutine function)."""
         self._follow(messages)
-        outcome = await self.pipeline.astep(list(messages), self.identity, call, tools=tools, events=self.events,
-                                            start=self._seen, local_ids=self._local_ids(len(messages)))
+        self._speculate(messages)
+        try:
+            outcome = await self.pipeline.astep(list(messages), self.identity, call, tools=tools,
+                                                events=self.events, start=self._seen,
+                                                local_ids=self._local_ids(len(messages)))
+        finally:
+            self._answered()
         if outcome.decision is not None:
             self.routed += 1
             response = (routed or (lambda d: _routed_message(self.pipeline, d)))(outcome.decision)
@@ -251,6 +382,36 @@ class HiveStep:
             list(kwargs.get("messages") or []), call, self._tool_names(kwargs),
             lambda decision: self._routed_response(decision, kwargs),
         )
+
+
+def _read_only_setup(
+    functions: Mapping[str, Callable[..., Any]] | None, speculate: int | SpeculationOptions | None,
+) -> tuple[dict[str, Callable[..., Any]], ToolOutputCache | None, Speculator | None]:
+    """The read-only tool functions, their cache and (with ``speculate``) the speculator."""
+    if functions is not None and (not isinstance(functions, Mapping) or
+                                  not all(callable(f) for f in functions.values())):
+        raise HiveValidationError(
+            "read_only_tools must map each read-only tool's name to the function that runs it, "
+            "e.g. read_only_tools={'read_file': read_file}",
+            field="read_only_tools",
+        )
+    tools = {str(name): fn for name, fn in (functions or {}).items()}
+    if speculate is not None and (isinstance(speculate, bool) or not isinstance(speculate, int | SpeculationOptions)):
+        raise HiveValidationError(
+            f"speculate must be an int k or SpeculationOptions, got {type(speculate).__name__}", field="speculate"
+        )
+    options = SpeculationOptions(k=speculate) if isinstance(speculate, int) else speculate
+    if options is not None and options.k > 0 and not tools:
+        raise HiveValidationError(
+            "speculate needs read-only tools to run: give read_only_tools={'name': function, ...}",
+            field="read_only_tools",
+        )
+    cache = ToolOutputCache(read_only_tools=tools) if tools else None
+    if cache is None or options is None or options.k == 0:
+        return tools, cache, None
+    options = SpeculationOptions(k=options.k, budget_s=options.budget_s, max_workers=options.max_workers,
+                                 read_only_tools=frozenset(tools))
+    return tools, cache, Speculator(cache, options)
 
 
 def _messages_argument(fn: Callable[..., Any]) -> str | None:
@@ -349,6 +510,8 @@ def agent(
     recall_scope: RecallScope = "tenant",
     shell_tool: str = "bash",
     tools: Sequence[str] | None = None,
+    read_only_tools: Mapping[str, Callable[..., Any]] | None = None,
+    speculate: int | SpeculationOptions | None = None,
 ) -> Callable[[F], F]: ...
 
 

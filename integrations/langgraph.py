@@ -19,6 +19,14 @@ What each hook does (each async twin drives the same job as its sync hook):
   results; in between the last recall's message is reused.
 * ``wrap_tool_call``: answers read-only tools from the :class:`ToolOutputCache`
   when their inputs did not change.
+* With ``speculate``: while the model thinks, the calls of read-only tools it
+  is likely to make next (predicted from the conversation alone) run in the
+  background and land in the tool cache; a matching tool call is served from
+  there (an event ``speculation_hit``), or waits for the matching run still in
+  flight. A tool is read-only when marked (:func:`hive_middleware.read_only`,
+  ``metadata["read_only"] = True``) or named in ``read_only_tools``; no other
+  tool ever runs speculatively, and calling one drops the round's unclaimed
+  results. Counters: ``middleware.speculator.stats``.
 
 LangChain messages are converted to OpenAI dicts once each (a bounded cache keeps
 the conversions of the messages a run keeps re-sending). Every decision is
@@ -28,13 +36,15 @@ open: a Hive error is logged, counted in ``stack.stats`` and the call proceeds.
 
 from __future__ import annotations
 
+import functools
 import operator
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal, NotRequired
 
-from hive_middleware.integrations.tool_cache import ToolOutputCache, hive_expand_tool
+from hive_middleware.integrations.tool_cache import HIVE_EXPAND_TOOL_NAME, ToolOutputCache, hive_expand_tool
 from langchain.agents.middleware.types import (
     AgentMiddleware,
     AgentState,
@@ -53,14 +63,23 @@ from langchain_core.messages import (
     convert_to_messages,
     convert_to_openai_messages,
 )
+from langchain_core.tools import BaseTool
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from hive_middleware.errors import HiveValidationError
+from hive_middleware.errors import HiveRuntimeError, HiveValidationError
 from hive_middleware.pipeline import CallOptions, HiveEvent, Identity, Pipeline, new_thread_id
 from hive_middleware.pipeline.identity import RecallScope
 from hive_middleware.pipeline.jobs import Io, Job, adrive, drive
+from hive_middleware.pipeline.messages import state_from_messages
+from hive_middleware.pipeline.speculation import (
+    SpeculationOptions,
+    Speculator,
+    is_read_only,
+    plan_calls,
+    read_only_names,
+)
 from hive_middleware.types import Action, Message, RouteDecision
 
 __all__ = [
@@ -185,6 +204,11 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         on_event: Called with every :class:`HiveEvent`.
         recall_every: Recall again after this many tool results within one user
             turn (a new user turn always recalls).
+        read_only_tools: Names of tools without side effects (besides tools
+            marked with :func:`hive_middleware.read_only`): cached and, with
+            ``speculate``, pre-executed. Without ``tool_cache`` a cache is made for them.
+        speculate: Pre-execute up to this many predicted read-only calls while
+            the model thinks (an int k, or :class:`SpeculationOptions`); ``None``: off.
     """
 
     state_schema = HiveAgentState
@@ -208,6 +232,8 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         route_check: RouteCheck | None = None,
         on_event: Callable[[HiveEvent], None] | None = None,
         recall_every: int = 5,
+        read_only_tools: Iterable[str] | None = None,
+        speculate: int | SpeculationOptions | None = None,
     ) -> None:
         super().__init__()
         options = CallOptions(compress=compress, recall_k=recall_k, recall_scope=recall_scope, route=route,
@@ -223,10 +249,37 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
                 field="tool_cache",
             )
         self.tool_cache = tool_cache
+        self.speculator = self._speculator(read_only_tools, speculate)
         self.route_check = route_check
         self.convert = MessageConverter()
         expand = getattr(stack, "expand", None)
         self.tools = [hive_expand_tool(expand)] if expand_tool else []
+
+    def _speculator(self, names: Iterable[str] | None, speculate: int | SpeculationOptions | None) -> Speculator | None:
+        if isinstance(names, str):
+            raise HiveValidationError(
+                f"read_only_tools must be a list of tool names, not one string; write read_only_tools=[{names!r}]",
+                field="read_only_tools",
+            )
+        read_only = frozenset(names or ())
+        if read_only and self.tool_cache is None:
+            self.tool_cache = ToolOutputCache(read_only_tools=read_only)
+        elif read_only and self.tool_cache is not None:
+            self.tool_cache.allow(read_only)
+        if speculate is None:
+            return None
+        if isinstance(speculate, bool) or not isinstance(speculate, int | SpeculationOptions):
+            raise HiveValidationError(
+                f"speculate must be an int k or SpeculationOptions, got {type(speculate).__name__}", field="speculate"
+            )
+        options = SpeculationOptions(k=speculate) if isinstance(speculate, int) else speculate
+        if options.k == 0:
+            return None
+        options = SpeculationOptions(k=options.k, budget_s=options.budget_s, max_workers=options.max_workers,
+                                     read_only_tools=options.read_only_tools | read_only)
+        if self.tool_cache is None:
+            self.tool_cache = ToolOutputCache(read_only_tools=options.read_only_tools)
+        return Speculator(self.tool_cache, options)
 
     def _identity(self, state: Any) -> Identity:
         thread = state.get("hive_thread") if isinstance(state, dict) else None
@@ -342,7 +395,12 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         if not recall and kept is not None and kept.get("content"):
             memory = Message(role="system", content=str(kept["content"]))
         view = request.override(messages=self._view(prepared.messages, memory, request, events))
-        response = yield Io(lambda: call(view), lambda: call(view))
+        self._speculate(openai, request, identity, events)
+        try:
+            response = yield Io(lambda: call(view), lambda: call(view))
+        finally:
+            if self.speculator is not None:
+                self.speculator.answered(conversation=identity.thread)
         new_kept = None
         if recall and pipeline.options.recall_k > 0:
             turn, results = _since_turn(request.messages)
@@ -392,6 +450,74 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         """Async :meth:`wrap_model_call`."""
         return await adrive(self._model_call(request, handler))
 
+    # -- speculation: pre-execute predicted read-only calls while the model thinks ----
+
+    def _speculate(self, openai: list[Message], request: ModelRequest[Any], identity: Identity,
+                   events: list[HiveEvent]) -> None:
+        speculator = self.speculator
+        if speculator is None:
+            return
+        try:
+            tools = {t.name: t for t in request.tools if isinstance(t, BaseTool)}
+            marked = read_only_names(tools.values())
+            if marked and self.tool_cache is not None:
+                self.tool_cache.allow(marked)
+            allowed = (speculator.options.read_only_tools | marked) & tools.keys()
+            state = state_from_messages(openai, agent_id=identity.agent)
+            calls = plan_calls(state, allowed, k=speculator.options.k, shell_tool=self.pipeline.shell_tool)
+            started = speculator.begin(calls, functools.partial(_run_tool, tools), read_only_tools=marked,
+                                       conversation=identity.thread)
+        except Exception as exc:
+            self.pipeline.failed(events, "speculate", exc, thread=identity.thread)
+            return
+        if started:
+            self.pipeline.emit(events, "speculated", count=started, tools=[c.name for c in calls[:started]])
+
+    def _speculation_target(self, request: ToolCallRequest) -> tuple[str, dict[str, Any], str] | None:
+        """The call to claim from speculation (``None``: not read-only, the round's results are dropped)."""
+        speculator = self.speculator
+        assert speculator is not None
+        name = request.tool_call["name"]
+        thread = self._identity(request.state).thread
+        if name in speculator.options.read_only_tools or name == HIVE_EXPAND_TOOL_NAME or is_read_only(request.tool):
+            return name, dict(request.tool_call["args"]), thread
+        speculator.discard(conversation=thread)
+        return None
+
+    def _speculated_message(self, request: ToolCallRequest, hit: bool, output: Any) -> ToolMessage | None:
+        if not hit:
+            return None
+        self.pipeline.emit([], "speculation_hit", tool=request.tool_call["name"])
+        return ToolMessage(content=output, tool_call_id=request.tool_call["id"], name=request.tool_call["name"])
+
+    def _speculated(self, request: ToolCallRequest) -> ToolMessage | None:
+        if self.speculator is None:
+            return None
+        try:
+            target = self._speculation_target(request)
+            if target is None:
+                return None
+            name, args, thread = target
+            hit, output = self.speculator.claim(name, args, conversation=thread)
+        except Exception as exc:
+            self.pipeline.failed([], "speculate", exc)
+            return None
+        return self._speculated_message(request, hit, output)
+
+    async def _aspeculated(self, request: ToolCallRequest) -> ToolMessage | None:
+        if self.speculator is None:
+            return None
+        try:
+            target = self._speculation_target(request)
+            if target is None:
+                return None
+            name, args, thread = target
+            hit, output = await self.speculator.aclaim(name, args, conversation=thread)
+        except Exception as exc:
+            self.pipeline.failed([], "speculate", exc)
+            return None
+        return self._speculated_message(request, hit, output)
+
     # -- wrap_tool_call: cache ---------------------------------------------------
 
     def _cached(self, request: ToolCallRequest) -> ToolMessage | None:
@@ -420,8 +546,8 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
-        """Serve read-only tools from cache (results are remembered by the next model hook)."""
-        return self._cached(request) or self._store(request, handler(request))
+        """Serve read-only tools from speculation or cache (results are remembered by the next model hook)."""
+        return self._speculated(request) or self._cached(request) or self._store(request, handler(request))
 
     async def awrap_tool_call(
         self,
@@ -429,4 +555,16 @@ class HiveMiddleware(AgentMiddleware[HiveAgentState, Any, Any]):
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
         """Async :meth:`wrap_tool_call`."""
-        return self._cached(request) or self._store(request, await handler(request))
+        return (await self._aspeculated(request) or self._cached(request)
+                or self._store(request, await handler(request)))
+
+
+def _run_tool(tools: dict[str, BaseTool], name: str, arguments: Any) -> Any:
+    """Run a tool the way the agent's tool node would, returning the content of its ToolMessage."""
+    call = {"type": "tool_call", "name": name, "args": dict(arguments), "id": f"hive_speculative_{uuid.uuid4().hex[:12]}"}
+    result = tools[name].invoke(call)
+    if isinstance(result, ToolMessage):
+        if result.status == "error":
+            raise HiveRuntimeError(f"speculative call of {name} returned an error: {str(result.content)[:200]}", tool=name)
+        return result.content
+    return result

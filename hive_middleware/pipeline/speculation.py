@@ -386,6 +386,16 @@ class Speculator:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
+    def queued(self) -> int:
+        """Speculative calls submitted and neither started, cancelled nor finished (all conversations)."""
+        with self._lock:
+            return sum(
+                1
+                for speculation in self._rounds.values()
+                for e in speculation.entries.values()
+                if not e.started and e.future is not None and not e.future.done()
+            )
+
     # -- serving ------------------------------------------------------------------------------
 
     def claim(self, name: str, arguments: Mapping[str, Any], *, conversation: str = "") -> tuple[bool, Any]:
