@@ -70,6 +70,7 @@ _LAZY: dict[str, str] = {
     "Identity": "hive_middleware.pipeline",
     "Pipeline": "hive_middleware.pipeline",
     "conversation_items": "hive_middleware.pipeline",
+    "read_only": "hive_middleware.pipeline.speculation",
     "RouterPolicy": "hive_middleware.routing.policy",
     "load_policy": "hive_middleware.routing.policy",
     # Resolved on first use only: the core never imports an integration at import time.
@@ -126,6 +127,7 @@ __all__ = [
     "guarded",
     "guarded_completion",
     "load_policy",
+    "read_only",
     "validate_messages",
 ]
 
