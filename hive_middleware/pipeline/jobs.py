@@ -44,6 +44,19 @@ def _resume(job: Job[T], outcome: _Outcome) -> Io:
     return job.send(value) if ok else job.throw(value)
 
 
+def _unwind(job: Job[Any], exc: BaseException) -> None:
+    """End a job whose request was interrupted (cancelled, KeyboardInterrupt) where it waits.
+
+    Its ``with`` blocks exit now, in the caller's context (a trace span ends with
+    the call), instead of whenever the suspended generator is collected.
+    """
+    try:
+        job.throw(exc)
+    except BaseException:
+        return
+    job.close()
+
+
 def _run(request: Io) -> _Outcome:
     try:
         return True, request.run()
@@ -65,7 +78,12 @@ def drive(job: Job[T]) -> T:
     try:
         request = next(job)
         while True:
-            request = _resume(job, _run(request))
+            try:
+                outcome = _run(request)
+            except BaseException as exc:
+                _unwind(job, exc)
+                raise
+            request = _resume(job, outcome)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -75,6 +93,11 @@ async def adrive(job: Job[T]) -> T:
     try:
         request = next(job)
         while True:
-            request = _resume(job, await _arun(request))
+            try:
+                outcome = await _arun(request)
+            except BaseException as exc:
+                _unwind(job, exc)
+                raise
+            request = _resume(job, outcome)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

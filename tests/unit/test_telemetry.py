@@ -279,3 +279,26 @@ def test_tracing_off_imports_no_opentelemetry_module(tmp_path: Path) -> None:
 
     assert "OTEL []" in loaded("0")
     assert "'opentelemetry.trace'" in loaded("1")  # the same step with tracing on does import it
+
+
+def test_a_cancelled_async_step_ends_its_spans_at_once(spans: InMemorySpanExporter, memory: MemoryStore) -> None:
+    stack = _traced_stack(memory)
+    in_model = asyncio.Event()
+
+    async def hangs(view: list[Any]) -> str:
+        in_model.set()
+        await asyncio.sleep(60)
+        return "never"
+
+    async def cancel_mid_call() -> Any:
+        task = asyncio.create_task(stack.pipeline().astep(_session(), ME, hangs))
+        await in_model.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Ended now, not when the suspended job is collected; this task's context is clean.
+        ended = {s.name for s in spans.get_finished_spans()}
+        assert {"hive.llm", "hive.step"} <= ended
+        return trace.get_current_span()
+
+    assert not asyncio.run(cancel_mid_call()).get_span_context().is_valid
