@@ -18,8 +18,10 @@ for paths no route serves):
 The stack's own figures (steps routed and escalated, tokens saved, memories
 written, breaker states, queue depths) are read at scrape time by
 :class:`~hive_middleware.integrations.server.stack_metrics.StackCollector`.
-When tracing is on, the same middleware opens a server span per request
-(:mod:`~hive_middleware.integrations.server.http_tracing`).
+When tracing is on, the same middleware opens a server span per request, or
+adds Hive's attributes to the framework's own server span
+(:mod:`~hive_middleware.integrations.server.http_tracing`). WebSocket
+connections pass through unmeasured.
 """
 
 import time
