@@ -1,8 +1,8 @@
 """A ``hive serve`` child process on a free loopback port, for the service's load and durability checks.
 
-The process is started from the same interpreter (``python -m
-hive_middleware.cli.main serve``) with the caller's environment, so it opens the
-same configured stack a user's ``hive serve`` would. Its output goes to a log
+The process is the ``hive`` command of the running interpreter's environment
+(``hive serve``, found beside ``sys.executable``, else on ``PATH``) with the
+caller's environment, so it opens the same configured stack a user's would. Its output goes to a log
 file whose tail is quoted when it fails to start. :meth:`ServeProcess.wait_ready`
 polls ``GET /readyz`` (``/healthz`` where the service has no readiness probe).
 """
@@ -10,6 +10,7 @@ polls ``GET /readyz`` (``/healthz`` where the service has no readiness probe).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,9 +21,9 @@ from typing import IO
 
 import httpx
 
-from hive_middleware.errors import HiveRuntimeError
+from hive_middleware.errors import HiveDependencyError, HiveRuntimeError
 
-__all__ = ["DEFAULT_READY_TIMEOUT_S", "ServeProcess", "free_port"]
+__all__ = ["DEFAULT_READY_TIMEOUT_S", "ServeProcess", "free_port", "hive_command"]
 
 DEFAULT_READY_TIMEOUT_S = 180.0
 """How long a fresh server may take to answer its probe (model load and stack open included)."""
@@ -34,6 +35,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def hive_command() -> str:
+    """The path of the ``hive`` command: beside the running interpreter, else on ``PATH``.
+
+    Raises:
+        HiveDependencyError: no ``hive`` command is installed.
+    """
+    found = shutil.which("hive", path=str(Path(sys.executable).parent)) or shutil.which("hive")
+    if found is None:
+        raise HiveDependencyError(
+            "the 'hive' command is not installed beside this Python or on PATH; install hive-middleware[server]"
+        )
+    return found
 
 
 class ServeProcess:
@@ -86,8 +101,8 @@ class ServeProcess:
         """Start the child (returns at once; see :meth:`wait_ready`)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        command = [sys.executable, "-m", "hive_middleware.cli.main", "serve", "--host", self.host,
-                   "--port", str(self.port), "--data-dir", str(self.data_dir)]  # fmt: skip
+        command = [hive_command(), "serve", "--host", self.host, "--port", str(self.port),
+                   "--data-dir", str(self.data_dir)]  # fmt: skip
         self._proc = subprocess.Popen(command, env=self._env, stdout=self._log, stderr=subprocess.STDOUT)
         return self
 
