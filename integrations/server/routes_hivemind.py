@@ -48,7 +48,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
     Writer: TypeAlias = Annotated[Principal, Depends(ctx.need("write"))]
 
     @app.post(
-        "/v1/channels", status_code=201, tags=["channels"], responses=error_responses(401, 403, 422, 503)
+        "/v1/channels", status_code=201, tags=["channels"], responses=error_responses(400, 401, 403, 422, 503)
     )
     async def create_channel(body: ChannelIn, who: Writer) -> ChannelOut:
         """Create a channel (idempotent; a non-empty description replaces the old one)."""
@@ -68,7 +68,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         "/v1/channels/{name}/publish",
         status_code=201,
         tags=["channels"],
-        responses=error_responses(401, 403, 404, 422, 503),
+        responses=error_responses(400, 401, 403, 404, 422, 503),
     )
     async def publish(name: str, body: PublishIn, who: Writer) -> EventOut:
         """Share a memory of the caller's tenant with the channel (creating the channel if needed).
@@ -92,7 +92,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         return out
 
     @app.get(
-        "/v1/channels/{name}/feed", tags=["channels"], responses=error_responses(401, 403, 404, 422, 503)
+        "/v1/channels/{name}/feed", tags=["channels"], responses=error_responses(400, 401, 403, 404, 422, 503)
     )
     async def feed(
         name: str, who: Reader, after: str | None = None, limit: int = DEFAULT_FEED_LIMIT
@@ -117,7 +117,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         """Events of the channel after ``after``, then each new one as it is published."""
         await serve_channel_socket(ctx, websocket, name, after=after, key=key)
 
-    @app.post("/v1/agents", status_code=201, tags=["agents"], responses=error_responses(401, 403, 422, 503))
+    @app.post("/v1/agents", status_code=201, tags=["agents"], responses=error_responses(400, 401, 403, 422, 503))
     async def register_agent(body: AgentIn, who: Writer) -> BeatOut:
         """Announce an agent with its status and meta."""
         await ctx.run(
@@ -126,7 +126,7 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "agent.register", [body.agent]))
         return BeatOut(agent=body.agent, status=body.status)
 
-    @app.post("/v1/agents/{agent}/heartbeat", tags=["agents"], responses=error_responses(401, 403, 422, 503))
+    @app.post("/v1/agents/{agent}/heartbeat", tags=["agents"], responses=error_responses(400, 401, 403, 422, 503))
     async def heartbeat(agent: str, who: Writer, body: HeartbeatIn | None = None) -> BeatOut:
         """Say the agent is alive, with its current status (its meta is kept)."""
         status = body.status if body is not None else HeartbeatIn().status
