@@ -29,9 +29,13 @@ def test_documents_keep_repeats_and_queries_do_not() -> None:
 
 
 @given(st.text(max_size=200))
-def test_any_text_gives_lower_case_terms_without_error(text: str) -> None:
+def test_any_text_gives_folded_terms_without_error(text: str) -> None:
+    # unicode61 folds case as Unicode 6.1 knew it: letters added later (Cherokee
+    # small letters, for one) keep their case, in documents and queries alike.
     terms = keyword_terms(text)
-    assert all(term and term == term.lower() and " " not in term for term in terms)
+    assert all(term and not any(c.isspace() or (c.isascii() and c.isupper()) for c in term) for term in terms)
+    if text.isascii():
+        assert keyword_terms(text.upper()) == terms
     assert query_terms(text) == list(dict.fromkeys(terms))
 
 
