@@ -5,6 +5,7 @@ A route module exposes ``install(app, ctx)`` and adds its routes with
 tenant is the first namespace element of every call it makes.
 """
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ def bearer_key(headers: Any) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def namespace_for(principal: Principal, agent: str | None = None, thread: str | None = None) -> tuple[str, ...]:
+def namespace_for(
+    principal: Principal, agent: str | None = None, thread: str | None = None
+) -> tuple[str, ...]:
     """The namespace a request works in: ``(tenant, agent?, thread?)``; the tenant is always the key's."""
     ns = [principal.tenant]
     if agent or thread:
@@ -52,6 +55,8 @@ class ServerContext:
         keys: Where API keys are checked.
         audit: Where every write and forget is recorded.
         extras: Per-module state (metrics registry, tracer, ...), keyed by module.
+        heavy_workers: How many CPU-bound calls (searches) run at once; the
+            machine's core count by default.
     """
 
     stack_factory: Callable[[], HiveStack]
@@ -59,7 +64,9 @@ class ServerContext:
     audit: AuditLog
     extras: dict[str, Any] = field(default_factory=dict)
     _stack: HiveStack | None = field(default=None, init=False, repr=False)
+    heavy_workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _heavy: Any = field(default=None, init=False, repr=False)
 
     def stack(self) -> HiveStack:
         """The stack (opened on first use)."""
@@ -80,9 +87,21 @@ class ServerContext:
         if opened is not None:
             opened.close()
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run blocking ``fn`` on a worker thread."""
-        return await anyio.to_thread.run_sync(fn)
+    async def run(self, fn: Callable[[], T], *, heavy: bool = False) -> T:
+        """Run blocking ``fn`` on a worker thread.
+
+        Args:
+            fn: The blocking call.
+            heavy: CPU-bound work (a search embeds its query and ranks): at most
+                ``heavy_workers`` such calls run at once, so a burst of searches
+                queues for the cores instead of taking every worker thread from
+                the short writes and reads behind it.
+        """
+        if not heavy:
+            return await anyio.to_thread.run_sync(fn)
+        if self._heavy is None:
+            self._heavy = anyio.CapacityLimiter(self.heavy_workers)
+        return await anyio.to_thread.run_sync(fn, limiter=self._heavy)
 
     def authenticate(self, headers: Any, scope: str) -> Principal:
         """The principal of a request's bearer key, checked for ``scope``.

@@ -107,8 +107,11 @@ class RequestTracing:
 
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         method = scope.get("method", "GET")
-        attributes = {"http.request.method": method, "url.path": scope.get("path", ""),
-                      "url.scheme": scope.get("scheme", "http")}
+        attributes = {
+            "http.request.method": method,
+            "url.path": scope.get("path", ""),
+            "url.scheme": scope.get("scheme", "http"),
+        }
         with tracing.tracer.start_as_current_span(
             method, context=propagate.extract(headers), kind=trace.SpanKind.SERVER, attributes=attributes
         ) as span:

@@ -46,7 +46,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "metrics need FastAPI and prometheus-client: install hive-middleware[server]", extra="server"
     ) from exc
 
-__all__ = ["LATENCY_BUCKETS_S", "UNMATCHED_ROUTE", "Observability", "ObservedRequests", "install", "route_template"]
+__all__ = [
+    "LATENCY_BUCKETS_S",
+    "UNMATCHED_ROUTE",
+    "Observability",
+    "ObservedRequests",
+    "install",
+    "route_template",
+]
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds of the request latency histogram, seconds (fine below 50 ms, where the targets are)."""
@@ -82,12 +89,17 @@ class Observability:
         """Metrics in a new registry, with the stack collector registered."""
         registry = CollectorRegistry()
         requests = Counter(
-            "hive_http_requests", "HTTP requests, by method, route template and status.",
-            ["method", "route", "status"], registry=registry,
+            "hive_http_requests",
+            "HTTP requests, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
         )
         latency = Histogram(
-            "hive_http_request_duration_seconds", "HTTP request latency, by method and route template.",
-            ["method", "route"], buckets=LATENCY_BUCKETS_S, registry=registry,
+            "hive_http_request_duration_seconds",
+            "HTTP request latency, by method and route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
         )
         registry.register(StackCollector(ctx))
         return cls(registry, requests, latency, RequestTracing(ctx))
@@ -107,7 +119,7 @@ def route_template(scope: Scope, root_path: str = "") -> str:
     """
     route = scope.get("route")
     path = getattr(route, "path", None)
-    mounted = str(scope.get("root_path", ""))[len(root_path):]
+    mounted = str(scope.get("root_path", ""))[len(root_path) :]
     if isinstance(route, Mount) or (not isinstance(path, str) and mounted):
         # A mounted app that did no routing of its own (some routers record no route for a mount).
         return f"{path if isinstance(route, Mount) else mounted}/{{path}}"
@@ -154,16 +166,18 @@ class ObservedRequests:
             span_context = self.observability.tracing.span(scope)
         except HiveError as exc:  # tracing asked for but unusable: say why on every request
             await JSONResponse(error_body(exc), status_code=status_for(exc))(scope, receive, send_status)
-            self.observability.observe(method, route_template(scope, root_path), status,
-                                       time.perf_counter() - start)
+            self.observability.observe(
+                method, route_template(scope, root_path), status, time.perf_counter() - start
+            )
             return
         with span_context as opened:
             span = opened
             try:
                 await self.app(scope, receive, send_status)
             finally:
-                self.observability.observe(method, route_template(scope, root_path), status,
-                                           time.perf_counter() - start)
+                self.observability.observe(
+                    method, route_template(scope, root_path), status, time.perf_counter() - start
+                )
                 finish_span()
 
 

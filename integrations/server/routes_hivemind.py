@@ -117,7 +117,9 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         """Events of the channel after ``after``, then each new one as it is published."""
         await serve_channel_socket(ctx, websocket, name, after=after, key=key)
 
-    @app.post("/v1/agents", status_code=201, tags=["agents"], responses=error_responses(400, 401, 403, 422, 503))
+    @app.post(
+        "/v1/agents", status_code=201, tags=["agents"], responses=error_responses(400, 401, 403, 422, 503)
+    )
     async def register_agent(body: AgentIn, who: Writer) -> BeatOut:
         """Announce an agent with its status and meta."""
         await ctx.run(
@@ -126,7 +128,9 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         await ctx.run(lambda: ctx.audit.record(who, "agent.register", [body.agent]))
         return BeatOut(agent=body.agent, status=body.status)
 
-    @app.post("/v1/agents/{agent}/heartbeat", tags=["agents"], responses=error_responses(400, 401, 403, 422, 503))
+    @app.post(
+        "/v1/agents/{agent}/heartbeat", tags=["agents"], responses=error_responses(400, 401, 403, 422, 503)
+    )
     async def heartbeat(agent: str, who: Writer, body: HeartbeatIn | None = None) -> BeatOut:
         """Say the agent is alive, with its current status (its meta is kept)."""
         status = body.status if body is not None else HeartbeatIn().status

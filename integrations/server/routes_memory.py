@@ -94,20 +94,23 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         """Add a memory (superseding the key's current version, if any); audited as ``memory.add``."""
         ns = namespace_for(who, body.agent, body.thread)
         valid_from = parse_instant(body.valid_from, "valid_from")
-        with _links_not_found():
-            record = await ctx.run(
-                lambda: ctx.stack().memory.remember(
-                    body.content,
-                    key=body.key,
-                    kind=body.kind,
-                    metadata=body.metadata,
-                    tags=body.tags,
-                    caused_by=body.cause,
-                    valid_from=valid_from,
-                    namespace=ns,
-                )
+
+        def run() -> MemoryRecord:
+            added = ctx.stack().memory.remember(
+                body.content,
+                key=body.key,
+                kind=body.kind,
+                metadata=body.metadata,
+                tags=body.tags,
+                caused_by=body.cause,
+                valid_from=valid_from,
+                namespace=ns,
             )
-        await ctx.run(lambda: ctx.audit.record(who, "memory.add", [record.id]))
+            ctx.audit.record(who, "memory.add", [added.id])
+            return added
+
+        with _links_not_found():
+            record = await ctx.run(run)
         return memory_out(record)
 
     @app.post("/v1/memories/search", tags=["memories"], responses=_ERRORS)
@@ -118,7 +121,8 @@ def install(app: FastAPI, ctx: ServerContext) -> None:
         hits = await ctx.run(
             lambda: ctx.stack().memory.search(
                 body.query, k=body.k, as_of=as_of, kinds=body.kinds, tags=body.tags, namespace=ns
-            )
+            ),
+            heavy=True,
         )
         return search_out(hits)
 

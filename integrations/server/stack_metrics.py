@@ -103,7 +103,8 @@ class StackCollector(Collector):
 
     def _counters(self, stack: Any) -> Iterator[Metric]:
         steps = CounterMetricFamily(
-            "hive_steps", "Pipeline steps the router answered (routed) or handed to the model (escalated).",
+            "hive_steps",
+            "Pipeline steps the router answered (routed) or handed to the model (escalated).",
             labels=["outcome"],
         )
         saved = CounterMetricFamily("hive_compression_tokens_saved", "Input tokens removed by compression.")
@@ -125,14 +126,16 @@ class StackCollector(Collector):
             if name in _NAMED:
                 continue
             if name.startswith(_HOOK_ERROR):
-                hooks.add_metric([name[len(_HOOK_ERROR):]], value)
+                hooks.add_metric([name[len(_HOOK_ERROR) :]], value)
             else:
                 others.add_metric([name], value)
         yield from (steps, saved, written, hooks, others)
 
     def _breakers(self, stack: Any) -> Iterator[Metric]:
         family = GaugeMetricFamily(
-            "hive_breaker_state", "Circuit breaker states: 1 for the current one.", labels=["breaker", "state"]
+            "hive_breaker_state",
+            "Circuit breaker states: 1 for the current one.",
+            labels=["breaker", "state"],
         )
         guard = _opened(stack, "guard")
         breakers: Mapping[str, Any] = {} if guard is None else guard.breakers
@@ -145,7 +148,9 @@ class StackCollector(Collector):
         yield family
 
     def _queues(self, stack: Any) -> Metric:
-        family = GaugeMetricFamily("hive_queue_depth", "Items waiting in a queue, by queue.", labels=["queue"])
+        family = GaugeMetricFamily(
+            "hive_queue_depth", "Items waiting in a queue, by queue.", labels=["queue"]
+        )
         memory = _opened(stack, "memory")
         if memory is not None:
             pending = self._read("embedding_outbox", memory.graph.outbox_pending)
