@@ -48,6 +48,10 @@ class MiniLMEmbedder:
         self._batch_size = batch_size
         self._device = device
         self._load_lock = threading.Lock()
+        # A fast tokenizer keeps its padding and truncation settings in shared
+        # state that every call rewrites, so calls from two threads (a query's
+        # one-text plan beside the worker's padded batch) must not overlap.
+        self._tokenize_lock: Any = None  # the model's (see _serialise_tokenizer)
         self._direct: Any = None  # a verified one-text plan (callable), else False
 
     @classmethod
@@ -80,6 +84,10 @@ class MiniLMEmbedder:
                         import torch
 
                         torch.set_num_threads(self._torch_threads)
+        if self._tokenize_lock is None:
+            with self._load_lock:
+                if self._tokenize_lock is None:
+                    self._tokenize_lock = _serialise_tokenizer(self._model)
         return self._model
 
     def _prepare(self, model: Any) -> Any:
@@ -107,10 +115,10 @@ class MiniLMEmbedder:
                         "a long text is cut at the model's input limit " * 60,
                     )
                     refs = self._encode(model, list(probes))
-                    builders: tuple[Callable[[Any], Any], ...] = (_BertPlan.build, _GenericPlan.build)
+                    builders: tuple[Callable[[Any, Any], Any], ...] = (_BertPlan.build, _GenericPlan.build)
                     for build in builders:
                         try:
-                            plan = build(model)
+                            plan = build(model, self._tokenize_lock)
                             if plan is not None and all(
                                 _close(plan(probe), ref) for probe, ref in zip(probes, refs, strict=True)
                             ):
@@ -179,6 +187,41 @@ class MiniLMInt8Embedder(MiniLMEmbedder):
             return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+class _LockedTokenizer:
+    """A tokenizer whose calls hold ``lock`` (see :func:`_serialise_tokenizer`)."""
+
+    def __init__(self, tokenizer: Any, lock: Any) -> None:
+        self._tokenizer = tokenizer
+        self._lock = lock
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._tokenizer(*args, **kwargs)
+
+
+_LOCK_ATTR = "_hive_tokenize_lock"
+
+
+def _serialise_tokenizer(model: Any) -> Any:
+    """Make ``model``'s own tokenising steps (``preprocess``, ``tokenize``) hold one lock; returns it.
+
+    A Rust fast tokenizer is switched to padded or unpadded mode by each call;
+    two threads tokenising at once can see each other's mode and fail with
+    "Unable to create tensor ... padding". ``encode`` reaches the tokenizer
+    through these methods, so wrapping them on the instance covers it. The lock
+    lives on the model, so embedders sharing one model share it.
+    """
+    lock = getattr(model, _LOCK_ATTR, None)
+    if lock is None:
+        lock = threading.RLock()
+        for name in ("preprocess", "tokenize"):
+            method = getattr(model, name, None)
+            if callable(method):
+                setattr(model, name, _LockedTokenizer(method, lock))
+        setattr(model, _LOCK_ATTR, lock)
+    return lock
+
+
 def _close(got: list[float], ref: list[float]) -> bool:
     return len(got) == len(ref) and max(abs(a - b) for a, b in zip(got, ref, strict=True)) < 1e-5
 
@@ -187,9 +230,9 @@ class _GenericPlan:
     """One text through the tokenizer, the transformer module and mean pooling."""
 
     @classmethod
-    def build(cls, model: Any) -> _GenericPlan:
+    def build(cls, model: Any, lock: Any) -> _GenericPlan:
         """The plan for a sentence-transformers model whose first module wraps a transformers model."""
-        return cls(model.tokenizer, model[0].auto_model, int(model.max_seq_length))
+        return cls(_LockedTokenizer(model.tokenizer, lock), model[0].auto_model, int(model.max_seq_length))
 
     def __init__(self, tokenizer: Any, transformer: Any, max_length: int) -> None:
         self._tokenizer = tokenizer
@@ -258,7 +301,7 @@ class _BertPlan:
             )
 
     @classmethod
-    def build(cls, model: Any) -> _BertPlan | None:
+    def build(cls, model: Any, lock: Any) -> _BertPlan | None:
         """The plan for a sentence-transformers (Transformer, mean Pooling, Normalize) BERT, else ``None``."""
         import torch
 
@@ -282,7 +325,7 @@ class _BertPlan:
             )
         ):
             return None
-        return cls(model.tokenizer, bert, int(model.max_seq_length))
+        return cls(_LockedTokenizer(model.tokenizer, lock), bert, int(model.max_seq_length))
 
     def __call__(self, text: str) -> list[float]:
         import torch

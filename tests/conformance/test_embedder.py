@@ -113,10 +113,29 @@ def test_a_plan_that_does_not_reproduce_encode_is_not_used(monkeypatch: pytest.M
 def test_a_plan_that_cannot_be_built_gives_way_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
     from hive_middleware.adapters.embedders import MiniLMEmbedder, _BertPlan, _GenericPlan
 
-    def broken(model: object) -> _BertPlan:
+    def broken(model: object, lock: object) -> _BertPlan:
         raise AttributeError("no encoder layers here")
 
     monkeypatch.setattr(_BertPlan, "build", broken)
     embedder = MiniLMEmbedder(_minilm()._loaded())  # type: ignore[attr-defined]
     embedder.embed(["one query"])
     assert isinstance(embedder._direct, _GenericPlan)
+
+
+def test_queries_and_batches_from_many_threads_all_embed() -> None:
+    """One-text plans and padded batches share a tokenizer whose mode each call sets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = _minilm()
+    texts = [" ".join(["word"] * (1 + i % 17)) + f" item {i}" for i in range(40)]
+    serial = {text: vector for text, vector in zip(texts, embedder.embed(texts), strict=True)}
+
+    def call(i: int) -> list[tuple[str, list[float]]]:
+        chunk = [texts[i % 40]] if i % 2 else texts[i % 8 : i % 8 + 6]
+        return list(zip(chunk, embedder.embed(chunk), strict=True))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = [pair for pairs in pool.map(call, range(1600)) for pair in pairs]
+    assert len(answers) == 800 + 800 * 6
+    for text, vector in answers:
+        assert max(abs(a - b) for a, b in zip(vector, serial[text], strict=True)) < 1e-4
