@@ -49,6 +49,7 @@ from hive_middleware.memory.clock import HybridClock, datetime_to_hlc, hlc_physi
 from hive_middleware.memory.drafts import MemoryDraft
 from hive_middleware.memory.extractor import Extraction, LLMExtractor
 from hive_middleware.memory.outbox import EmbeddingWorker
+from hive_middleware.memory.query_batch import QueryBatcher
 from hive_middleware.memory.records import (
     check_aware,
     check_confidence,
@@ -162,6 +163,8 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
                 # interpreter tears down what an embedding batch is using (torch
                 # aborts the process otherwise); unfinished rows stay in the outbox.
                 atexit.register(_close_at_exit, weakref.ref(self))
+        # Searches running at once embed their queries in one batch (see query_batch).
+        self._queries = QueryBatcher(self.embedder.embed) if self.embedder is not None else None
         self._query_vector = lru_cache(maxsize=256)(self._embed_one)
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -209,8 +212,8 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
         return check_namespace(namespace)
 
     def _embed_one(self, text: str) -> list[float]:
-        assert self.embedder is not None
-        return self.embedder.embed([text])[0]
+        assert self._queries is not None
+        return self._queries.embed(text)
 
     def warm_up(self) -> None:
         """Load the embedder now (it loads lazily on first use, which can take seconds).
