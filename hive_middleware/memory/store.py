@@ -652,13 +652,14 @@ class MemoryStore(KindRulesMixin, SnapshotMixin):
 
     def _vector_executor(self) -> ThreadPoolExecutor | None:
         # A worker thread embeds the query and asks the vector index while the calling
-        # thread runs the keyword search (torch and SQLite release the GIL).
+        # thread runs the keyword search (torch and SQLite release the GIL). Many
+        # workers, so that concurrent searches' queries meet in one embedding batch.
         if self.embedder is None or self.vectors is None:
             return None
         if self._executor is None:
             with self._executor_lock:
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hive-search")
+                    self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hive-search")
         return self._executor
 
     # -- indexing, erase, lifecycle ----------------------------------------------------------
